@@ -1,0 +1,64 @@
+# The front door: make run, make test, make lint, make bench.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+HOST ?= 127.0.0.1
+PORT ?= 8000
+WORKERS ?= 2
+THREADS ?= 8
+
+.PHONY: run serve test test-py test-js lint bench setup node chromium demo clean
+
+# A virtualenv with the pinned packages; redone whenever requirements.txt changes.
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -r requirements.txt
+	touch $@
+
+# d3 and the other front-end packages, exactly as the lock file says.
+frontend/node_modules/.installed: frontend/package.json frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+setup: $(VENV)/.installed node
+
+node: frontend/node_modules/.installed
+
+# Debian's Chromium for the browser tests (Playwright drives it; it downloads no browser).
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		echo "installing Debian's chromium"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	fi
+
+demo: setup
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py ensure_demo_datasets
+
+run: demo
+	@echo "pointsite on http://$(HOST):$(PORT)/"
+	$(VENV)/bin/gunicorn pointsite.wsgi:application --bind $(HOST):$(PORT) \
+		--worker-class gthread --workers $(WORKERS) --threads $(THREADS) \
+		--timeout 120 --graceful-timeout 10 --access-logfile -
+
+test: setup chromium test-py test-js
+
+test-py: $(VENV)/.installed
+	$(PY) -m pytest -q
+
+test-js: node
+	node --test frontend/test/
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+bench: demo
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) frontend/node_modules

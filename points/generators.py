@@ -1,0 +1,60 @@
+"""Demo point sets (grid, uniform random, clusters), made batch by batch at numpy speed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from points.stores.base import Bounds, PointBatch
+
+BATCH_POINTS = 262_144
+WORLD: Bounds = (-180.0, -90.0, 180.0, 90.0)
+
+
+def grid(width: int, height: int, *, batch_points: int = BATCH_POINTS) -> Iterator[PointBatch]:
+    """Yield the points [x, y] for integer x < width, y < height; ids count up in x-major order."""
+    total = width * height
+    for start in range(0, total, batch_points):
+        ids = np.arange(start, min(start + batch_points, total), dtype=np.int64)
+        yield PointBatch(ids=ids, xs=(ids // height).astype(np.float64), ys=(ids % height).astype(np.float64))
+
+
+def _uniform(rng: np.random.Generator, n: int, bounds: Bounds, spherical: bool) -> tuple[np.ndarray, np.ndarray]:
+    min_x, min_y, max_x, max_y = bounds
+    xs = rng.uniform(min_x, max_x, n)
+    if spherical:
+        # Uniform on the sphere's surface, not in latitude: sample sin(latitude) evenly.
+        lo, hi = np.sin(np.radians([min_y, max_y]))
+        ys = np.degrees(np.arcsin(rng.uniform(lo, hi, n)))
+    else:
+        ys = rng.uniform(min_y, max_y, n)
+    return xs, ys
+
+
+def random_points(
+    n: int, bounds: Bounds, *, seed: int | None = None, spherical: bool = False, batch_points: int = BATCH_POINTS
+) -> Iterator[PointBatch]:
+    """Yield `n` points spread uniformly over `bounds`."""
+    rng = np.random.default_rng(seed)
+    for start in range(0, n, batch_points):
+        size = min(batch_points, n - start)
+        xs, ys = _uniform(rng, size, bounds, spherical)
+        yield PointBatch(ids=np.arange(start, start + size, dtype=np.int64), xs=xs, ys=ys)
+
+
+def clustered_points(
+    n: int, clusters: int, bounds: Bounds, *, seed: int | None = None, spherical: bool = False,
+    batch_points: int = BATCH_POINTS,
+) -> Iterator[PointBatch]:
+    """Yield `n` points around `clusters` random centres (normal spread), clipped to `bounds`."""
+    rng = np.random.default_rng(seed)
+    min_x, min_y, max_x, max_y = bounds
+    cx, cy = _uniform(rng, clusters, bounds, spherical)
+    spread = rng.uniform(0.01, 0.06, clusters) * min(max_x - min_x, max_y - min_y)
+    for start in range(0, n, batch_points):
+        size = min(batch_points, n - start)
+        which = rng.integers(0, clusters, size)
+        xs = np.clip(rng.normal(cx[which], spread[which]), min_x, max_x)
+        ys = np.clip(rng.normal(cy[which], spread[which]), min_y, max_y)
+        yield PointBatch(ids=np.arange(start, start + size, dtype=np.int64), xs=xs, ys=ys)

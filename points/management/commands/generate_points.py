@@ -1,0 +1,70 @@
+"""`manage.py generate_points NAME --grid 50x50 | --random N [--clusters K] [--bounds …] [--seed S] [--spherical]`."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from points import generators
+from points.datasets import DatasetConflict, dataset_import
+from points.management.commands._parsing import parse_bounds, parse_grid
+from points.models import GeometryKind
+
+
+class Command(BaseCommand):
+    help = "Create a demo dataset: a grid, uniform random points or clusters."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("name", help="dataset name (lowercase letters, digits, - and _)")
+        kind = parser.add_mutually_exclusive_group(required=True)
+        kind.add_argument("--grid", metavar="WxH", help="points at integer [x, y], x < W, y < H")
+        kind.add_argument("--random", metavar="N", type=int, help="N points spread over --bounds")
+        parser.add_argument("--clusters", metavar="K", type=int, help="with --random: gather the points in K clusters")
+        parser.add_argument("--bounds", metavar="MINX,MINY,MAXX,MAXY", help="default 0,0,1000,1000 (world if --spherical)")
+        parser.add_argument("--seed", type=int, default=None, help="random seed, for the same points every time")
+        parser.add_argument("--spherical", action="store_true", help="lon/lat data with geodesic queries")
+        parser.add_argument("--title", default="")
+        parser.add_argument("--replace", action="store_true", help="replace an existing dataset of that name")
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        spherical = opts["spherical"]
+        if opts["grid"]:
+            width, height = parse_grid(opts["grid"])
+            batches = generators.grid(width, height)
+            what = f"{width}x{height} grid"
+        else:
+            n = opts["random"]
+            if n < 1:
+                raise CommandError("--random needs a positive number of points")
+            default = generators.WORLD if spherical else (0.0, 0.0, 1000.0, 1000.0)
+            bounds = parse_bounds(opts["bounds"]) if opts["bounds"] else default
+            if spherical and not (-180 <= bounds[0] and bounds[2] <= 180 and -90 <= bounds[1] and bounds[3] <= 90):
+                raise CommandError("--bounds of spherical data must lie within -180,-90,180,90")
+            if opts["clusters"] is not None:
+                if opts["clusters"] < 1:
+                    raise CommandError("--clusters needs a positive number")
+                batches = generators.clustered_points(n, opts["clusters"], bounds, seed=opts["seed"], spherical=spherical)
+                what = f"{n:,} points in {opts['clusters']} clusters"
+            else:
+                batches = generators.random_points(n, bounds, seed=opts["seed"], spherical=spherical)
+                what = f"{n:,} random points"
+        started = time.perf_counter()
+        try:
+            dataset = dataset_import(
+                name=opts["name"],
+                batches=batches,
+                geometry=GeometryKind.SPHERICAL if spherical else GeometryKind.PLANAR,
+                title=opts["title"] or what,
+                replace=opts["replace"],
+            )
+        except DatasetConflict as exc:
+            raise CommandError(str(exc)) from None
+        except Exception as exc:
+            raise CommandError(f"generating {opts['name']!r} failed: {exc}") from exc
+        seconds = time.perf_counter() - started
+        self.stdout.write(
+            f"{dataset.name}: {dataset.count:,} points ({what}) in {seconds:.2f} s "
+            f"({dataset.count / max(seconds, 1e-9):,.0f} points/s)"
+        )

@@ -1,0 +1,68 @@
+"""`manage.py import_points NAME FILE [--format csv|geojson|ndjson] [--spherical]`."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from points.datasets import DatasetConflict, dataset_import
+from points.importers import FORMATS, ImportFileError, ImportOptions, guess_format, read_points
+from points.models import GeometryKind
+
+
+class Command(BaseCommand):
+    help = "Import a point file (CSV with a header, GeoJSON FeatureCollection of Points, or NDJSON)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("name", help="dataset name (lowercase letters, digits, - and _)")
+        parser.add_argument("file", help="the file to read ('-' for standard input)")
+        parser.add_argument("--format", choices=FORMATS, help="default: from the file name's extension")
+        parser.add_argument("--spherical", action="store_true", help="lon/lat data with geodesic queries")
+        parser.add_argument("--x-column", help="CSV column of x (or longitude); default x, lon, lng, longitude")
+        parser.add_argument("--y-column", help="CSV column of y (or latitude); default y, lat, latitude")
+        parser.add_argument("--title", default="")
+        parser.add_argument("--replace", action="store_true", help="replace an existing dataset of that name")
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        path = opts["file"]
+        try:
+            fmt = opts["format"] or guess_format(path)
+        except ImportFileError as exc:
+            raise CommandError(str(exc)) from None
+        options = ImportOptions(
+            format=fmt,
+            geometry="spherical" if opts["spherical"] else "planar",
+            x_column=opts["x_column"],
+            y_column=opts["y_column"],
+        )
+        started = time.perf_counter()
+        try:
+            with self._open(path) as binary:
+                dataset = dataset_import(
+                    name=opts["name"],
+                    batches=read_points(binary, options),
+                    geometry=GeometryKind.SPHERICAL if opts["spherical"] else GeometryKind.PLANAR,
+                    title=opts["title"] or Path(path).name,
+                    replace=opts["replace"],
+                )
+        except (ImportFileError, DatasetConflict) as exc:
+            raise CommandError(f"{path}: {exc}") from None
+        except OSError as exc:
+            raise CommandError(f"{path}: {exc.strerror or exc}") from None
+        seconds = time.perf_counter() - started
+        self.stdout.write(
+            f"{dataset.name}: {dataset.count:,} points imported in {seconds:.2f} s "
+            f"({dataset.count / max(seconds, 1e-9):,.0f} points/s)"
+        )
+
+    @staticmethod
+    def _open(path: str) -> Any:
+        import contextlib
+        import sys
+
+        if path == "-":
+            return contextlib.nullcontext(sys.stdin.buffer)
+        return open(path, "rb")  # noqa: SIM115 - closed by the caller's with

@@ -1,0 +1,72 @@
+"""Dataset metadata; the points themselves live in the point store."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.validators import RegexValidator
+from django.db import models
+
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+validate_dataset_name = RegexValidator(
+    NAME_PATTERN,
+    "Use 1 to 63 lowercase letters, digits, '-' or '_', starting with a letter or digit.",
+)
+
+
+class GeometryKind(models.TextChoices):
+    PLANAR = "planar", "planar (x/y, flat edges)"
+    SPHERICAL = "spherical", "spherical (lon/lat, geodesic edges)"
+
+
+class DatasetStatus(models.TextChoices):
+    IMPORTING = "importing", "importing"
+    READY = "ready", "ready"
+    FAILED = "failed", "failed"
+
+
+class Dataset(models.Model):
+    """A named set of points: its metadata here, its points in the point store."""
+
+    name = models.SlugField(max_length=63, unique=True, validators=[validate_dataset_name])
+    title = models.CharField(max_length=200, blank=True)
+    description = models.TextField(blank=True)
+    geometry = models.CharField(max_length=16, choices=GeometryKind.choices, default=GeometryKind.PLANAR)
+    status = models.CharField(max_length=16, choices=DatasetStatus.choices, default=DatasetStatus.IMPORTING)
+    status_message = models.TextField(blank=True)
+    count = models.BigIntegerField(default=0)
+    min_x = models.FloatField(null=True, blank=True)
+    min_y = models.FloatField(null=True, blank=True)
+    max_x = models.FloatField(null=True, blank=True)
+    max_y = models.FloatField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def bounds(self) -> list[float] | None:
+        """Return [min_x, min_y, max_x, max_y], or None while unknown."""
+        values = [self.min_x, self.min_y, self.max_x, self.max_y]
+        if any(v is None for v in values):
+            return None
+        return [float(v) for v in values if v is not None]
+
+    def as_json(self) -> dict[str, Any]:
+        """Return the dataset as the API describes it."""
+        return {
+            "name": self.name,
+            "title": self.title or self.name,
+            "description": self.description,
+            "geometry": self.geometry,
+            "count": self.count,
+            "bounds": self.bounds,
+            "status": self.status,
+            "status_message": self.status_message,
+            "created": self.created.isoformat() if self.created else None,
+            "updated": self.updated.isoformat() if self.updated else None,
+        }

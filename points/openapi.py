@@ -1,0 +1,129 @@
+"""The OpenAPI 3.1 description of the API, served at /api/openapi.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+_NDJSON = {
+    "application/x-ndjson": {
+        "schema": {"$ref": "#/components/schemas/StreamLine"},
+        "example": '{"id":0,"pt":[0.0,0.0]}\n{"id":1,"pt":[0.0,1.0]}\n{"end":true,"count":2}\n',
+    }
+}
+_STREAM_HEADERS = {
+    "X-Dataset-Count": {"description": "Points in the whole dataset (for progress).", "schema": {"type": "integer"}},
+    "X-Accel-Buffering": {"description": "Always `no`: proxies must pass the stream on as it comes.",
+                          "schema": {"type": "string"}},
+}
+_NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,62}$"}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    words = {
+        400: "The polygon is invalid; `error` says what and where.",
+        404: "No dataset of that name.",
+        409: "The dataset is importing or its import failed.",
+        413: "The body is over POINTS_MAX_BODY_BYTES.",
+        503: "The point store is unreachable.",
+    }
+    return {str(c): {"description": words[c], "content": {"application/json": {"schema": _ERROR}}} for c in codes}
+
+
+def openapi_document() -> dict[str, Any]:
+    """Return the OpenAPI document."""
+    stream = {"description": "NDJSON: point lines, then one end line (or an error line if the server failed midway).",
+              "headers": _STREAM_HEADERS, "content": _NDJSON}
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "pointsite",
+            "version": "1.0.0",
+            "description": "Stream large point datasets as NDJSON: all points, or those inside a polygon.",
+        },
+        "paths": {
+            "/api/datasets": {
+                "get": {
+                    "summary": "List the datasets",
+                    "operationId": "listDatasets",
+                    "responses": {"200": {"description": "The datasets.", "content": {"application/json": {
+                        "schema": {"type": "array", "items": {"$ref": "#/components/schemas/Dataset"}}}}}},
+                }
+            },
+            "/api/datasets/{name}/points": {
+                "get": {
+                    "summary": "Stream every point of a dataset",
+                    "operationId": "streamPoints",
+                    "parameters": [_NAME],
+                    "responses": {"200": stream, **_errors(404, 409, 503)},
+                }
+            },
+            "/api/datasets/{name}/points/within": {
+                "post": {
+                    "summary": "Stream the points inside a polygon",
+                    "description": (
+                        "Boundaries are closed: a point on an outer ring is inside, a point on a hole's ring is "
+                        "outside. Planar datasets use straight edges; spherical (lon/lat) datasets use geodesic "
+                        "edges, and each polygon must fit within a hemisphere. Rings must be closed (first "
+                        "position repeated last), with 2-number positions."
+                    ),
+                    "operationId": "streamPointsWithin",
+                    "parameters": [_NAME],
+                    "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                        "$ref": "#/components/schemas/Area"}}}},
+                    "responses": {"200": stream, **_errors(400, 404, 409, 413, 503)},
+                }
+            },
+            "/api/openapi.json": {
+                "get": {"summary": "This document", "operationId": "openapi",
+                        "responses": {"200": {"description": "The OpenAPI document."}}}
+            },
+        },
+        "components": {
+            "schemas": {
+                "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
+                "Dataset": {
+                    "type": "object",
+                    "properties": {
+                        "name": {"type": "string"},
+                        "title": {"type": "string"},
+                        "description": {"type": "string"},
+                        "geometry": {"enum": ["planar", "spherical"]},
+                        "count": {"type": "integer"},
+                        "bounds": {"oneOf": [{"type": "null"}, {"type": "array", "items": {"type": "number"},
+                                                                  "minItems": 4, "maxItems": 4}]},
+                        "status": {"enum": ["importing", "ready", "failed"]},
+                        "status_message": {"type": "string"},
+                        "created": {"type": "string", "format": "date-time"},
+                        "updated": {"type": "string", "format": "date-time"},
+                    },
+                },
+                "Position": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2},
+                "Ring": {"type": "array", "items": {"$ref": "#/components/schemas/Position"}, "minItems": 4},
+                "Polygon": {"type": "object", "required": ["type", "coordinates"], "properties": {
+                    "type": {"const": "Polygon"},
+                    "coordinates": {"type": "array", "items": {"$ref": "#/components/schemas/Ring"}, "minItems": 1}}},
+                "MultiPolygon": {"type": "object", "required": ["type", "coordinates"], "properties": {
+                    "type": {"const": "MultiPolygon"},
+                    "coordinates": {"type": "array", "minItems": 1, "items": {
+                        "type": "array", "items": {"$ref": "#/components/schemas/Ring"}, "minItems": 1}}}},
+                "Area": {"oneOf": [
+                    {"$ref": "#/components/schemas/Polygon"},
+                    {"$ref": "#/components/schemas/MultiPolygon"},
+                    {"type": "object", "required": ["type", "geometry"], "properties": {
+                        "type": {"const": "Feature"},
+                        "geometry": {"oneOf": [{"$ref": "#/components/schemas/Polygon"},
+                                               {"$ref": "#/components/schemas/MultiPolygon"}]}}},
+                ]},
+                "StreamLine": {"oneOf": [
+                    {"title": "point", "type": "object", "required": ["id", "pt"], "properties": {
+                        "id": {"type": ["integer", "string"]}, "pt": {"$ref": "#/components/schemas/Position"}},
+                     "additionalProperties": True},
+                    {"title": "end", "type": "object", "required": ["end", "count"], "properties": {
+                        "end": {"const": True}, "count": {"type": "integer"}}},
+                    {"title": "error", "type": "object", "required": ["error", "count"], "properties": {
+                        "error": {"type": "string"}, "count": {"type": "integer"}}},
+                ]},
+            }
+        },
+    }

@@ -1,0 +1,108 @@
+"""The PointStore contract every backend implements, and the errors it raises."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from points.geometry import Area
+from points.ndjson import encode_points
+
+GeometryKind = Literal["planar", "spherical"]
+Bounds = tuple[float, float, float, float]
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+class StoreError(Exception):
+    """Base of every error a point store raises on purpose."""
+
+
+class DatasetNotFound(StoreError):
+    """The store holds no points for this dataset."""
+
+
+class DatasetExists(StoreError):
+    """The dataset was created already."""
+
+
+class StoreUnavailable(StoreError):
+    """The store's server cannot be reached or answered with an error."""
+
+
+@dataclass(frozen=True, slots=True)
+class PointBatch:
+    """Points to insert, as parallel columns; `properties` is None when the points have none."""
+
+    ids: IntArray | list[int | str]
+    xs: FloatArray
+    ys: FloatArray
+    properties: list[dict[str, Any]] | None = None
+
+    def __len__(self) -> int:
+        return len(self.xs)
+
+    def encoded(self) -> tuple[bytes, IntArray]:
+        """Return the points' NDJSON lines and line offsets (see points.ndjson.encode_points)."""
+        return encode_points(self.ids, self.xs, self.ys, self.properties)
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """Points read from a store: `count` of them, as NDJSON bytes (one line each, `\\n`-ended)."""
+
+    count: int
+    ndjson: bytes
+
+
+class PointStore(abc.ABC):
+    """Where the points of every dataset live; one instance is shared by a process."""
+
+    #: the URL schemes this backend answers to
+    schemes: tuple[str, ...] = ()
+    #: iterators of this store now open (a stream that ends or is closed gives its cursor back)
+    open_cursors: int = 0
+
+    @abc.abstractmethod
+    def create(self, dataset: str, *, geometry: GeometryKind) -> None:
+        """Make empty storage for `dataset`; raise DatasetExists if it is there already."""
+
+    @abc.abstractmethod
+    def drop(self, dataset: str) -> None:
+        """Remove the dataset's points and index; do nothing if it does not exist."""
+
+    @abc.abstractmethod
+    def insert(self, dataset: str, batches: Iterable[PointBatch]) -> int:
+        """Add the points batch by batch, build the spatial index, and return how many were added."""
+
+    @abc.abstractmethod
+    def count(self, dataset: str) -> int:
+        """Return the number of points in the dataset."""
+
+    @abc.abstractmethod
+    def bounds(self, dataset: str) -> Bounds | None:
+        """Return (min_x, min_y, max_x, max_y) of the points, or None when there are none."""
+
+    @abc.abstractmethod
+    def exists(self, dataset: str) -> bool:
+        """Return whether the store has storage for `dataset`."""
+
+    @abc.abstractmethod
+    def iter_all(self, dataset: str, *, batch_size: int = 10_000) -> Iterator[Chunk]:
+        """Yield every point of the dataset, in chunks of about `batch_size` points.
+
+        The iterator is a generator: closing it early releases the cursor at once.
+        """
+
+    @abc.abstractmethod
+    def iter_within(self, dataset: str, area: Area, *, batch_size: int = 10_000) -> Iterator[Chunk]:
+        """Yield the points inside `area` (see points.geometry for the rule), in chunks."""
+
+    def close(self) -> None:
+        """Release connections; the store may not be used afterwards."""
+

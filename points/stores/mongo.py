@@ -1,0 +1,227 @@
+"""The MongoDB point store: a collection per dataset, a 2d or 2dsphere index, `$geoWithin` queries.
+
+Each point is one document `{"id": …, "pt": [x, y], …properties}` (`pt` is a legacy coordinate
+pair, which both index kinds accept), so a projection without `_id` is already the stream's line.
+An import fills a scratch collection, builds its index, then renames it over the dataset's: the
+points appear all at once, and a failed import leaves only a scratch collection that is dropped.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from points.geometry import Area, Part
+from points.stores.base import (
+    Bounds,
+    Chunk,
+    DatasetExists,
+    DatasetNotFound,
+    GeometryKind,
+    PointBatch,
+    PointStore,
+    StoreError,
+    StoreUnavailable,
+)
+
+if TYPE_CHECKING:
+    from pymongo.collection import Collection
+    from pymongo.database import Database
+
+META = "pointsite_datasets"
+_ENCODER = msgspec.json.Encoder()
+
+
+def collection_name(dataset: str) -> str:
+    """Return the name of the collection holding the dataset's points."""
+    return f"points.{dataset}"
+
+
+def _ring(ring: Any) -> list[list[float]]:
+    # Only floats our parser produced reach a query: never anything from the request body as is.
+    return [[float(x), float(y)] for x, y in ring.tolist()]
+
+
+def _part_filter(part: Part, kind: GeometryKind) -> dict[str, Any]:
+    def within(ring: Any) -> dict[str, Any]:
+        if kind == "planar":
+            # $polygon takes the vertices without the closing repeat.
+            return {"pt": {"$geoWithin": {"$polygon": _ring(ring)[:-1]}}}
+        return {"pt": {"$geoWithin": {"$geometry": {"type": "Polygon", "coordinates": [_ring(ring)]}}}}
+
+    shell = within(part.shell)
+    if not part.holes:
+        return shell
+    # A hole is subtracted as its own closed polygon: points on a hole's ring are outside.
+    return {"$and": [shell, {"$nor": [within(h) for h in part.holes]}]}
+
+
+def within_filter(area: Area) -> dict[str, Any]:
+    """Return the query document selecting the points inside `area` (see points.geometry)."""
+    parts = [_part_filter(p, area.kind) for p in area.parts]
+    return parts[0] if len(parts) == 1 else {"$or": parts}
+
+
+def index_spec(geometry: GeometryKind, bounds: Bounds | None) -> tuple[list[tuple[str, str]], dict[str, Any]]:
+    """Return (keys, options) of the dataset's spatial index."""
+    if geometry == "spherical":
+        return [("pt", "2dsphere")], {"name": "pt_2dsphere"}
+    # A 2d index covers one square range on both axes; give it the data's, with a margin, so it
+    # spends its precision where the points are.
+    lo, hi = (-180.0, 180.0) if bounds is None else (min(bounds[0], bounds[1]), max(bounds[2], bounds[3]))
+    margin = (hi - lo) * 1e-3 + 1e-6
+    return [("pt", "2d")], {"name": "pt_2d", "min": lo - margin, "max": hi + margin}
+
+
+def _documents(batch: PointBatch) -> list[dict[str, Any]]:
+    ids = batch.ids.tolist() if hasattr(batch.ids, "tolist") else list(batch.ids)
+    xs, ys = batch.xs.tolist(), batch.ys.tolist()
+    if batch.properties is None:
+        return [{"id": i, "pt": [x, y]} for i, x, y in zip(ids, xs, ys, strict=True)]
+    return [{"id": i, "pt": [x, y], **p} for i, x, y, p in zip(ids, xs, ys, batch.properties, strict=True)]
+
+
+class MongoStore(PointStore):
+    """Points in MongoDB (a single server, a replica set or a sharded cluster)."""
+
+    schemes = ("mongodb", "mongodb+srv")
+
+    def __init__(self, url: str, *, server_selection_timeout_ms: int = 5000, max_time_ms: int = 0) -> None:
+        import pymongo
+        from pymongo.uri_parser import parse_uri
+
+        database = parse_uri(url).get("database")
+        if not database:
+            raise StoreError("a mongodb:// store URL must name its database, e.g. mongodb://localhost:27017/pointsite")
+        self.client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
+            url, serverSelectionTimeoutMS=server_selection_timeout_ms, appname="pointsite", connect=False
+        )
+        self.db: Database[dict[str, Any]] = self.client[database]
+        self.max_time_ms = max_time_ms
+
+    @classmethod
+    def from_url(cls, url: str) -> MongoStore:
+        """Return a store for `url`, with the timeouts from Django settings when configured."""
+        try:
+            from django.conf import settings
+
+            return cls(
+                url,
+                server_selection_timeout_ms=settings.POINTS_MONGO_SERVER_SELECTION_TIMEOUT_MS,
+                max_time_ms=settings.POINTS_MONGO_MAX_TIME_MS,
+            )
+        except ImportError:  # pragma: no cover - used without Django
+            return cls(url)
+
+    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        from pymongo.errors import PyMongoError
+
+        try:
+            return fn(*args, **kwargs)
+        except PyMongoError as exc:
+            raise StoreUnavailable(f"MongoDB failed to {what}: {exc.__class__.__name__}") from exc
+
+    def _meta(self, dataset: str) -> dict[str, Any]:
+        doc = self._call("read dataset metadata", self.db[META].find_one, {"_id": dataset})
+        if doc is None:
+            raise DatasetNotFound(f"the point store has no dataset {dataset!r}")
+        return dict(doc)
+
+    def _points(self, dataset: str) -> Collection[dict[str, Any]]:
+        return self.db[collection_name(dataset)]
+
+    def create(self, dataset: str, *, geometry: GeometryKind) -> None:
+        from pymongo.errors import DuplicateKeyError
+
+        try:
+            self._call(
+                "create the dataset",
+                self.db[META].insert_one,
+                {"_id": dataset, "geometry": geometry, "count": 0, "bounds": None, "loaded": False},
+            )
+        except StoreUnavailable as exc:
+            if isinstance(exc.__cause__, DuplicateKeyError):
+                raise DatasetExists(f"the point store already has a dataset {dataset!r}") from None
+            raise
+
+    def drop(self, dataset: str) -> None:
+        self._call("drop the dataset", self._points(dataset).drop)
+        self._call("drop the dataset", self.db[META].delete_one, {"_id": dataset})
+
+    def exists(self, dataset: str) -> bool:
+        return self._call("read dataset metadata", self.db[META].find_one, {"_id": dataset}) is not None
+
+    def count(self, dataset: str) -> int:
+        return int(self._meta(dataset)["count"])
+
+    def bounds(self, dataset: str) -> Bounds | None:
+        b = self._meta(dataset)["bounds"]
+        return None if b is None else (float(b[0]), float(b[1]), float(b[2]), float(b[3]))
+
+    def insert(self, dataset: str, batches: Iterable[PointBatch]) -> int:
+        meta = self._meta(dataset)
+        if meta["loaded"]:
+            raise StoreError(f"dataset {dataset!r} already has its points; drop and create it again to reload")
+        scratch = self.db[f"{collection_name(dataset)}.importing-{uuid.uuid4().hex[:12]}"]
+        count = 0
+        lo = [float("inf"), float("inf")]
+        hi = [float("-inf"), float("-inf")]
+        try:
+            for batch in batches:
+                if not len(batch):
+                    continue
+                self._call("insert points", scratch.insert_many, _documents(batch), ordered=False)
+                count += len(batch)
+                lo = [min(lo[0], float(batch.xs.min())), min(lo[1], float(batch.ys.min()))]
+                hi = [max(hi[0], float(batch.xs.max())), max(hi[1], float(batch.ys.max()))]
+            bounds: Bounds | None = (lo[0], lo[1], hi[0], hi[1]) if count else None
+            keys, options = index_spec(meta["geometry"], bounds)
+            self._call("build the spatial index", scratch.create_index, keys, **options)
+            if count:
+                self._call("publish the points", scratch.rename, collection_name(dataset), dropTarget=True)
+            self._call(
+                "record the dataset",
+                self.db[META].update_one,
+                {"_id": dataset},
+                {"$set": {"count": count, "bounds": list(bounds) if bounds else None, "loaded": True}},
+            )
+        except BaseException:
+            self._call("clean up a failed import", scratch.drop)
+            raise
+        return count
+
+    def iter_all(self, dataset: str, *, batch_size: int = 10_000) -> Iterator[Chunk]:
+        self._meta(dataset)
+        return self._iter(dataset, {}, batch_size)
+
+    def iter_within(self, dataset: str, area: Area, *, batch_size: int = 10_000) -> Iterator[Chunk]:
+        geometry = self._meta(dataset)["geometry"]
+        if geometry != area.kind:
+            raise StoreError(f"dataset {dataset!r} is {geometry}, the area is {area.kind}")
+        return self._iter(dataset, within_filter(area), batch_size)
+
+    def _iter(self, dataset: str, query: dict[str, Any], batch_size: int) -> Iterator[Chunk]:
+        import bson
+
+        cursor = self._points(dataset).find_raw_batches(query, {"_id": 0}, batch_size=batch_size)
+        if self.max_time_ms:
+            cursor = cursor.max_time_ms(self.max_time_ms)
+        self.open_cursors += 1
+        try:
+            while True:
+                raw = self._call("read points", next, cursor, None)
+                if raw is None:
+                    return
+                docs = bson.decode_all(raw)
+                if docs:
+                    yield Chunk(len(docs), _ENCODER.encode_lines(docs))
+        finally:
+            # Closing kills the server-side cursor too, when a client leaves early.
+            cursor.close()
+            self.open_cursors -= 1
+
+    def close(self) -> None:
+        self.client.close()

@@ -1,0 +1,136 @@
+"""HTTP adapters: parse the request, ask the store, stream NDJSON back (no logic of their own)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Callable, Iterator
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.core.handlers.asgi import ASGIRequest
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from points import ndjson
+from points.geometry import PolygonError, parse_area
+from points.models import NAME_PATTERN, Dataset, DatasetStatus
+from points.openapi import openapi_document
+from points.stores import get_store
+from points.stores.base import Chunk, DatasetNotFound, PointStore, StoreUnavailable
+
+NDJSON_TYPE = "application/x-ndjson"
+_NAME = re.compile(NAME_PATTERN)
+
+
+def error(status: int, message: str) -> JsonResponse:
+    """Return a JSON error response a person can act on."""
+    return JsonResponse({"error": message}, status=status)
+
+
+@require_GET
+def index(request: HttpRequest) -> HttpResponse:
+    """Render the page."""
+    return render(request, "index.html")
+
+
+@require_GET
+def openapi(request: HttpRequest) -> JsonResponse:
+    """Return the OpenAPI description of the API."""
+    return JsonResponse(openapi_document())
+
+
+@require_GET
+def dataset_list(request: HttpRequest) -> JsonResponse:
+    """Return every dataset's metadata."""
+    return JsonResponse([d.as_json() for d in Dataset.objects.all()], safe=False)
+
+
+def _ready_dataset(name: str) -> Dataset | JsonResponse:
+    shown = name if len(name) <= 64 else name[:64] + "…"
+    if not _NAME.match(name):
+        return error(404, f"no dataset named {shown!r}")
+    dataset = Dataset.objects.filter(name=name).first()
+    if dataset is None:
+        return error(404, f"no dataset named {shown!r}")
+    if dataset.status == DatasetStatus.IMPORTING:
+        return error(409, f"dataset {name!r} is still importing; try again when its status is ready")
+    if dataset.status == DatasetStatus.FAILED:
+        return error(409, f"dataset {name!r} failed to import ({dataset.status_message}); import it again")
+    return dataset
+
+
+@require_GET
+def points_all(request: HttpRequest, name: str) -> HttpResponse:
+    """Stream every point of the dataset."""
+    dataset = _ready_dataset(name)
+    if isinstance(dataset, JsonResponse):
+        return dataset
+    return _stream(request, dataset, lambda store: store.iter_all(dataset.name))
+
+
+@csrf_exempt  # read-only: it selects points and changes nothing, so scripts may call it freely
+@require_POST
+def points_within(request: HttpRequest, name: str) -> HttpResponse:
+    """Stream the points of the dataset inside the GeoJSON polygon in the body."""
+    dataset = _ready_dataset(name)
+    if isinstance(dataset, JsonResponse):
+        return dataset
+    limit = settings.POINTS_MAX_BODY_BYTES
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    if declared.isdigit() and int(declared) > limit:
+        return error(413, f"the polygon body is {int(declared):,} bytes; the limit is {limit:,}")
+    body = request.read(limit + 1)
+    if len(body) > limit:
+        return error(413, f"the polygon body is over the limit of {limit:,} bytes")
+    try:
+        area = parse_area(body, kind=dataset.geometry, max_vertices=settings.POINTS_MAX_VERTICES)  # type: ignore[arg-type]
+    except PolygonError as exc:
+        return error(400, f"invalid polygon: {exc}")
+    return _stream(request, dataset, lambda store: store.iter_within(dataset.name, area))
+
+
+def _stream(request: HttpRequest, dataset: Dataset, open_chunks: Callable[[PointStore], Iterator[Chunk]]) -> HttpResponse:
+    try:
+        store = get_store()
+        chunks = open_chunks(store)
+        # Read the first chunk before answering, so a store that is down gets a 503, not a
+        # stream that starts and fails.
+        first = next(chunks, None)
+    except DatasetNotFound:
+        return error(409, f"dataset {dataset.name!r} has no points in the point store; import it again")
+    except StoreUnavailable as exc:
+        return error(503, f"the point store is unavailable: {exc}")
+    body = ndjson.frame_stream(_prepend(first, chunks), chunk_bytes=settings.POINTS_STREAM_CHUNK_BYTES)
+    content = _async_chunks(body) if isinstance(request, ASGIRequest) else body
+    response = StreamingHttpResponse(content, content_type=NDJSON_TYPE)
+    response["X-Dataset-Count"] = str(dataset.count)
+    response["X-Accel-Buffering"] = "no"
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _prepend(first: Chunk | None, rest: Iterator[Chunk]) -> Iterator[Chunk]:
+    # A generator (not itertools.chain) so closing it closes the store's iterator too.
+    try:
+        if first is not None:
+            yield first
+        yield from rest
+    finally:
+        close = getattr(rest, "close", None)
+        if close is not None:
+            close()
+
+
+async def _async_chunks(body: Iterator[bytes]) -> AsyncIterator[bytes]:
+    # Under ASGI, Django would buffer a synchronous iterator whole; pull it from a thread instead.
+    pull = sync_to_async(next, thread_sensitive=False)
+    try:
+        while True:
+            piece = await pull(body, None)
+            if piece is None:
+                return
+            yield piece
+    finally:
+        await sync_to_async(body.close, thread_sensitive=False)()

@@ -1,0 +1,86 @@
+"""Shared fixtures: a throwaway embedded store per test session, stores for the contract suite,
+and small data factories."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from points.stores import open_store
+from points.stores.base import PointBatch, PointStore
+
+MONGODB_URI = os.environ.get("MONGODB_URI", "")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _session_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Point POINTS_STORE_URL at a fresh SQLite file for the whole session (never var/)."""
+    from django.conf import settings
+
+    path = tmp_path_factory.mktemp("store") / "points.sqlite3"
+    old = settings.POINTS_STORE_URL
+    settings.POINTS_STORE_URL = f"sqlite:///{path}"
+    yield path
+    settings.POINTS_STORE_URL = old
+
+
+def _mongo_url() -> str:
+    # A database of its own per run, so runs never see each other's datasets.
+    base = MONGODB_URI.rstrip("/")
+    head, _, tail = base.partition("?")
+    if head.count("/") > 2:
+        head = head.rsplit("/", 1)[0]
+    return f"{head}/pointsite_test_{uuid.uuid4().hex[:8]}" + (f"?{tail}" if tail else "")
+
+
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param(
+            "mongodb",
+            marks=[
+                pytest.mark.mongo,
+                pytest.mark.skipif(not MONGODB_URI, reason="MONGODB_URI is not set: no MongoDB server to test against"),
+            ],
+        ),
+    ]
+)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[PointStore]:
+    """Yield each point store in turn, empty; the contract suite runs once per store."""
+    if request.param == "sqlite":
+        opened = open_store(f"sqlite:///{tmp_path / 'contract.sqlite3'}")
+        yield opened
+        opened.close()
+    else:
+        url = _mongo_url()
+        opened = open_store(url)
+        yield opened
+        opened.client.drop_database(url.rsplit("/", 1)[1].split("?")[0])  # type: ignore[attr-defined]
+        opened.close()
+
+
+def grid_batches(width: int = 50, height: int = 50, batch: int = 1000) -> list[PointBatch]:
+    """Return the original demo grid (ids x-major) cut into batches."""
+    ids = np.arange(width * height, dtype=np.int64)
+    xs = (ids // height).astype(np.float64)
+    ys = (ids % height).astype(np.float64)
+    return [PointBatch(ids[s : s + batch], xs[s : s + batch], ys[s : s + batch]) for s in range(0, len(ids), batch)]
+
+
+def random_batches(n: int, bounds: tuple[float, float, float, float], seed: int, batch: int = 5000,
+                   spherical: bool = False) -> list[PointBatch]:
+    """Return `n` uniform random points over `bounds` in batches."""
+    rng = np.random.default_rng(seed)
+    xs = rng.uniform(bounds[0], bounds[2], n)
+    if spherical:
+        lo, hi = np.sin(np.radians([bounds[1], bounds[3]]))
+        ys = np.degrees(np.arcsin(rng.uniform(lo, hi, n)))
+    else:
+        ys = rng.uniform(bounds[1], bounds[3], n)
+    ids = np.arange(n, dtype=np.int64)
+    return [PointBatch(ids[s : s + batch], xs[s : s + batch], ys[s : s + batch]) for s in range(0, n, batch)]

@@ -1,0 +1,148 @@
+"""The HTTP API through the real Django stack and the embedded store."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.test import Client
+
+from points.datasets import dataset_import
+from points.models import Dataset, DatasetStatus
+from points.ndjson import decode_lines
+from tests.conftest import grid_batches
+
+pytestmark = pytest.mark.django_db
+SQUARE = {"type": "Polygon", "coordinates": [[[10, 10], [20, 10], [20, 20], [10, 20], [10, 10]]]}
+
+
+@pytest.fixture
+def grid() -> Dataset:
+    return dataset_import(name="grid", batches=grid_batches(), title="Grid", replace=True)
+
+
+def body(response: Any) -> bytes:
+    return b"".join(response.streaming_content)
+
+
+def post(client: Client, name: str, payload: Any, **extra: Any) -> Any:
+    data = payload if isinstance(payload, (bytes, str)) else json.dumps(payload)
+    return client.post(f"/api/datasets/{name}/points/within", data=data, content_type="application/json", **extra)
+
+
+def test_dataset_list(client: Client, grid: Dataset) -> None:
+    response = client.get("/api/datasets")
+    assert response.status_code == 200
+    [item] = response.json()
+    assert item["name"] == "grid" and item["title"] == "Grid" and item["geometry"] == "planar"
+    assert item["count"] == 2500 and item["bounds"] == [0.0, 0.0, 49.0, 49.0] and item["status"] == "ready"
+
+
+def test_stream_all(client: Client, grid: Dataset) -> None:
+    response = client.get("/api/datasets/grid/points")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/x-ndjson"
+    assert response["X-Dataset-Count"] == "2500"
+    assert response["X-Accel-Buffering"] == "no"
+    assert "Content-Encoding" not in response
+    lines = decode_lines(body(response))
+    assert lines[-1] == {"end": True, "count": 2500}
+    assert sorted(r["id"] for r in lines[:-1]) == list(range(2500))
+    assert {"id": 51, "pt": [1.0, 1.0]} in lines
+
+
+def test_stream_within(client: Client, grid: Dataset) -> None:
+    response = post(client, "grid", SQUARE)
+    assert response.status_code == 200
+    assert response["X-Dataset-Count"] == "2500"
+    lines = decode_lines(body(response))
+    assert lines[-1] == {"end": True, "count": 121}
+    assert sorted(r["id"] for r in lines[:-1]) == sorted(x * 50 + y for x in range(10, 21) for y in range(10, 21))
+
+
+def test_within_accepts_a_feature_and_form_encoded_curl_bodies(client: Client, grid: Dataset) -> None:
+    feature = {"type": "Feature", "properties": {}, "geometry": SQUARE}
+    assert decode_lines(body(post(client, "grid", feature)))[-1]["count"] == 121
+    # curl -d sends application/x-www-form-urlencoded; the body is still the polygon.
+    response = client.post("/api/datasets/grid/points/within", data=json.dumps(SQUARE),
+                           content_type="application/x-www-form-urlencoded")
+    assert decode_lines(body(response))[-1]["count"] == 121
+
+
+def test_within_needs_no_csrf_token(grid: Dataset) -> None:
+    strict = Client(enforce_csrf_checks=True)
+    assert post(strict, "grid", SQUARE).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        (b"", "the request body is empty"),
+        (b"{", "not valid JSON"),
+        ({"type": "LineString", "coordinates": [[0, 0], [1, 1]]}, "got type 'LineString'"),
+        ({"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]}, "self-intersection at [0.5, 0.5]"),
+        ({"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 1]]]}, "is not closed"),
+        ({"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [0, 0]]]}, "a ring needs at least 4"),
+    ],
+)
+def test_bad_polygons_get_a_400_with_the_reason(client: Client, grid: Dataset, payload: Any, message: str) -> None:
+    response = post(client, "grid", payload)
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+    assert message in response.json()["error"]
+
+
+def test_vertex_and_body_limits(client: Client, grid: Dataset, settings: Any) -> None:
+    settings.POINTS_MAX_VERTICES = 4
+    response = post(client, "grid", {"type": "Polygon", "coordinates": [[[0, 0], [9, 0], [9, 9], [0, 9], [0, 0]]]})
+    assert response.status_code == 400 and "more than 4 vertices" in response.json()["error"]
+    settings.POINTS_MAX_BODY_BYTES = 2048
+    response = post(client, "grid", {"type": "Polygon", "coordinates": [[[0, 0]] * 300]})
+    assert response.status_code == 413 and "limit is 2,048" in response.json()["error"]
+
+
+def test_unknown_dataset_is_404(client: Client, grid: Dataset) -> None:
+    for path in ["/api/datasets/nope/points", "/api/datasets/" + "x" * 500 + "/points", "/api/datasets/%2e%2e/points",
+                 "/api/datasets/caf%C3%A9/points"]:
+        response = client.get(path)
+        assert response.status_code == 404, path
+        assert "error" in response.json()
+    assert post(client, "nope", SQUARE).status_code == 404
+
+
+@pytest.mark.parametrize("status", [DatasetStatus.IMPORTING, DatasetStatus.FAILED])
+def test_a_dataset_that_is_not_ready_is_409(client: Client, grid: Dataset, status: str) -> None:
+    Dataset.objects.filter(name="grid").update(status=status, status_message="bad row on line 3")
+    for response in (client.get("/api/datasets/grid/points"), post(client, "grid", SQUARE)):
+        assert response.status_code == 409
+        assert status in response.json()["error"] or "failed" in response.json()["error"]
+
+
+def test_spherical_dataset_uses_spherical_rules(client: Client) -> None:
+    call_command("generate_points", "globe", "--random", "20000", "--spherical", "--seed", "3")
+    far = {"type": "Polygon", "coordinates": [[[0, 0], [200, 0], [200, 10], [0, 0]]]}
+    response = post(client, "globe", far)
+    assert response.status_code == 400 and "out of range" in response.json()["error"]
+    ring = [[170, -10], [-170, -10], [-170, 10], [170, 10], [170, -10]]
+    lines = decode_lines(body(post(client, "globe", {"type": "Polygon", "coordinates": [ring]})))
+    assert lines[-1]["count"] == len(lines) - 1 > 0
+    assert all(abs(r["pt"][0]) >= 170 and abs(r["pt"][1]) <= 10.5 for r in lines[:-1])
+
+
+def test_openapi_document_lists_the_endpoints(client: Client) -> None:
+    doc = client.get("/api/openapi.json").json()
+    assert doc["openapi"].startswith("3.")
+    assert set(doc["paths"]) == {"/api/datasets", "/api/datasets/{name}/points",
+                                 "/api/datasets/{name}/points/within", "/api/openapi.json"}
+
+
+def test_unknown_api_path_is_json_404(client: Client) -> None:
+    response = client.get("/api/nothing-here")
+    assert response.status_code == 404 and "error" in response.json()
+
+
+def test_wrong_methods(client: Client, grid: Dataset) -> None:
+    assert client.post("/api/datasets/grid/points").status_code == 405
+    assert client.get("/api/datasets/grid/points/within").status_code == 405

@@ -1,0 +1,137 @@
+"""Point file readers (points.importers): good files, and bad ones refused with the line named."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+
+from points.importers import ImportFileError, ImportOptions, guess_format, read_points
+
+
+def read(data: bytes | str, fmt: str, **options: object) -> list[dict]:
+    raw = data.encode() if isinstance(data, str) else data
+    out: list[dict] = []
+    for batch in read_points(io.BytesIO(raw), ImportOptions(format=fmt, **options)):  # type: ignore[arg-type]
+        ids = batch.ids.tolist() if isinstance(batch.ids, np.ndarray) else list(batch.ids)
+        props = batch.properties or [{}] * len(ids)
+        for i, x, y, p in zip(ids, batch.xs.tolist(), batch.ys.tolist(), props, strict=True):
+            out.append({"id": i, "pt": [x, y], **p})
+    return out
+
+
+def test_csv_with_properties_bom_crlf_and_quoted_commas() -> None:
+    data = '\ufeffid,x,y,name,score\r\n7,1.5,2,"Smith, Jo",3\r\n8,-1,1e3,plain,2.5\r\n'
+    assert read(data, "csv") == [
+        {"id": 7, "pt": [1.5, 2.0], "name": "Smith, Jo", "score": 3},
+        {"id": 8, "pt": [-1.0, 1000.0], "name": "plain", "score": 2.5},
+    ]
+
+
+def test_csv_lon_lat_columns_and_generated_ids() -> None:
+    data = "Latitude,Longitude\n10,20\n-5,170\n"
+    assert read(data, "csv", geometry="spherical") == [{"id": 0, "pt": [20.0, 10.0]}, {"id": 1, "pt": [170.0, -5.0]}]
+
+
+def test_csv_chosen_columns() -> None:
+    data = "a,b,c\n1,2,3\n"
+    assert read(data, "csv", x_column="c", y_column="a") == [{"id": 0, "pt": [3.0, 1.0], "b": 2}]
+
+
+def test_batches_are_bounded() -> None:
+    data = "x,y\n" + "".join(f"{i},{i}\n" for i in range(2500))
+    batches = list(read_points(io.BytesIO(data.encode()), ImportOptions(format="csv", batch_points=1000)))
+    assert [len(b) for b in batches] == [1000, 1000, 500]
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ("", "the file is empty"),
+        ("x,y\n1,2\n3,abc\n", "line 3: y is not a number: 'abc'"),
+        ("x,y\n1,2\n3\n", "line 3: 1 fields, but the header has 2"),
+        ("a,b\n1,2\n", "line 1: no x column"),
+        ("x,y\n1,nan\n", "line 2: y must be a finite number"),
+        ("x,y\n1,inf\n", "line 2: y must be a finite number"),
+        ("x,y\n1,\n", "line 2: y is not a number: ''"),
+        ('x,y\n1,"2\n', "line 2"),
+        (b"x,y\n\x00\x01\x02,3\n", "line 2: contains NUL bytes"),
+        (b"x,y\n\xff\xfe,1\n", "line 2: not valid UTF-8"),
+        ("x,y\n" + "1" * (1 << 20 + 1) + ",2\n", "line 2: longer than"),
+    ],
+)
+def test_bad_csv(data: str | bytes, message: str) -> None:
+    with pytest.raises(ImportFileError) as caught:
+        read(data, "csv")
+    assert message in str(caught.value)
+
+
+def test_spherical_range_is_checked_with_the_line() -> None:
+    with pytest.raises(ImportFileError, match="line 3: .*out of range"):
+        read("lon,lat\n1,2\n200,1\n", "csv", geometry="spherical")
+
+
+def test_ndjson_pt_xy_and_features() -> None:
+    data = "\n".join([
+        json.dumps({"id": "a", "pt": [1, 2], "k": 1}),
+        "",
+        json.dumps({"x": 3, "y": 4}),
+        json.dumps({"type": "Feature", "id": 9, "geometry": {"type": "Point", "coordinates": [5, 6]},
+                    "properties": {"name": "n"}}),
+    ]) + "\n"
+    assert read(data, "ndjson") == [
+        {"id": "a", "pt": [1.0, 2.0], "k": 1},
+        {"id": 1, "pt": [3.0, 4.0]},
+        {"id": 9, "pt": [5.0, 6.0], "name": "n"},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ("", "the file is empty"),
+        ('{"pt": [1, 2]}\n{"pt": [1]}\n', "line 2: pt must be [x, y]"),
+        ('{"pt": [1, 2]}\n[1, 2]\n', "line 2: expected a JSON object"),
+        ('{"pt": [1, 2]}\n{"a": 1}\n', "line 2: needs \"pt\""),
+        ('{"pt": [1, 2]}\n{oops\n', "line 2: not valid JSON"),
+        ('{"pt": ["1", true]}\n', "line 1: y is missing or not a number"),
+        ('{"id": [1], "pt": [1, 2]}\n', "line 1: id must be an integer or a string"),
+    ],
+)
+def test_bad_ndjson(data: str, message: str) -> None:
+    with pytest.raises(ImportFileError) as caught:
+        read(data, "ndjson")
+    assert message in str(caught.value)
+
+
+def test_geojson_feature_collection() -> None:
+    doc = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [1.5, 2.5]}, "properties": {"a": 1}},
+        {"type": "Feature", "id": "z", "geometry": {"type": "Point", "coordinates": [3, 4]}, "properties": None},
+    ]}
+    assert read(json.dumps(doc), "geojson") == [{"id": 0, "pt": [1.5, 2.5], "a": 1}, {"id": "z", "pt": [3.0, 4.0]}]
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ("", "the file is empty"),
+        ('{"type": "FeatureCollection", "features": []}', "no features found"),
+        ('{"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": {"type": "LineString"}}]}',
+         "feature 1: the feature's geometry must be a Point"),
+        ('{"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [1, 2]}}, {',
+         "not valid JSON after feature 1"),
+    ],
+)
+def test_bad_geojson(data: str, message: str) -> None:
+    with pytest.raises(ImportFileError) as caught:
+        read(data, "geojson")
+    assert message in str(caught.value)
+
+
+def test_guess_format() -> None:
+    assert guess_format("a/b.CSV") == "csv" and guess_format("x.geojson") == "geojson" and guess_format("x.jsonl") == "ndjson"
+    with pytest.raises(ImportFileError, match="cannot tell the format"):
+        guess_format("points.xlsx")

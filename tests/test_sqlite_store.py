@@ -1,0 +1,90 @@
+"""The embedded store's own mechanics: out-of-core Z-order staging, atomic visibility."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from points.geometry import parse_area
+from points.ndjson import decode_lines
+from points.stores import UnknownStoreScheme, open_store
+from points.stores.base import PointBatch
+from points.stores.sqlite import SQLiteStore, _Staging
+from tests.conftest import random_batches
+
+
+def read_all(store: SQLiteStore, name: str) -> list[dict]:
+    return [r for c in store.iter_all(name) for r in decode_lines(c.ndjson)]
+
+
+def test_out_of_core_staging_gives_the_same_points_as_in_memory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    batches = random_batches(50_000, (0, 0, 100, 100), seed=3, batch=3000)
+    props = [PointBatch([f"p{i}" for i in range(5)], np.arange(5.0), np.arange(5.0), [{"k": i} for i in range(5)])]
+    in_memory = SQLiteStore(tmp_path / "a.sqlite3")
+    in_memory.create("d", geometry="planar")
+    in_memory.insert("d", batches + props)
+    monkeypatch.setattr(_Staging, "GROUP_POINTS", 7000)
+    monkeypatch.setattr(_Staging, "BUCKET_POINTS", 1000)
+    spilled = SQLiteStore(tmp_path / "b.sqlite3")
+    spilled.create("d", geometry="planar")
+    spilled.insert("d", batches + props)
+    a, b = read_all(in_memory, "d"), read_all(spilled, "d")
+    assert len(a) == len(b) == 50_005
+    key = lambda r: str(r["id"])  # noqa: E731
+    assert sorted(a, key=key) == sorted(b, key=key)
+    area = parse_area({"type": "Polygon", "coordinates": [[[10, 10], [60, 20], [40, 70], [10, 10]]]}, kind="planar")
+    ids_a = sorted(str(r["id"]) for c in in_memory.iter_within("d", area) for r in decode_lines(c.ndjson))
+    ids_b = sorted(str(r["id"]) for c in spilled.iter_within("d", area) for r in decode_lines(c.ndjson))
+    assert ids_a == ids_b and len(ids_a) > 1000
+    # No scratch file is left behind.
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".staging")) == []
+
+
+def test_points_stream_in_z_order_blocks(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "z.sqlite3")
+    store.create("d", geometry="planar")
+    store.insert("d", random_batches(200_000, (0, 0, 1, 1), seed=5, batch=50_000))
+    first_block = [r["pt"] for r in decode_lines(next(store.iter_all("d", batch_size=1)).ndjson)]
+    xs, ys = zip(*first_block, strict=True)
+    # The first 2% of a Z-order lie in the first 1/16 of the square, not all over it.
+    assert (max(xs) - min(xs)) * (max(ys) - min(ys)) < 0.1
+
+
+def test_a_failed_insert_leaves_no_points_and_no_scratch(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "f.sqlite3")
+    store.create("d", geometry="planar")
+
+    def failing():
+        yield from random_batches(10_000, (0, 0, 1, 1), seed=1)
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        store.insert("d", failing())
+    assert store.count("d") == 0
+    assert read_all(store, "d") == []
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".staging")]
+
+
+def test_readers_see_the_old_snapshot_while_a_stream_is_open(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.sqlite3")
+    store.create("d", geometry="planar")
+    store.insert("d", random_batches(30_000, (0, 0, 1, 1), seed=2))
+    chunks = store.iter_all("d", batch_size=1000)
+    seen = next(chunks).count
+    store.drop("d")  # deleting while a stream is read must not break the stream
+    seen += sum(c.count for c in chunks)
+    assert seen == 30_000
+    assert not store.exists("d")
+
+
+def test_unknown_scheme_lists_the_known_ones() -> None:
+    with pytest.raises(UnknownStoreScheme, match=r"sqlite://.*mongodb://"):
+        open_store("redis://localhost/0")
+
+
+def test_sqlite_url_paths(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path}/x/points.sqlite3")
+    assert isinstance(store, SQLiteStore)
+    assert store.path == tmp_path / "x" / "points.sqlite3"

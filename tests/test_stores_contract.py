@@ -1,0 +1,242 @@
+"""The point store contract: one suite, run on every store (MongoDB when MONGODB_URI is set).
+
+Expected results come from independent oracles on the same data: shapely's `covers` on single
+points for planar data, spherely (S2) for spherical data; never from the code under test.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+import shapely
+import spherely
+
+from points.geometry import parse_area
+from points.ndjson import decode_lines
+from points.stores.base import DatasetExists, DatasetNotFound, PointBatch, PointStore, StoreError
+from tests.conftest import grid_batches, random_batches
+
+
+def records(chunks: Any) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for chunk in chunks:
+        lines = decode_lines(chunk.ndjson)
+        assert len(lines) == chunk.count
+        out.extend(lines)
+    return out
+
+
+def ids_within(store: PointStore, name: str, geojson: dict[str, Any], kind: str = "planar") -> list[Any]:
+    area = parse_area(geojson, kind=kind)  # type: ignore[arg-type]
+    got = [r["id"] for r in records(store.iter_within(name, area))]
+    assert len(got) == len(set(got)), "a point was sent twice"
+    return sorted(got)
+
+
+def planar_oracle(batches: list[PointBatch], shells: list[list[list[float]]], holes: list[list[list[float]]] = ()) -> list[int]:
+    keep = []
+    for b in batches:
+        for i, x, y in zip(np.asarray(b.ids).tolist(), b.xs.tolist(), b.ys.tolist(), strict=True):
+            p = shapely.Point(x, y)
+            inside = any(shapely.Polygon(s).covers(p) for s in shells)
+            if inside and not any(shapely.Polygon(h).covers(p) for h in holes):
+                keep.append(i)
+    return sorted(keep)
+
+
+SQUARE = {"type": "Polygon", "coordinates": [[[10, 10], [20, 10], [20, 20], [10, 20], [10, 10]]]}
+
+
+@pytest.fixture
+def grid(store: PointStore) -> str:
+    store.create("grid", geometry="planar")
+    assert store.insert("grid", grid_batches(batch=700)) == 2500
+    return "grid"
+
+
+def test_insert_in_batches_counts_and_bounds(store: PointStore, grid: str) -> None:
+    assert store.exists(grid)
+    assert store.count(grid) == 2500
+    assert store.bounds(grid) == (0.0, 0.0, 49.0, 49.0)
+
+
+def test_stream_all_sends_every_point_once_with_its_position(store: PointStore, grid: str) -> None:
+    got = records(store.iter_all(grid, batch_size=300))
+    assert sorted(r["id"] for r in got) == list(range(2500))
+    for r in got:
+        assert r["pt"] == [r["id"] // 50, r["id"] % 50]
+        assert set(r) == {"id", "pt"}
+
+
+def test_within_square_includes_the_boundary(store: PointStore, grid: str) -> None:
+    expected = sorted(x * 50 + y for x in range(10, 21) for y in range(10, 21))
+    assert len(expected) == 121
+    assert ids_within(store, grid, SQUARE) == expected
+
+
+def test_within_polygon_with_hole_excludes_the_hole_and_its_ring(store: PointStore, grid: str) -> None:
+    shell = [[5, 5], [30, 5], [30, 30], [5, 30], [5, 5]]
+    hole = [[10, 10], [20, 10], [20, 20], [10, 20], [10, 10]]
+    got = ids_within(store, grid, {"type": "Polygon", "coordinates": [shell, hole]})
+    assert got == planar_oracle(grid_batches(), [shell], [hole])
+    assert len(got) == 26 * 26 - 11 * 11
+    assert 15 * 50 + 15 not in got and 10 * 50 + 10 not in got and 5 * 50 + 5 in got
+
+
+def test_within_multipolygon_counts_overlaps_once(store: PointStore, grid: str) -> None:
+    a = [[0, 0], [10, 0], [10, 10], [0, 10], [0, 0]]
+    b = [[5, 5], [15, 5], [15, 15], [5, 15], [5, 5]]
+    c = [[30, 30], [40, 30], [35, 40], [30, 30]]
+    got = ids_within(store, grid, {"type": "MultiPolygon", "coordinates": [[a], [b], [c]]})
+    assert got == planar_oracle(grid_batches(), [a, b, c])
+
+
+def test_within_nothing_yields_no_points(store: PointStore, grid: str) -> None:
+    far = {"type": "Polygon", "coordinates": [[[100, 100], [200, 100], [200, 200], [100, 100]]]}
+    assert ids_within(store, grid, far) == []
+    gap = {"type": "Polygon", "coordinates": [[[10.2, 10.2], [10.8, 10.2], [10.8, 10.8], [10.2, 10.2]]]}
+    assert ids_within(store, grid, gap) == []
+
+
+def test_within_random_polygon_matches_shapely(store: PointStore) -> None:
+    batches = random_batches(30_000, (0, 0, 1000, 1000), seed=4)
+    store.create("rnd", geometry="planar")
+    store.insert("rnd", batches)
+    rng = np.random.default_rng(9)
+    angles = np.sort(rng.uniform(0, 2 * np.pi, 40))
+    radii = rng.uniform(150, 400, 40)
+    shell = np.column_stack([500 + radii * np.cos(angles), 500 + radii * np.sin(angles)]).tolist()
+    shell.append(shell[0])
+    got = ids_within(store, "rnd", {"type": "Polygon", "coordinates": [shell]})
+    assert got == planar_oracle(batches, [shell])
+    assert 3000 < len(got) < 27_000
+
+
+def test_properties_and_string_ids_round_trip(store: PointStore) -> None:
+    batch = PointBatch(
+        ids=["a", "b", "c"], xs=np.array([1.0, 2.0, 3.5]), ys=np.array([1.0, 2.0, -3.25]),
+        properties=[{"name": "first", "v": 1}, {"name": 'quote " and \n newline', "v": None}, {"tags": ["x", "y"]}],
+    )
+    store.create("props", geometry="planar")
+    store.insert("props", [batch])
+    got = sorted(records(store.iter_all("props")), key=lambda r: r["id"])
+    assert got == [
+        {"id": "a", "pt": [1.0, 1.0], "name": "first", "v": 1},
+        {"id": "b", "pt": [2.0, 2.0], "name": 'quote " and \n newline', "v": None},
+        {"id": "c", "pt": [3.5, -3.25], "tags": ["x", "y"]},
+    ]
+
+
+def test_early_close_releases_the_cursor(store: PointStore) -> None:
+    store.create("many", geometry="planar")
+    store.insert("many", random_batches(20_000, (0, 0, 10, 10), seed=1))
+    before = store.open_cursors
+    chunks = store.iter_all("many", batch_size=10)
+    taken = 0
+    for chunk in chunks:
+        taken += chunk.count
+        assert store.open_cursors == before + 1
+        if taken >= 10:
+            break
+    chunks.close()
+    assert store.open_cursors == before
+    assert taken < 20_000
+    # The store is still fully usable afterwards.
+    assert sum(c.count for c in store.iter_all("many")) == 20_000
+
+
+def test_drop_removes_everything(store: PointStore, grid: str) -> None:
+    store.drop(grid)
+    assert not store.exists(grid)
+    with pytest.raises(DatasetNotFound):
+        store.count(grid)
+    with pytest.raises(DatasetNotFound):
+        store.iter_all(grid)
+    store.drop(grid)  # dropping twice is fine
+    store.create(grid, geometry="planar")
+    assert store.count(grid) == 0
+    assert records(store.iter_all(grid)) == []
+
+
+def test_create_twice_and_insert_twice_are_refused(store: PointStore, grid: str) -> None:
+    with pytest.raises(DatasetExists):
+        store.create(grid, geometry="planar")
+    with pytest.raises(StoreError):
+        store.insert(grid, grid_batches())
+    assert store.count(grid) == 2500
+
+
+def test_empty_dataset_has_no_bounds(store: PointStore) -> None:
+    store.create("empty", geometry="planar")
+    assert store.insert("empty", []) == 0
+    assert store.count("empty") == 0
+    assert store.bounds("empty") is None
+
+
+def test_area_of_the_wrong_kind_is_refused(store: PointStore, grid: str) -> None:
+    with pytest.raises(StoreError):
+        store.iter_within(grid, parse_area(SQUARE, kind="spherical"))
+
+
+# --- spherical data: geodesic edges, as MongoDB's 2dsphere index (S2) computes them ---------
+
+
+@pytest.fixture
+def globe(store: PointStore) -> tuple[str, list[PointBatch]]:
+    batches = random_batches(40_000, (-180, -90, 180, 90), seed=7, spherical=True)
+    store.create("globe", geometry="spherical")
+    store.insert("globe", batches)
+    return "globe", batches
+
+
+def spherical_oracle(batches: list[PointBatch], rings: list[list[list[float]]]) -> list[int]:
+    polygons = [spherely.create_polygon(r[:-1]) for r in rings]
+    keep: list[int] = []
+    for b in batches:
+        pts = spherely.points(b.xs, b.ys)
+        inside = np.zeros(len(b.xs), dtype=bool)
+        for poly in polygons:
+            inside |= spherely.covers(poly, pts)
+        keep.extend(np.asarray(b.ids)[inside].tolist())
+    return sorted(keep)
+
+
+@pytest.mark.parametrize(
+    "ring",
+    [
+        # a wide box whose northern edge bulges far north of latitude 50 along the great circle
+        [[-60, 40], [60, 40], [60, 50], [-60, 50], [-60, 40]],
+        # crossing the antimeridian: lon 170 to -170 is a 20 degree edge, not 340
+        [[170, -10], [-170, -10], [-170, 10], [170, 10], [170, -10]],
+        # around the north pole
+        [[0, 70], [90, 70], [180, 70], [-90, 70], [0, 70]],
+        # a thin sliver
+        [[10, 0], [40, 1], [40, 2], [10, 0]],
+    ],
+    ids=["bulging-edge", "antimeridian", "north-pole", "sliver"],
+)
+def test_spherical_within_follows_geodesic_edges(store: PointStore, globe: Any, ring: list[list[float]]) -> None:
+    name, batches = globe
+    got = ids_within(store, name, {"type": "Polygon", "coordinates": [ring]}, kind="spherical")
+    assert got == spherical_oracle(batches, [ring])
+    assert got, "the polygon should select some points"
+
+
+def test_spherical_edges_differ_from_flat_ones(store: PointStore, globe: Any) -> None:
+    name, batches = globe
+    ring = [[-60, 40], [60, 40], [60, 50], [-60, 50], [-60, 40]]
+    got = set(ids_within(store, name, {"type": "Polygon", "coordinates": [ring]}, kind="spherical"))
+    flat = set(planar_oracle(batches, [ring]))
+    # Geodesic edges bulge poleward: some points north of latitude 50 are in, some near 40 out.
+    assert got - flat and flat - got
+
+
+def test_spherical_vertex_points_are_inside(store: PointStore) -> None:
+    store.create("corners", geometry="spherical")
+    xs = np.array([10.0, 20.0, 20.0, 10.0, 15.0, 25.0])
+    ys = np.array([10.0, 10.0, 20.0, 20.0, 15.0, 15.0])
+    store.insert("corners", [PointBatch(np.arange(6, dtype=np.int64), xs, ys)])
+    ring = [[10, 10], [20, 10], [20, 20], [10, 20], [10, 10]]
+    assert ids_within(store, "corners", {"type": "Polygon", "coordinates": [ring]}, kind="spherical") == [0, 1, 2, 3, 4]
