@@ -44,7 +44,12 @@ def random_points(
 
 
 def clustered_points(
-    n: int, clusters: int, bounds: Bounds, *, seed: int | None = None, spherical: bool = False,
+    n: int,
+    clusters: int,
+    bounds: Bounds,
+    *,
+    seed: int | None = None,
+    spherical: bool = False,
     batch_points: int = BATCH_POINTS,
 ) -> Iterator[PointBatch]:
     """Yield `n` points around `clusters` random centres (normal spread), clipped to `bounds`."""

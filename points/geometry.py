@@ -233,11 +233,23 @@ class _SphericalPartTest(_PartTest):
         y1 = np.minimum(max_y[idx] + pad_y, 90.0)
         t = np.linspace(0.0, 1.0, 9)[:-1]
         lon = np.concatenate(
-            [x0[:, None] + (x1 - x0)[:, None] * t, np.repeat(x1[:, None], 8, 1),
-             x1[:, None] - (x1 - x0)[:, None] * t, np.repeat(x0[:, None], 8, 1)], axis=1)
+            [
+                x0[:, None] + (x1 - x0)[:, None] * t,
+                np.repeat(x1[:, None], 8, 1),
+                x1[:, None] - (x1 - x0)[:, None] * t,
+                np.repeat(x0[:, None], 8, 1),
+            ],
+            axis=1,
+        )
         lat = np.concatenate(
-            [np.repeat(y0[:, None], 8, 1), y0[:, None] + (y1 - y0)[:, None] * t,
-             np.repeat(y1[:, None], 8, 1), y1[:, None] - (y1 - y0)[:, None] * t], axis=1)
+            [
+                np.repeat(y0[:, None], 8, 1),
+                y0[:, None] + (y1 - y0)[:, None] * t,
+                np.repeat(y1[:, None], 8, 1),
+                y1[:, None] - (y1 - y0)[:, None] * t,
+            ],
+            axis=1,
+        )
         px, py, d = self.proj.project(lonlat_to_xyz(lon.ravel(), lat.ravel()))
         d = d.reshape(lon.shape)
         # Far from the centre the projection stretches too much to trust the outline.
@@ -385,14 +397,15 @@ def parse_area(body: bytes | str | dict[str, Any], *, kind: Kind, max_vertices: 
         kind_name = doc.get("type")
     coordinates = doc.get("coordinates")
     budget = [0]
+    parts: tuple[Part, ...]
     if kind_name == "Polygon":
         parts = (_part(coordinates, "coordinates", kind, budget, max_vertices),)
     elif kind_name == "MultiPolygon":
         if not isinstance(coordinates, list) or not coordinates:
-            raise PolygonError(f"coordinates of a MultiPolygon must be a non-empty list of polygons, got {_describe(coordinates)}")
-        parts = tuple(
-            _part(p, f"coordinates[{i}]", kind, budget, max_vertices) for i, p in enumerate(coordinates)
-        )
+            raise PolygonError(
+                f"coordinates of a MultiPolygon must be a non-empty list of polygons, got {_describe(coordinates)}"
+            )
+        parts = tuple(_part(p, f"coordinates[{i}]", kind, budget, max_vertices) for i, p in enumerate(coordinates))
     elif kind_name is None:
         raise PolygonError('the object has no "type": expected a GeoJSON Polygon or MultiPolygon (or a Feature of one)')
     else:

@@ -17,6 +17,7 @@ from typing import IO, Any, Literal
 import ijson
 import msgspec
 import numpy as np
+import orjson
 
 from points.stores.base import GeometryKind, PointBatch
 
@@ -50,7 +51,11 @@ def guess_format(filename: str) -> Format:
     """Return the format a file name suggests, or raise ImportFileError."""
     suffix = Path(filename).suffix.lower()
     known: dict[str, Format] = {
-        ".csv": "csv", ".geojson": "geojson", ".json": "geojson", ".ndjson": "ndjson", ".jsonl": "ndjson",
+        ".csv": "csv",
+        ".geojson": "geojson",
+        ".json": "geojson",
+        ".ndjson": "ndjson",
+        ".jsonl": "ndjson",
     }
     if suffix not in known:
         raise ImportFileError(
@@ -80,8 +85,7 @@ class _Batcher:
         fy = _coordinate(y, where, "y")
         if self.spherical and not (-180.0 <= fx <= 180.0 and -90.0 <= fy <= 90.0):
             raise ImportFileError(
-                f"{where}: [{fx:g}, {fy:g}] is out of range for spherical data "
-                "(longitude -180..180, latitude -90..90)"
+                f"{where}: [{fx:g}, {fy:g}] is out of range for spherical data (longitude -180..180, latitude -90..90)"
             )
         if pid is None or pid == "":
             pid = self.next_id
@@ -153,10 +157,10 @@ def _pick(header: list[str], wanted: str | None, names: tuple[str, ...], axis: s
     )
 
 
-def _text_lines(binary: IO[bytes]) -> Iterator[str]:
+def _text_lines(binary: IO[bytes], first_line: int = 1) -> Iterator[str]:
     """Yield the file's lines as text (UTF-8, BOM dropped), refusing over-long lines and binary data."""
     decoder = codecs.getincrementaldecoder("utf-8-sig")()
-    number = 0
+    number = first_line - 1
     while True:
         raw = binary.readline(MAX_LINE_BYTES + 1)
         if not raw:
@@ -172,14 +176,19 @@ def _text_lines(binary: IO[bytes]) -> Iterator[str]:
             raise ImportFileError(f"line {number}: not valid UTF-8 ({exc.reason})") from None
 
 
-def read_csv(binary: IO[bytes], options: ImportOptions) -> Iterator[PointBatch]:
-    """Yield batches from a CSV file with a header row."""
-    reader = csv.reader(_text_lines(binary), strict=True)
+@dataclass
+class _CsvLayout:
+    header: list[str]
+    x: int
+    y: int
+    id: int
+    extra: list[tuple[int, str]]
+
+
+def _csv_layout(header_line: str, options: ImportOptions) -> _CsvLayout:
     try:
-        header = next(reader)
-    except StopIteration:
-        raise ImportFileError("the file is empty: expected a header row such as x,y") from None
-    except csv.Error as exc:
+        header = next(csv.reader([header_line], strict=True))
+    except (csv.Error, StopIteration) as exc:
         raise ImportFileError(f"line 1: {exc}") from None
     if not any(h.strip() for h in header):
         raise ImportFileError("line 1: the header row is empty")
@@ -188,30 +197,155 @@ def read_csv(binary: IO[bytes], options: ImportOptions) -> Iterator[PointBatch]:
     lowered = [h.strip().lower() for h in header]
     ii = lowered.index(options.id_column.lower()) if options.id_column and options.id_column.lower() in lowered else -1
     extra = [(i, h.strip()) for i, h in enumerate(header) if i not in (xi, yi, ii) and h.strip()]
-    for _, name in extra:
-        if name in ("pt",):
-            raise ImportFileError("line 1: a column may not be named 'pt' (it is the point's position)")
-    width = len(header)
+    if any(name == "pt" for _, name in extra):
+        raise ImportFileError("line 1: a column may not be named 'pt' (it is the point's position)")
+    return _CsvLayout(header, xi, yi, ii, extra)
+
+
+def read_csv(binary: IO[bytes], options: ImportOptions) -> Iterator[PointBatch]:
+    """Yield batches from a CSV file with a header row.
+
+    Files of numbers only (x, y and an integer id) are parsed a block at a time by numpy; any
+    block that is not that simple, and everything after it, goes through the csv module row by
+    row, which also names the line of any error.
+    """
+    lines = _text_lines(binary)
+    header_line = next(lines, None)
+    if header_line is None or not header_line.strip():
+        raise ImportFileError("the file is empty: expected a header row such as x,y")
+    layout = _csv_layout(header_line, options)
     batcher = _Batcher(options)
+    line = 2
+    rest: IO[bytes] = binary
+    if not layout.extra:
+        fast = _FastBlocks(binary, first_line=2)
+        for block, first_line in fast:
+            batch = _csv_block(block, layout, batcher)
+            if batch is None:  # not simple: the row-by-row reader takes over from here
+                rest, line = _prefixed(block + fast.leftover(), binary), first_line
+                break
+            yield from _split(batch, options.batch_points)
+        else:
+            return
+    yield from _csv_rows(rest, line, layout, batcher)
+
+
+def _split(batch: PointBatch, size: int) -> Iterator[PointBatch]:
+    for start in range(0, len(batch), size):
+        stop = start + size
+        yield PointBatch(ids=batch.ids[start:stop], xs=batch.xs[start:stop], ys=batch.ys[start:stop])
+
+
+def _csv_rows(binary: IO[bytes], first_line: int, layout: _CsvLayout, batcher: _Batcher) -> Iterator[PointBatch]:
+    reader = csv.reader(_text_lines(binary, first_line), strict=True)
+    width = len(layout.header)
+    offset = first_line - 1
     try:
         for row in reader:
-            where = f"line {reader.line_num}"
+            where = f"line {reader.line_num + offset}"
             if not row or (len(row) == 1 and not row[0].strip()):
                 continue
             if len(row) != width:
                 raise ImportFileError(f"{where}: {len(row)} fields, but the header has {width}")
-            props = {name: _scalar(row[i]) for i, name in extra} if extra else None
-            pid: Any = row[ii] if ii >= 0 else None
+            props = {name: _scalar(row[i]) for i, name in layout.extra} if layout.extra else None
+            pid: Any = row[layout.id] if layout.id >= 0 else None
             if isinstance(pid, str) and pid.lstrip("-").isdigit():
                 pid = int(pid)
-            batch = batcher.add(where, pid, row[xi], row[yi], props)
+            batch = batcher.add(where, pid, row[layout.x], row[layout.y], props)
             if batch is not None:
                 yield batch
     except csv.Error as exc:
-        raise ImportFileError(f"line {reader.line_num}: {exc}") from None
+        raise ImportFileError(f"line {reader.line_num + offset}: {exc}") from None
     batch = batcher.flush()
     if batch is not None:
         yield batch
+
+
+class _FastBlocks:
+    """Yields (block, first line number) of whole lines, about BLOCK_BYTES each."""
+
+    BLOCK_BYTES = 1 << 22
+
+    def __init__(self, binary: IO[bytes], first_line: int) -> None:
+        self.binary = binary
+        self.line = first_line
+        self._left = b""
+
+    def leftover(self) -> bytes:
+        left, self._left = self._left, b""
+        return left
+
+    def __iter__(self) -> Iterator[tuple[bytes, int]]:
+        while True:
+            data = self._left + self.binary.read(self.BLOCK_BYTES)
+            if not data:
+                return
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:
+                if len(data) > MAX_LINE_BYTES:
+                    # One huge line: hand it over so the row reader reports it with its number.
+                    yield data, self.line
+                    return
+                more = self.binary.read(self.BLOCK_BYTES)
+                if more:
+                    self._left = data + more
+                    continue
+                cut = len(data)  # the last line has no newline
+            block, self._left = data[:cut], data[cut:]
+            first = self.line
+            self.line += block.count(b"\n")
+            yield block, first
+
+
+def _csv_block(block: bytes, layout: _CsvLayout, batcher: _Batcher) -> PointBatch | None:
+    """Return the block's points parsed by numpy, or None when the block needs the row reader."""
+    if b'"' in block or b"\x00" in block:
+        return None
+    if b"\r" in block:
+        block = block.replace(b"\r\n", b"\n")
+        if b"\r" in block:
+            return None
+    if not block.endswith(b"\n"):
+        block += b"\n"
+    if block.startswith(b"\n") or b"\n\n" in block:
+        return None
+    width = len(layout.header)
+    raw = np.frombuffer(block, dtype=np.uint8)
+    ends = np.flatnonzero(raw == 10)
+    commas = np.flatnonzero(raw == 44)
+    per_line = np.diff(np.searchsorted(commas, ends), prepend=0)
+    if not (per_line == width - 1).all():
+        return None
+    flat = block.replace(b"\n", b",")
+    try:
+        # orjson reads numbers far faster than numpy's string casts; JSON numbers are a subset of
+        # what a CSV may hold, so anything else (".5", "+1", "1.") falls back to numpy below.
+        values = np.array(orjson.loads(b"[" + flat[:-1] + b"]"), dtype=np.float64).reshape(len(ends), width)
+        xs, ys = values[:, layout.x], values[:, layout.y]
+        ids = None
+        if layout.id >= 0:
+            column = values[:, layout.id]
+            if np.abs(column).max() > 2**53 or not (column == np.round(column)).all():
+                return None
+            ids = column.astype(np.int64)
+    except (orjson.JSONDecodeError, TypeError, ValueError):
+        fields = np.array(flat.split(b",")[:-1]).reshape(len(ends), width)
+        if fields.dtype.itemsize > 40:  # no plain number is this long: let the row reader say what it is
+            return None
+        try:
+            xs = fields[:, layout.x].astype(np.float64)
+            ys = fields[:, layout.y].astype(np.float64)
+            ids = fields[:, layout.id].astype(np.int64) if layout.id >= 0 else None
+        except ValueError:
+            return None
+    if not (np.isfinite(xs).all() and np.isfinite(ys).all()):
+        return None
+    if batcher.spherical and not ((np.abs(xs) <= 180).all() and (np.abs(ys) <= 90).all()):
+        return None
+    if ids is None:
+        ids = np.arange(batcher.next_id, batcher.next_id + len(xs), dtype=np.int64)
+    batcher.next_id += len(xs)
+    return PointBatch(ids=ids, xs=xs, ys=ys)
 
 
 _LINE_DECODER = msgspec.json.Decoder()
@@ -240,23 +374,81 @@ def _record(obj: Any, where: str) -> tuple[Any, Any, Any, dict[str, Any] | None]
         if not isinstance(pt, list) or len(pt) != 2:
             raise ImportFileError(f"{where}: pt must be [x, y], got {pt!r}")
         x, y = pt
-        keys = ("id", "pt")
+        keys: tuple[str, ...] = ("id", "pt")
     else:
         xk = next((k for k in X_NAMES if k in obj), None)
         yk = next((k for k in Y_NAMES if k in obj), None)
         if xk is None or yk is None:
-            raise ImportFileError(f"{where}: needs \"pt\": [x, y] or \"x\" and \"y\" fields")
+            raise ImportFileError(f'{where}: needs "pt": [x, y] or "x" and "y" fields')
         x, y = obj[xk], obj[yk]
         keys = ("id", xk, yk)
     props = {k: v for k, v in obj.items() if k not in keys} or None
     return obj.get("id"), x, y, props
 
 
+class _PlainLine(msgspec.Struct, forbid_unknown_fields=True):
+    """The common NDJSON line: an optional integer id and a position, nothing else."""
+
+    pt: tuple[float, float]
+    id: int | None = None
+
+
+_PLAIN_BLOCK = msgspec.json.Decoder(list[_PlainLine])
+
+
+def _ndjson_block(block: bytes, batcher: _Batcher) -> PointBatch | None:
+    """Return the block's points when every line is a plain one, else None (row reader)."""
+    lines = [line for line in block.split(b"\n") if line.strip()]
+    if not lines:
+        return None
+    try:
+        decoded = _PLAIN_BLOCK.decode(b"[" + b",".join(lines) + b"]")
+    except msgspec.DecodeError:
+        return None
+    coords = np.array([p.pt for p in decoded], dtype=np.float64)
+    xs, ys = coords[:, 0], coords[:, 1]
+    if not (np.isfinite(xs).all() and np.isfinite(ys).all()):
+        return None
+    if batcher.spherical and not ((np.abs(xs) <= 180).all() and (np.abs(ys) <= 90).all()):
+        return None
+    if any(p.id is None for p in decoded):
+        if not all(p.id is None for p in decoded):
+            return None
+        ids = np.arange(batcher.next_id, batcher.next_id + len(xs), dtype=np.int64)
+    else:
+        ids = np.array([p.id for p in decoded], dtype=np.int64)
+    batcher.next_id += len(xs)
+    return PointBatch(ids=ids, xs=xs, ys=ys)
+
+
 def read_ndjson(binary: IO[bytes], options: ImportOptions) -> Iterator[PointBatch]:
-    """Yield batches from a file of one JSON object per line (`pt` or `x`/`y`, or Point Features)."""
+    """Yield batches from a file of one JSON object per line (`pt` or `x`/`y`, or Point Features).
+
+    Blocks of plain lines (`{"id": 1, "pt": [x, y]}`) are decoded in one call each; the first
+    block that is anything else, and all after it, go line by line (which names any bad line).
+    """
     batcher = _Batcher(options)
-    number = 0
-    for number, line in enumerate(_text_lines(binary), start=1):
+    fast = _FastBlocks(binary, first_line=1)
+    rest: IO[bytes] | None = None
+    first_line = 1
+    seen = False
+    for block, block_line in fast:
+        seen = True
+        batch = _ndjson_block(block, batcher)
+        if batch is None:
+            rest, first_line = _prefixed(block + fast.leftover(), binary), block_line
+            break
+        yield from _split(batch, options.batch_points)
+    if rest is None:
+        if not seen:
+            raise ImportFileError("the file is empty: expected one JSON object per line")
+        return
+    yield from _ndjson_rows(rest, first_line, batcher, empty_file=not seen)
+
+
+def _ndjson_rows(binary: IO[bytes], first_line: int, batcher: _Batcher, *, empty_file: bool) -> Iterator[PointBatch]:
+    number = first_line - 1
+    for number, line in enumerate(_text_lines(binary, first_line), start=first_line):
         if not line.strip():
             continue
         where = f"line {number}"
@@ -267,8 +459,6 @@ def read_ndjson(binary: IO[bytes], options: ImportOptions) -> Iterator[PointBatc
         batch = batcher.add(where, *_record(obj, where))
         if batch is not None:
             yield batch
-    if number == 0:
-        raise ImportFileError("the file is empty: expected one JSON object per line")
     batch = batcher.flush()
     if batch is not None:
         yield batch
@@ -282,7 +472,7 @@ def read_geojson(binary: IO[bytes], options: ImportOptions) -> Iterator[PointBat
         raise ImportFileError("the file is empty: expected a GeoJSON FeatureCollection")
     if b"\x00" in head:
         raise ImportFileError("this is not a text file")
-    stream = _Prefixed(head, binary)
+    stream = _prefixed(head, binary)
     count = 0
     try:
         for count, feature in enumerate(ijson.items(stream, "features.item", use_float=True), start=1):
@@ -292,7 +482,7 @@ def read_geojson(binary: IO[bytes], options: ImportOptions) -> Iterator[PointBat
     except ijson.JSONError as exc:
         raise ImportFileError(f"not valid JSON after feature {count}: {exc}") from None
     if count == 0:
-        raise ImportFileError("no features found: expected a FeatureCollection with a \"features\" list of Points")
+        raise ImportFileError('no features found: expected a FeatureCollection with a "features" list of Points')
     batch = batcher.flush()
     if batch is not None:
         yield batch
@@ -302,7 +492,8 @@ class _Prefixed(io.RawIOBase):
     """A binary stream that first returns `head`, then the rest of `tail`."""
 
     def __init__(self, head: bytes, tail: IO[bytes]) -> None:
-        self.head = head
+        self.head = memoryview(head)
+        self.pos = 0
         self.tail = tail
 
     def readable(self) -> bool:
@@ -310,19 +501,29 @@ class _Prefixed(io.RawIOBase):
 
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
-        if self.head:
-            n = min(len(view), len(self.head))
-            view[:n] = self.head[:n]
-            self.head = self.head[n:]
+        if self.pos < len(self.head):
+            n = min(len(view), len(self.head) - self.pos)
+            view[:n] = self.head[self.pos : self.pos + n]
+            self.pos += n
             return n
         data = self.tail.read(len(view))
         view[: len(data)] = data
         return len(data)
 
 
+def _prefixed(head: bytes, tail: IO[bytes]) -> IO[bytes]:
+    """Return a buffered stream of `head` followed by the rest of `tail`."""
+    return io.BufferedReader(_Prefixed(head, tail), buffer_size=1 << 16)
+
+
 READERS = {"csv": read_csv, "geojson": read_geojson, "ndjson": read_ndjson}
 
 
 def read_points(binary: IO[bytes], options: ImportOptions) -> Iterator[PointBatch]:
-    """Yield the file's points in batches, in the given format."""
-    return READERS[options.format](binary, options)
+    """Yield the file's points in batches, in the given format; a file without points is an error."""
+    total = 0
+    for batch in READERS[options.format](binary, options):
+        total += len(batch)
+        yield batch
+    if not total:
+        raise ImportFileError("the file holds no points")

@@ -13,7 +13,7 @@ A stream whose last line is neither was cut (connection lost, proxy timeout).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -141,7 +141,7 @@ def error_line(message: str, count: int) -> bytes:
     return orjson.dumps({"error": message, "count": count}) + b"\n"
 
 
-def frame_stream(chunks: Iterable[Chunk], *, chunk_bytes: int = 131_072) -> Iterator[bytes]:
+def frame_stream(chunks: Iterable[Chunk], *, chunk_bytes: int = 131_072) -> Generator[bytes, None, None]:
     """Yield the stream's body: the chunks' lines gathered into pieces of about `chunk_bytes`,
     then the end line, or the error line if reading the chunks fails midway.
 

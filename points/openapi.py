@@ -13,10 +13,17 @@ _NDJSON = {
 }
 _STREAM_HEADERS = {
     "X-Dataset-Count": {"description": "Points in the whole dataset (for progress).", "schema": {"type": "integer"}},
-    "X-Accel-Buffering": {"description": "Always `no`: proxies must pass the stream on as it comes.",
-                          "schema": {"type": "string"}},
+    "X-Accel-Buffering": {
+        "description": "Always `no`: proxies must pass the stream on as it comes.",
+        "schema": {"type": "string"},
+    },
 }
-_NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,62}$"}}
+_NAME = {
+    "name": "name",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,62}$"},
+}
 
 
 def _errors(*codes: int) -> dict[str, Any]:
@@ -32,8 +39,11 @@ def _errors(*codes: int) -> dict[str, Any]:
 
 def openapi_document() -> dict[str, Any]:
     """Return the OpenAPI document."""
-    stream = {"description": "NDJSON: point lines, then one end line (or an error line if the server failed midway).",
-              "headers": _STREAM_HEADERS, "content": _NDJSON}
+    stream = {
+        "description": "NDJSON: point lines, then one end line (or an error line if the server failed midway).",
+        "headers": _STREAM_HEADERS,
+        "content": _NDJSON,
+    }
     return {
         "openapi": "3.1.0",
         "info": {
@@ -46,8 +56,16 @@ def openapi_document() -> dict[str, Any]:
                 "get": {
                     "summary": "List the datasets",
                     "operationId": "listDatasets",
-                    "responses": {"200": {"description": "The datasets.", "content": {"application/json": {
-                        "schema": {"type": "array", "items": {"$ref": "#/components/schemas/Dataset"}}}}}},
+                    "responses": {
+                        "200": {
+                            "description": "The datasets.",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"type": "array", "items": {"$ref": "#/components/schemas/Dataset"}}
+                                }
+                            },
+                        }
+                    },
                 }
             },
             "/api/datasets/{name}/points": {
@@ -69,14 +87,19 @@ def openapi_document() -> dict[str, Any]:
                     ),
                     "operationId": "streamPointsWithin",
                     "parameters": [_NAME],
-                    "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                        "$ref": "#/components/schemas/Area"}}}},
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Area"}}},
+                    },
                     "responses": {"200": stream, **_errors(400, 404, 409, 413, 503)},
                 }
             },
             "/api/openapi.json": {
-                "get": {"summary": "This document", "operationId": "openapi",
-                        "responses": {"200": {"description": "The OpenAPI document."}}}
+                "get": {
+                    "summary": "This document",
+                    "operationId": "openapi",
+                    "responses": {"200": {"description": "The OpenAPI document."}},
+                }
             },
         },
         "components": {
@@ -90,8 +113,12 @@ def openapi_document() -> dict[str, Any]:
                         "description": {"type": "string"},
                         "geometry": {"enum": ["planar", "spherical"]},
                         "count": {"type": "integer"},
-                        "bounds": {"oneOf": [{"type": "null"}, {"type": "array", "items": {"type": "number"},
-                                                                  "minItems": 4, "maxItems": 4}]},
+                        "bounds": {
+                            "oneOf": [
+                                {"type": "null"},
+                                {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4},
+                            ]
+                        },
                         "status": {"enum": ["importing", "ready", "failed"]},
                         "status_message": {"type": "string"},
                         "created": {"type": "string", "format": "date-time"},
@@ -100,30 +127,71 @@ def openapi_document() -> dict[str, Any]:
                 },
                 "Position": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2},
                 "Ring": {"type": "array", "items": {"$ref": "#/components/schemas/Position"}, "minItems": 4},
-                "Polygon": {"type": "object", "required": ["type", "coordinates"], "properties": {
-                    "type": {"const": "Polygon"},
-                    "coordinates": {"type": "array", "items": {"$ref": "#/components/schemas/Ring"}, "minItems": 1}}},
-                "MultiPolygon": {"type": "object", "required": ["type", "coordinates"], "properties": {
-                    "type": {"const": "MultiPolygon"},
-                    "coordinates": {"type": "array", "minItems": 1, "items": {
-                        "type": "array", "items": {"$ref": "#/components/schemas/Ring"}, "minItems": 1}}}},
-                "Area": {"oneOf": [
-                    {"$ref": "#/components/schemas/Polygon"},
-                    {"$ref": "#/components/schemas/MultiPolygon"},
-                    {"type": "object", "required": ["type", "geometry"], "properties": {
-                        "type": {"const": "Feature"},
-                        "geometry": {"oneOf": [{"$ref": "#/components/schemas/Polygon"},
-                                               {"$ref": "#/components/schemas/MultiPolygon"}]}}},
-                ]},
-                "StreamLine": {"oneOf": [
-                    {"title": "point", "type": "object", "required": ["id", "pt"], "properties": {
-                        "id": {"type": ["integer", "string"]}, "pt": {"$ref": "#/components/schemas/Position"}},
-                     "additionalProperties": True},
-                    {"title": "end", "type": "object", "required": ["end", "count"], "properties": {
-                        "end": {"const": True}, "count": {"type": "integer"}}},
-                    {"title": "error", "type": "object", "required": ["error", "count"], "properties": {
-                        "error": {"type": "string"}, "count": {"type": "integer"}}},
-                ]},
+                "Polygon": {
+                    "type": "object",
+                    "required": ["type", "coordinates"],
+                    "properties": {
+                        "type": {"const": "Polygon"},
+                        "coordinates": {"type": "array", "items": {"$ref": "#/components/schemas/Ring"}, "minItems": 1},
+                    },
+                },
+                "MultiPolygon": {
+                    "type": "object",
+                    "required": ["type", "coordinates"],
+                    "properties": {
+                        "type": {"const": "MultiPolygon"},
+                        "coordinates": {
+                            "type": "array",
+                            "minItems": 1,
+                            "items": {"type": "array", "items": {"$ref": "#/components/schemas/Ring"}, "minItems": 1},
+                        },
+                    },
+                },
+                "Area": {
+                    "oneOf": [
+                        {"$ref": "#/components/schemas/Polygon"},
+                        {"$ref": "#/components/schemas/MultiPolygon"},
+                        {
+                            "type": "object",
+                            "required": ["type", "geometry"],
+                            "properties": {
+                                "type": {"const": "Feature"},
+                                "geometry": {
+                                    "oneOf": [
+                                        {"$ref": "#/components/schemas/Polygon"},
+                                        {"$ref": "#/components/schemas/MultiPolygon"},
+                                    ]
+                                },
+                            },
+                        },
+                    ]
+                },
+                "StreamLine": {
+                    "oneOf": [
+                        {
+                            "title": "point",
+                            "type": "object",
+                            "required": ["id", "pt"],
+                            "properties": {
+                                "id": {"type": ["integer", "string"]},
+                                "pt": {"$ref": "#/components/schemas/Position"},
+                            },
+                            "additionalProperties": True,
+                        },
+                        {
+                            "title": "end",
+                            "type": "object",
+                            "required": ["end", "count"],
+                            "properties": {"end": {"const": True}, "count": {"type": "integer"}},
+                        },
+                        {
+                            "title": "error",
+                            "type": "object",
+                            "required": ["error", "count"],
+                            "properties": {"error": {"type": "string"}, "count": {"type": "integer"}},
+                        },
+                    ]
+                },
             }
         },
     }

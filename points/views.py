@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
-from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
@@ -62,7 +62,7 @@ def _ready_dataset(name: str) -> Dataset | JsonResponse:
 
 
 @require_GET
-def points_all(request: HttpRequest, name: str) -> HttpResponse:
+def points_all(request: HttpRequest, name: str) -> HttpResponseBase:
     """Stream every point of the dataset."""
     dataset = _ready_dataset(name)
     if isinstance(dataset, JsonResponse):
@@ -72,7 +72,7 @@ def points_all(request: HttpRequest, name: str) -> HttpResponse:
 
 @csrf_exempt  # read-only: it selects points and changes nothing, so scripts may call it freely
 @require_POST
-def points_within(request: HttpRequest, name: str) -> HttpResponse:
+def points_within(request: HttpRequest, name: str) -> HttpResponseBase:
     """Stream the points of the dataset inside the GeoJSON polygon in the body."""
     dataset = _ready_dataset(name)
     if isinstance(dataset, JsonResponse):
@@ -91,7 +91,9 @@ def points_within(request: HttpRequest, name: str) -> HttpResponse:
     return _stream(request, dataset, lambda store: store.iter_within(dataset.name, area))
 
 
-def _stream(request: HttpRequest, dataset: Dataset, open_chunks: Callable[[PointStore], Iterator[Chunk]]) -> HttpResponse:
+def _stream(
+    request: HttpRequest, dataset: Dataset, open_chunks: Callable[[PointStore], Iterator[Chunk]]
+) -> HttpResponseBase:
     try:
         store = get_store()
         chunks = open_chunks(store)
@@ -123,12 +125,16 @@ def _prepend(first: Chunk | None, rest: Iterator[Chunk]) -> Iterator[Chunk]:
             close()
 
 
-async def _async_chunks(body: Iterator[bytes]) -> AsyncIterator[bytes]:
+def _next_piece(body: Iterator[bytes]) -> bytes | None:
+    return next(body, None)
+
+
+async def _async_chunks(body: Generator[bytes, None, None]) -> AsyncIterator[bytes]:
     # Under ASGI, Django would buffer a synchronous iterator whole; pull it from a thread instead.
-    pull = sync_to_async(next, thread_sensitive=False)
+    pull = sync_to_async(_next_piece, thread_sensitive=False)
     try:
         while True:
-            piece = await pull(body, None)
+            piece = await pull(body)
             if piece is None:
                 return
             yield piece

@@ -72,8 +72,9 @@ def grid_batches(width: int = 50, height: int = 50, batch: int = 1000) -> list[P
     return [PointBatch(ids[s : s + batch], xs[s : s + batch], ys[s : s + batch]) for s in range(0, len(ids), batch)]
 
 
-def random_batches(n: int, bounds: tuple[float, float, float, float], seed: int, batch: int = 5000,
-                   spherical: bool = False) -> list[PointBatch]:
+def random_batches(
+    n: int, bounds: tuple[float, float, float, float], seed: int, batch: int = 5000, spherical: bool = False
+) -> list[PointBatch]:
     """Return `n` uniform random points over `bounds` in batches."""
     rng = np.random.default_rng(seed)
     xs = rng.uniform(bounds[0], bounds[2], n)

@@ -66,8 +66,9 @@ def test_within_accepts_a_feature_and_form_encoded_curl_bodies(client: Client, g
     feature = {"type": "Feature", "properties": {}, "geometry": SQUARE}
     assert decode_lines(body(post(client, "grid", feature)))[-1]["count"] == 121
     # curl -d sends application/x-www-form-urlencoded; the body is still the polygon.
-    response = client.post("/api/datasets/grid/points/within", data=json.dumps(SQUARE),
-                           content_type="application/x-www-form-urlencoded")
+    response = client.post(
+        "/api/datasets/grid/points/within", data=json.dumps(SQUARE), content_type="application/x-www-form-urlencoded"
+    )
     assert decode_lines(body(response))[-1]["count"] == 121
 
 
@@ -82,7 +83,10 @@ def test_within_needs_no_csrf_token(grid: Dataset) -> None:
         (b"", "the request body is empty"),
         (b"{", "not valid JSON"),
         ({"type": "LineString", "coordinates": [[0, 0], [1, 1]]}, "got type 'LineString'"),
-        ({"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]}, "self-intersection at [0.5, 0.5]"),
+        (
+            {"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]},
+            "self-intersection at [0.5, 0.5]",
+        ),
         ({"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 1]]]}, "is not closed"),
         ({"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [0, 0]]]}, "a ring needs at least 4"),
     ],
@@ -104,8 +108,12 @@ def test_vertex_and_body_limits(client: Client, grid: Dataset, settings: Any) ->
 
 
 def test_unknown_dataset_is_404(client: Client, grid: Dataset) -> None:
-    for path in ["/api/datasets/nope/points", "/api/datasets/" + "x" * 500 + "/points", "/api/datasets/%2e%2e/points",
-                 "/api/datasets/caf%C3%A9/points"]:
+    for path in [
+        "/api/datasets/nope/points",
+        "/api/datasets/" + "x" * 500 + "/points",
+        "/api/datasets/%2e%2e/points",
+        "/api/datasets/caf%C3%A9/points",
+    ]:
         response = client.get(path)
         assert response.status_code == 404, path
         assert "error" in response.json()
@@ -134,8 +142,12 @@ def test_spherical_dataset_uses_spherical_rules(client: Client) -> None:
 def test_openapi_document_lists_the_endpoints(client: Client) -> None:
     doc = client.get("/api/openapi.json").json()
     assert doc["openapi"].startswith("3.")
-    assert set(doc["paths"]) == {"/api/datasets", "/api/datasets/{name}/points",
-                                 "/api/datasets/{name}/points/within", "/api/openapi.json"}
+    assert set(doc["paths"]) == {
+        "/api/datasets",
+        "/api/datasets/{name}/points",
+        "/api/datasets/{name}/points/within",
+        "/api/openapi.json",
+    }
 
 
 def test_unknown_api_path_is_json_404(client: Client) -> None:

@@ -32,15 +32,24 @@ def poly(*rings: list[list[float]]) -> dict:
         (b'{"type": "Polygon", "coordinates": [[[0,0],[1,0],[0,0]]]}', "has 3 position(s); a ring needs at least 4"),
         (b'{"type": "Polygon", "coordinates": [[[0,0],[1,0],[1,1],[0,1]]]}', "is not closed"),
         (b'{"type": "Polygon", "coordinates": [[[0,0],[1,1],[1,0],[0,1],[0,0]]]}', "self-intersection at [0.5, 0.5]"),
-        (b'{"type": "Polygon", "coordinates": [[[0,0],["1",0],[1,1],[0,0]]]}', "coordinates[0][1][0] must be a number, got the string '1'"),
+        (
+            b'{"type": "Polygon", "coordinates": [[[0,0],["1",0],[1,1],[0,0]]]}',
+            "coordinates[0][1][0] must be a number, got the string '1'",
+        ),
         (b'{"type": "Polygon", "coordinates": [[[0,0],[true,0],[1,1],[0,0]]]}', "must be a number, got true"),
         (b'{"type": "Polygon", "coordinates": [[[0,0],[null,0],[1,1],[0,0]]]}', "must be a number, got null"),
         (b'{"type": "Polygon", "coordinates": [[[0,0],[1,0,5],[1,1],[0,0]]]}', "exactly 2 numbers, got 3 numbers"),
         (b'{"type": "Polygon", "coordinates": [[[0,0],[1e999,0],[1,1],[0,0]]]}', "not valid JSON"),
         (b'{"type": "Polygon", "coordinates": [[[0,0],[NaN,0],[1,1],[0,0]]]}', "not valid JSON"),
-        (b'{"type": "Polygon", "coordinates": [[[0,0],[{"$gt": 1},0],[1,1],[0,0]]]}', "must be a number, got an object"),
+        (
+            b'{"type": "Polygon", "coordinates": [[[0,0],[{"$gt": 1},0],[1,1],[0,0]]]}',
+            "must be a number, got an object",
+        ),
         (b'{"type": "Polygon", "coordinates": [[[0,0],[2,0],[4,0],[0,0]]]}', "has no area"),
-        (b'{"type": "Polygon", "coordinates": [[[0,0],[9,0],[9,9],[0,9],[0,0]], [[20,20],[21,20],[21,21],[20,20]]]}', "hole lies outside shell"),
+        (
+            b'{"type": "Polygon", "coordinates": [[[0,0],[9,0],[9,9],[0,9],[0,0]], [[20,20],[21,20],[21,21],[20,20]]]}',
+            "hole lies outside shell",
+        ),
         (b'{"type": "MultiPolygon", "coordinates": []}', "non-empty list of polygons"),
         (b'{"$where": "sleep(1000)"}', 'has no "type"'),
         (b"[" * 10_000 + b"]" * 10_000, "not valid JSON"),
@@ -79,8 +88,9 @@ def test_spherical_polygon_larger_than_a_hemisphere_is_refused() -> None:
 def test_feature_wrapping_and_multipolygon_are_accepted() -> None:
     area = parse_area({"type": "Feature", "properties": {}, "geometry": poly(SQUARE)}, kind="planar")
     assert len(area.parts) == 1
-    multi = parse_area({"type": "MultiPolygon", "coordinates": [[SQUARE], [[[20, 20], [30, 20], [30, 30], [20, 20]]]]},
-                       kind="planar")
+    multi = parse_area(
+        {"type": "MultiPolygon", "coordinates": [[SQUARE], [[[20, 20], [30, 20], [30, 30], [20, 20]]]]}, kind="planar"
+    )
     assert len(multi.parts) == 2
     assert multi.to_geojson()["coordinates"][0][0] == SQUARE
 
@@ -95,7 +105,9 @@ def test_boundary_rule_outer_ring_in_hole_ring_out() -> None:
 
 def test_classify_boxes_agrees_with_the_point_test() -> None:
     rng = np.random.default_rng(0)
-    area = parse_area(poly([[0, 0], [10, 0], [10, 10], [5, 4], [0, 10], [0, 0]], [[2, 1], [4, 1], [3, 2], [2, 1]]), kind="planar")
+    area = parse_area(
+        poly([[0, 0], [10, 0], [10, 10], [5, 4], [0, 10], [0, 0]], [[2, 1], [4, 1], [3, 2], [2, 1]]), kind="planar"
+    )
     lo = rng.uniform(-2, 12, (500, 2))
     hi = lo + rng.uniform(0, 3, (500, 2))
     all_in, maybe = area.classify_boxes(lo[:, 0], lo[:, 1], hi[:, 0], hi[:, 1])

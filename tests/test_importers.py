@@ -69,18 +69,29 @@ def test_bad_csv(data: str | bytes, message: str) -> None:
 
 
 def test_spherical_range_is_checked_with_the_line() -> None:
-    with pytest.raises(ImportFileError, match="line 3: .*out of range"):
+    with pytest.raises(ImportFileError, match=r"line 3: .*out of range"):
         read("lon,lat\n1,2\n200,1\n", "csv", geometry="spherical")
 
 
 def test_ndjson_pt_xy_and_features() -> None:
-    data = "\n".join([
-        json.dumps({"id": "a", "pt": [1, 2], "k": 1}),
-        "",
-        json.dumps({"x": 3, "y": 4}),
-        json.dumps({"type": "Feature", "id": 9, "geometry": {"type": "Point", "coordinates": [5, 6]},
-                    "properties": {"name": "n"}}),
-    ]) + "\n"
+    data = (
+        "\n".join(
+            [
+                json.dumps({"id": "a", "pt": [1, 2], "k": 1}),
+                "",
+                json.dumps({"x": 3, "y": 4}),
+                json.dumps(
+                    {
+                        "type": "Feature",
+                        "id": 9,
+                        "geometry": {"type": "Point", "coordinates": [5, 6]},
+                        "properties": {"name": "n"},
+                    }
+                ),
+            ]
+        )
+        + "\n"
+    )
     assert read(data, "ndjson") == [
         {"id": "a", "pt": [1.0, 2.0], "k": 1},
         {"id": 1, "pt": [3.0, 4.0]},
@@ -94,7 +105,7 @@ def test_ndjson_pt_xy_and_features() -> None:
         ("", "the file is empty"),
         ('{"pt": [1, 2]}\n{"pt": [1]}\n', "line 2: pt must be [x, y]"),
         ('{"pt": [1, 2]}\n[1, 2]\n', "line 2: expected a JSON object"),
-        ('{"pt": [1, 2]}\n{"a": 1}\n', "line 2: needs \"pt\""),
+        ('{"pt": [1, 2]}\n{"a": 1}\n', 'line 2: needs "pt"'),
         ('{"pt": [1, 2]}\n{oops\n', "line 2: not valid JSON"),
         ('{"pt": ["1", true]}\n', "line 1: y is missing or not a number"),
         ('{"id": [1], "pt": [1, 2]}\n', "line 1: id must be an integer or a string"),
@@ -107,10 +118,13 @@ def test_bad_ndjson(data: str, message: str) -> None:
 
 
 def test_geojson_feature_collection() -> None:
-    doc = {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [1.5, 2.5]}, "properties": {"a": 1}},
-        {"type": "Feature", "id": "z", "geometry": {"type": "Point", "coordinates": [3, 4]}, "properties": None},
-    ]}
+    doc = {
+        "type": "FeatureCollection",
+        "features": [
+            {"type": "Feature", "geometry": {"type": "Point", "coordinates": [1.5, 2.5]}, "properties": {"a": 1}},
+            {"type": "Feature", "id": "z", "geometry": {"type": "Point", "coordinates": [3, 4]}, "properties": None},
+        ],
+    }
     assert read(json.dumps(doc), "geojson") == [{"id": 0, "pt": [1.5, 2.5], "a": 1}, {"id": "z", "pt": [3.0, 4.0]}]
 
 
@@ -119,10 +133,14 @@ def test_geojson_feature_collection() -> None:
     [
         ("", "the file is empty"),
         ('{"type": "FeatureCollection", "features": []}', "no features found"),
-        ('{"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": {"type": "LineString"}}]}',
-         "feature 1: the feature's geometry must be a Point"),
-        ('{"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [1, 2]}}, {',
-         "not valid JSON after feature 1"),
+        (
+            '{"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": {"type": "LineString"}}]}',
+            "feature 1: the feature's geometry must be a Point",
+        ),
+        (
+            '{"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [1, 2]}}, {',
+            "not valid JSON after feature 1",
+        ),
     ],
 )
 def test_bad_geojson(data: str, message: str) -> None:
@@ -132,6 +150,29 @@ def test_bad_geojson(data: str, message: str) -> None:
 
 
 def test_guess_format() -> None:
-    assert guess_format("a/b.CSV") == "csv" and guess_format("x.geojson") == "geojson" and guess_format("x.jsonl") == "ndjson"
+    assert (
+        guess_format("a/b.CSV") == "csv"
+        and guess_format("x.geojson") == "geojson"
+        and guess_format("x.jsonl") == "ndjson"
+    )
     with pytest.raises(ImportFileError, match="cannot tell the format"):
         guess_format("points.xlsx")
+
+
+@pytest.mark.parametrize(("data", "fmt"), [("x,y\n", "csv"), ("\n\n  \n", "ndjson")])
+def test_a_file_without_points_is_refused(data: str, fmt: str) -> None:
+    with pytest.raises(ImportFileError, match="holds no points"):
+        read(data, fmt)
+
+
+def test_fast_and_row_paths_agree_and_name_the_right_line() -> None:
+    rows = "".join(f"{i},{i * 0.5},{i * 0.25}\n" for i in range(300_000))
+    fast = read("id,x,y\n" + rows, "csv")
+    slow = read("id,x,y,note\n" + "".join(f"{r[:-1]},n\n" for r in rows.splitlines(keepends=True)), "csv")
+    assert [p["pt"] for p in fast] == [p["pt"] for p in slow] and [p["id"] for p in fast] == list(range(300_000))
+    with pytest.raises(ImportFileError, match="line 250001: y is not a number: 'oops'"):
+        read("id,x,y\n" + rows.replace("249999,124999.5,62499.75\n", "249999,124999.5,oops\n"), "csv")
+    lines = "".join(f'{{"id": {i}, "pt": [{i}, 1]}}\n' for i in range(200_000))
+    assert len(read(lines, "ndjson")) == 200_000
+    with pytest.raises(ImportFileError, match="line 150001: pt must be"):
+        read(lines.replace('{"id": 150000, "pt": [150000, 1]}', '{"id": 150000, "pt": [1]}'), "ndjson")

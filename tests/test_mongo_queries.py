@@ -34,17 +34,34 @@ def test_spherical_multipolygon_is_an_or_of_geometry_queries() -> None:
     area = parse_area({"type": "MultiPolygon", "coordinates": [[SHELL], [other]]}, kind="spherical")
     assert within_filter(area) == {
         "$or": [
-            {"pt": {"$geoWithin": {"$geometry": {"type": "Polygon", "coordinates": [
-                [[0.0, 0.0], [10.0, 0.0], [10.0, 10.0], [0.0, 10.0], [0.0, 0.0]]]}}}},
-            {"pt": {"$geoWithin": {"$geometry": {"type": "Polygon", "coordinates": [
-                [[20.0, 20.0], [30.0, 20.0], [30.0, 30.0], [20.0, 20.0]]]}}}},
+            {
+                "pt": {
+                    "$geoWithin": {
+                        "$geometry": {
+                            "type": "Polygon",
+                            "coordinates": [[[0.0, 0.0], [10.0, 0.0], [10.0, 10.0], [0.0, 10.0], [0.0, 0.0]]],
+                        }
+                    }
+                }
+            },
+            {
+                "pt": {
+                    "$geoWithin": {
+                        "$geometry": {
+                            "type": "Polygon",
+                            "coordinates": [[[20.0, 20.0], [30.0, 20.0], [30.0, 30.0], [20.0, 20.0]]],
+                        }
+                    }
+                }
+            },
         ]
     }
 
 
 def test_only_numbers_reach_the_query() -> None:
-    area = parse_area(b'{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,1],[0,0]]],"$where":"x","crs":{"$gt":1}}',
-                      kind="planar")
+    area = parse_area(
+        b'{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,1],[0,0]]],"$where":"x","crs":{"$gt":1}}', kind="planar"
+    )
     assert within_filter(area) == {"pt": {"$geoWithin": {"$polygon": [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0]]}}}
 
 

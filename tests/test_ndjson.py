@@ -26,9 +26,8 @@ def test_plain_points_encode_like_json_dumps() -> None:
 
 
 def test_points_with_properties_and_string_ids() -> None:
-    text, offsets = encode_points(["a\nb", "c"], np.array([1.0, 2.0]), np.array([3.0, 4.0]),
-                                  [{"name": "é ☃ \"q\""}, {}])
-    assert decode_lines(text) == [{"id": "a\nb", "pt": [1.0, 3.0], "name": "é ☃ \"q\""}, {"id": "c", "pt": [2.0, 4.0]}]
+    text, offsets = encode_points(["a\nb", "c"], np.array([1.0, 2.0]), np.array([3.0, 4.0]), [{"name": 'é ☃ "q"'}, {}])
+    assert decode_lines(text) == [{"id": "a\nb", "pt": [1.0, 3.0], "name": 'é ☃ "q"'}, {"id": "c", "pt": [2.0, 4.0]}]
     assert offsets.tolist() == [0, text.index(b"\n") + 1, len(text)]
 
 

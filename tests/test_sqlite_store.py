@@ -19,7 +19,9 @@ def read_all(store: SQLiteStore, name: str) -> list[dict]:
     return [r for c in store.iter_all(name) for r in decode_lines(c.ndjson)]
 
 
-def test_out_of_core_staging_gives_the_same_points_as_in_memory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_out_of_core_staging_gives_the_same_points_as_in_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     batches = random_batches(50_000, (0, 0, 100, 100), seed=3, batch=3000)
     props = [PointBatch([f"p{i}" for i in range(5)], np.arange(5.0), np.arange(5.0), [{"k": i} for i in range(5)])]
     in_memory = SQLiteStore(tmp_path / "a.sqlite3")

@@ -35,7 +35,9 @@ def ids_within(store: PointStore, name: str, geojson: dict[str, Any], kind: str 
     return sorted(got)
 
 
-def planar_oracle(batches: list[PointBatch], shells: list[list[list[float]]], holes: list[list[list[float]]] = ()) -> list[int]:
+def planar_oracle(
+    batches: list[PointBatch], shells: list[list[list[float]]], holes: list[list[list[float]]] = ()
+) -> list[int]:
     keep = []
     for b in batches:
         for i, x, y in zip(np.asarray(b.ids).tolist(), b.xs.tolist(), b.ys.tolist(), strict=True):
@@ -116,7 +118,9 @@ def test_within_random_polygon_matches_shapely(store: PointStore) -> None:
 
 def test_properties_and_string_ids_round_trip(store: PointStore) -> None:
     batch = PointBatch(
-        ids=["a", "b", "c"], xs=np.array([1.0, 2.0, 3.5]), ys=np.array([1.0, 2.0, -3.25]),
+        ids=["a", "b", "c"],
+        xs=np.array([1.0, 2.0, 3.5]),
+        ys=np.array([1.0, 2.0, -3.25]),
         properties=[{"name": "first", "v": 1}, {"name": 'quote " and \n newline', "v": None}, {"tags": ["x", "y"]}],
     )
     store.create("props", geometry="planar")

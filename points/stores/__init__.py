@@ -43,7 +43,9 @@ def open_store(url: str) -> PointStore:
     factory = STORES.get(scheme)
     if factory is None:
         known = ", ".join(f"{s}://" for s in STORES)
-        raise UnknownStoreScheme(f"POINTS_STORE_URL scheme {scheme + '://' if scheme else url!r} is unknown; use one of: {known}")
+        raise UnknownStoreScheme(
+            f"POINTS_STORE_URL scheme {scheme + '://' if scheme else url!r} is unknown; use one of: {known}"
+        )
     return factory(url)
 
 

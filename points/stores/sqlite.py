@@ -87,9 +87,10 @@ class SQLiteStore(PointStore):
     @classmethod
     def from_url(cls, url: str) -> SQLiteStore:
         """Return a store for `sqlite:///relative/or//absolute/path`."""
+        # As in SQLAlchemy: sqlite:///relative/path, sqlite:////absolute/path.
         path = url.split("://", 1)[1]
         if path.startswith("/"):
-            path = path[1:] if not path.startswith("//") else path[1:]
+            path = path[1:]
         if not path:
             raise StoreError("a sqlite:// store URL needs a file path, e.g. sqlite:///var/points.sqlite3")
         return cls(path)
@@ -129,7 +130,7 @@ class SQLiteStore(PointStore):
         conn.execute("BEGIN IMMEDIATE")
         try:
             for table in ("block_data", "blocks"):
-                conn.execute(f"DELETE FROM {table} WHERE dataset = ?", (dataset,))  # noqa: S608 - fixed names
+                conn.execute(f"DELETE FROM {table} WHERE dataset = ?", (dataset,))
             conn.execute("DELETE FROM datasets WHERE name = ?", (dataset,))
             conn.execute("COMMIT")
         except BaseException:
@@ -149,7 +150,7 @@ class SQLiteStore(PointStore):
         return (float(row[2]), float(row[3]), float(row[4]), float(row[5]))
 
     def insert(self, dataset: str, batches: Iterable[PointBatch]) -> int:
-        geometry, _, _, _, _, _, loaded = self._row(dataset)
+        loaded = self._row(dataset)[6]
         if loaded:
             raise StoreError(f"dataset {dataset!r} already has its points; drop and create it again to reload")
         with _Staging(self.path.parent) as staging:
@@ -234,8 +235,7 @@ class SQLiteStore(PointStore):
         conn = self._connect()
         try:
             conn.execute("BEGIN IMMEDIATE")
-            seq = 0
-            for block in staging.blocks(BLOCK_POINTS):
+            for seq, block in enumerate(staging.blocks(BLOCK_POINTS)):
                 xs, ys, offsets, lines = block
                 conn.execute(
                     "INSERT INTO blocks VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -245,7 +245,6 @@ class SQLiteStore(PointStore):
                     "INSERT INTO block_data VALUES (?, ?, ?, ?, ?, ?)",
                     (dataset, seq, xs.tobytes(), ys.tobytes(), offsets.tobytes(), lines),
                 )
-                seq += 1
             b = staging.bounds
             conn.execute(
                 "UPDATE datasets SET count = ?, min_x = ?, min_y = ?, max_x = ?, max_y = ?, loaded = 1 WHERE name = ?",
@@ -333,8 +332,11 @@ class _Piece:
         assert self.offsets is not None and self.lines is not None
         lo, hi = int(self.offsets[start]), int(self.offsets[stop])
         return _Piece(
-            self.xs[start:stop], self.ys[start:stop],
-            offsets=self.offsets[start : stop + 1] - lo, lines=self.lines[lo:hi], codes=codes,
+            self.xs[start:stop],
+            self.ys[start:stop],
+            offsets=self.offsets[start : stop + 1] - lo,
+            lines=self.lines[lo:hi],
+            codes=codes,
         )
 
     @staticmethod
@@ -376,8 +378,12 @@ class _Piece:
             return None if blob is None else np.frombuffer(blob, dtype)
 
         return cls(
-            arr(xs, np.float64), arr(ys, np.float64), ids=arr(ids, np.int64),
-            offsets=arr(offsets, np.int64), lines=lines, codes=arr(codes, np.int64),
+            arr(xs, np.float64),
+            arr(ys, np.float64),
+            ids=arr(ids, np.int64),
+            offsets=arr(offsets, np.int64),
+            lines=lines,
+            codes=arr(codes, np.int64),
         )
 
 

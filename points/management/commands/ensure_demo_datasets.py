@@ -11,8 +11,10 @@ from points.models import Dataset, DatasetStatus
 
 DEMOS: list[tuple[str, list[str]]] = [
     ("grid", ["--grid", "50x50", "--title", "50 x 50 grid (the original demo)"]),
-    ("random-500k", ["--random", "500000", "--bounds", "0,0,1000,1000", "--seed", "1",
-                     "--title", "500,000 random points"]),
+    (
+        "random-500k",
+        ["--random", "500000", "--bounds", "0,0,1000,1000", "--seed", "1", "--title", "500,000 random points"],
+    ),
 ]
 
 

@@ -22,7 +22,9 @@ class Command(BaseCommand):
         kind.add_argument("--grid", metavar="WxH", help="points at integer [x, y], x < W, y < H")
         kind.add_argument("--random", metavar="N", type=int, help="N points spread over --bounds")
         parser.add_argument("--clusters", metavar="K", type=int, help="with --random: gather the points in K clusters")
-        parser.add_argument("--bounds", metavar="MINX,MINY,MAXX,MAXY", help="default 0,0,1000,1000 (world if --spherical)")
+        parser.add_argument(
+            "--bounds", metavar="MINX,MINY,MAXX,MAXY", help="default 0,0,1000,1000 (world if --spherical)"
+        )
         parser.add_argument("--seed", type=int, default=None, help="random seed, for the same points every time")
         parser.add_argument("--spherical", action="store_true", help="lon/lat data with geodesic queries")
         parser.add_argument("--title", default="")
@@ -40,12 +42,14 @@ class Command(BaseCommand):
                 raise CommandError("--random needs a positive number of points")
             default = generators.WORLD if spherical else (0.0, 0.0, 1000.0, 1000.0)
             bounds = parse_bounds(opts["bounds"]) if opts["bounds"] else default
-            if spherical and not (-180 <= bounds[0] and bounds[2] <= 180 and -90 <= bounds[1] and bounds[3] <= 90):
+            if spherical and not (bounds[0] >= -180 and bounds[2] <= 180 and bounds[1] >= -90 and bounds[3] <= 90):
                 raise CommandError("--bounds of spherical data must lie within -180,-90,180,90")
             if opts["clusters"] is not None:
                 if opts["clusters"] < 1:
                     raise CommandError("--clusters needs a positive number")
-                batches = generators.clustered_points(n, opts["clusters"], bounds, seed=opts["seed"], spherical=spherical)
+                batches = generators.clustered_points(
+                    n, opts["clusters"], bounds, seed=opts["seed"], spherical=spherical
+                )
                 what = f"{n:,} points in {opts['clusters']} clusters"
             else:
                 batches = generators.random_points(n, bounds, seed=opts["seed"], spherical=spherical)

@@ -65,4 +65,4 @@ class Command(BaseCommand):
 
         if path == "-":
             return contextlib.nullcontext(sys.stdin.buffer)
-        return open(path, "rb")  # noqa: SIM115 - closed by the caller's with
+        return open(path, "rb")
