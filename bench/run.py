@@ -269,7 +269,7 @@ def main() -> None:
             out, peak = manage(
                 env,
                 "generate_points",
-                f"gen-{size}-{i}",
+                f"gen-{size.lower()}-{i}",
                 "--random",
                 str(n),
                 "--bounds",
@@ -284,7 +284,7 @@ def main() -> None:
         for fmt, path in (("CSV", csv_path), ("NDJSON", nd_path)):
             rates, rss = [], []
             for i in range(runs):
-                out, peak = manage(env, "import_points", f"imp-{fmt.lower()}-{size}-{i}", str(path))
+                out, peak = manage(env, "import_points", f"imp-{fmt.lower()}-{size.lower()}-{i}", str(path))
                 rates.append(points_per_second(out))
                 rss.append(peak)
             say(
@@ -304,7 +304,7 @@ def main() -> None:
         say("|---|---:|---:|---:|---:|---:|")
         results: dict[str, Fetch] = {}
         for size in sizes:
-            name = f"gen-{size}-0"
+            name = f"gen-{size.lower()}-0"
             for label, method, url, body in (
                 ("all points", "GET", f"/api/datasets/{name}/points", None),
                 ("within polygon (20%, 1000 vertices)", "POST", f"/api/datasets/{name}/points/within", POLYGON),

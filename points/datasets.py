@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from points.models import Dataset, DatasetStatus, GeometryKind
@@ -14,7 +15,11 @@ from points.stores.base import PointBatch, PointStore
 logger = logging.getLogger(__name__)
 
 
-class DatasetConflict(ValueError):
+class DatasetError(ValueError):
+    """A dataset request that cannot be done as asked; the message says why."""
+
+
+class DatasetConflict(DatasetError):
     """A dataset of that name exists and may not be replaced."""
 
 
@@ -35,7 +40,10 @@ def dataset_import(
     may always be imported again.
     """
     store = store or get_store()
-    Dataset._meta.get_field("name").run_validators(name)
+    try:
+        Dataset._meta.get_field("name").run_validators(name)
+    except ValidationError as exc:
+        raise DatasetError(f"invalid dataset name {name!r}: {' '.join(exc.messages)}") from None
     with transaction.atomic():
         dataset = Dataset.objects.select_for_update().filter(name=name).first()
         if dataset is not None and dataset.status != DatasetStatus.FAILED and not replace:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -40,8 +41,9 @@ def test_out_of_core_staging_gives_the_same_points_as_in_memory(
     ids_a = sorted(str(r["id"]) for c in in_memory.iter_within("d", area) for r in decode_lines(c.ndjson))
     ids_b = sorted(str(r["id"]) for c in spilled.iter_within("d", area) for r in decode_lines(c.ndjson))
     assert ids_a == ids_b and len(ids_a) > 1000
-    # No scratch file is left behind.
-    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".staging")) == []
+    # Only the two data files are left: no scratch file.
+    for store in (in_memory, spilled):
+        assert [p.name.split(".")[0] for p in store.data_dir.iterdir()] == ["d"]
 
 
 def test_points_stream_in_z_order_blocks(tmp_path: Path) -> None:
@@ -66,7 +68,7 @@ def test_a_failed_insert_leaves_no_points_and_no_scratch(tmp_path: Path) -> None
         store.insert("d", failing())
     assert store.count("d") == 0
     assert read_all(store, "d") == []
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".staging")]
+    assert list(store.data_dir.iterdir()) == []
 
 
 def test_readers_see_the_old_snapshot_while_a_stream_is_open(tmp_path: Path) -> None:
@@ -79,6 +81,7 @@ def test_readers_see_the_old_snapshot_while_a_stream_is_open(tmp_path: Path) -> 
     seen += sum(c.count for c in chunks)
     assert seen == 30_000
     assert not store.exists("d")
+    assert list(store.data_dir.iterdir()) == []
 
 
 def test_unknown_scheme_lists_the_known_ones() -> None:
@@ -90,3 +93,16 @@ def test_sqlite_url_paths(tmp_path: Path) -> None:
     store = open_store(f"sqlite:///{tmp_path}/x/points.sqlite3")
     assert isinstance(store, SQLiteStore)
     assert store.path == tmp_path / "x" / "points.sqlite3"
+
+
+def test_old_orphan_files_are_removed_when_a_store_opens(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "o.sqlite3")
+    store.create("d", geometry="planar")
+    store.insert("d", random_batches(100, (0, 0, 1, 1), seed=1))
+    orphan, fresh = store.data_dir / "gone.0123", store.data_dir / "running.4567"
+    orphan.write_bytes(b"x")
+    fresh.write_bytes(b"y")
+    os.utime(orphan, (0, 0))
+    SQLiteStore(tmp_path / "o.sqlite3")
+    assert not orphan.exists() and fresh.exists()
+    assert sum(c.count for c in store.iter_all("d")) == 100

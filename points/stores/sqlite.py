@@ -1,17 +1,22 @@
-"""The embedded point store: one SQLite file of columnar point blocks in Z-order, tested with shapely.
+"""The embedded point store: Z-ordered columnar point blocks in a data file, indexed in SQLite.
 
 Why this layout (measured on the 2-core dev machine, see bench/RESULTS.md): a row per point
 behind an R*Tree builds at ~86k rows/s and streams ~2.5M rows/s, far from the targets. Here the
 points of a dataset are sorted along a Z-order (Morton) curve over its bounds and cut into blocks
 of at most BLOCK_POINTS points. Each block keeps numpy coordinate columns and the points'
-NDJSON lines, encoded once at import. A block's bounding box sits in a small table that is the
-spatial index: a query classifies the boxes against the polygon (inside / outside / straddling),
-sends inside blocks' bytes as they are, and tests only the straddling blocks' points with
-shapely's vectorized `intersects_xy`. Streaming is then mostly copying bytes.
+NDJSON lines, encoded once at import, back to back in one data file per dataset. The blocks'
+bounding boxes and file offsets sit in a SQLite table that is the spatial index: a query
+classifies the boxes against the polygon (inside / outside / straddling), sends inside blocks'
+bytes as they are, and tests only the straddling blocks' points with shapely's vectorized
+`intersects_xy`. Streaming is then mostly copying bytes.
 
-An insert stages the incoming batches in a scratch SQLite file (so memory stays flat), then
-writes every block of the dataset in one transaction: readers never see half a dataset, and a
-failed or killed import leaves nothing behind in the store.
+Bulk data lives beside SQLite, not in it: SQLite's WAL would write every byte twice and read
+big blobs through overflow-page chains, which measured 2-3x slower to import.
+
+An insert stages the incoming batches (in memory, or a scratch file past GROUP_POINTS), writes
+the data file, then records its blocks in one SQLite transaction: readers never see half a
+dataset, and a failed import leaves nothing behind. A stream holds its data file open, so a
+dataset dropped meanwhile is still read to the end (the file is unlinked, not truncated).
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ import os
 import sqlite3
 import tempfile
 import threading
+import time
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,9 +50,10 @@ from points.stores.base import (
 )
 
 BLOCK_POINTS = 4096
-# Z-order resolution per axis, and the coarse buckets (top bits) used to sort out of core.
+# Z-order resolution per axis.
 _MORTON_BITS = 16
-_BUCKET_BITS = 12
+# Files of an import that died are removed when a store opens and they are this old (seconds).
+_ORPHAN_AGE = 3600
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS datasets (
@@ -53,41 +61,41 @@ CREATE TABLE IF NOT EXISTS datasets (
     geometry TEXT NOT NULL,
     count INTEGER NOT NULL DEFAULT 0,
     min_x REAL, min_y REAL, max_x REAL, max_y REAL,
-    loaded INTEGER NOT NULL DEFAULT 0
+    loaded INTEGER NOT NULL DEFAULT 0,
+    data_file TEXT
 );
 CREATE TABLE IF NOT EXISTS blocks (
     dataset TEXT NOT NULL,
     seq INTEGER NOT NULL,
     n INTEGER NOT NULL,
     min_x REAL NOT NULL, min_y REAL NOT NULL, max_x REAL NOT NULL, max_y REAL NOT NULL,
-    PRIMARY KEY (dataset, seq)
-);
-CREATE TABLE IF NOT EXISTS block_data (
-    dataset TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    xs BLOB NOT NULL, ys BLOB NOT NULL, offsets BLOB NOT NULL, lines BLOB NOT NULL,
+    pos INTEGER NOT NULL,
+    lines_size INTEGER NOT NULL,
     PRIMARY KEY (dataset, seq)
 );
 """
 
 
 class SQLiteStore(PointStore):
-    """Points in one SQLite file (WAL mode: many readers while one import writes)."""
+    """Points in data files beside one SQLite index file (WAL: many readers while one writes)."""
 
     schemes = ("sqlite",)
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.data_dir = self.path.parent / f"{self.path.name}.blocks"
+        self.data_dir.mkdir(exist_ok=True)
         self._local = threading.local()
         with contextlib.closing(self._connect()) as conn:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(_SCHEMA)
+            self._remove_orphans(conn)
 
     @classmethod
     def from_url(cls, url: str) -> SQLiteStore:
-        """Return a store for `sqlite:///relative/or//absolute/path`."""
-        # As in SQLAlchemy: sqlite:///relative/path, sqlite:////absolute/path.
+        """Return a store for `sqlite:///relative/path` or `sqlite:////absolute/path`."""
+        # As in SQLAlchemy: the path follows the third slash.
         path = url.split("://", 1)[1]
         if path.startswith("/"):
             path = path[1:]
@@ -98,7 +106,6 @@ class SQLiteStore(PointStore):
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA cache_size=-16000")
         return conn
 
     @property
@@ -109,13 +116,28 @@ class SQLiteStore(PointStore):
             self._local.conn = conn
         return conn
 
-    def _row(self, dataset: str) -> tuple[Any, ...]:
-        row = self._conn.execute(
-            "SELECT geometry, count, min_x, min_y, max_x, max_y, loaded FROM datasets WHERE name = ?", (dataset,)
-        ).fetchone()
+    def _row(self, dataset: str, conn: sqlite3.Connection | None = None) -> tuple[Any, ...]:
+        row = (
+            (conn or self._conn)
+            .execute(
+                "SELECT geometry, count, min_x, min_y, max_x, max_y, loaded, data_file FROM datasets WHERE name = ?",
+                (dataset,),
+            )
+            .fetchone()
+        )
         if row is None:
             raise DatasetNotFound(f"the point store has no dataset {dataset!r}")
         return tuple(row)
+
+    def _remove_orphans(self, conn: sqlite3.Connection) -> None:
+        # Data files no dataset points to are left by imports that were killed; an import still
+        # running touches its file all the time, so only old ones are removed.
+        known = {r[0] for r in conn.execute("SELECT data_file FROM datasets WHERE data_file IS NOT NULL")}
+        now = time.time()
+        for path in self.data_dir.iterdir():
+            with contextlib.suppress(FileNotFoundError):
+                if path.name not in known and now - path.stat().st_mtime > _ORPHAN_AGE:
+                    path.unlink()
 
     # --- contract -------------------------------------------------------------------------
 
@@ -129,13 +151,16 @@ class SQLiteStore(PointStore):
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for table in ("block_data", "blocks"):
-                conn.execute(f"DELETE FROM {table} WHERE dataset = ?", (dataset,))
+            row = conn.execute("SELECT data_file FROM datasets WHERE name = ?", (dataset,)).fetchone()
+            conn.execute("DELETE FROM blocks WHERE dataset = ?", (dataset,))
             conn.execute("DELETE FROM datasets WHERE name = ?", (dataset,))
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+        if row and row[0]:
+            with contextlib.suppress(FileNotFoundError):
+                (self.data_dir / row[0]).unlink()
 
     def exists(self, dataset: str) -> bool:
         return self._conn.execute("SELECT 1 FROM datasets WHERE name = ?", (dataset,)).fetchone() is not None
@@ -150,13 +175,20 @@ class SQLiteStore(PointStore):
         return (float(row[2]), float(row[3]), float(row[4]), float(row[5]))
 
     def insert(self, dataset: str, batches: Iterable[PointBatch]) -> int:
-        loaded = self._row(dataset)[6]
-        if loaded:
+        if self._row(dataset)[6]:
             raise StoreError(f"dataset {dataset!r} already has its points; drop and create it again to reload")
-        with _Staging(self.path.parent) as staging:
-            for batch in batches:
-                staging.add(batch)
-            self._write_blocks(dataset, staging)
+        name = f"{dataset}.{uuid.uuid4().hex[:12]}"
+        data_path = self.data_dir / name
+        try:
+            with _Staging(self.data_dir) as staging:
+                for batch in batches:
+                    staging.add(batch)
+                rows = self._write_data(dataset, data_path, staging)
+                self._publish(dataset, name, rows, staging)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                data_path.unlink()
+            raise
         return staging.count
 
     def iter_all(self, dataset: str, *, batch_size: int = 10_000) -> Iterator[Chunk]:
@@ -177,32 +209,58 @@ class SQLiteStore(PointStore):
 
     # --- reading ---------------------------------------------------------------------------
 
-    def _iter(self, dataset: str, area: Area | None, batch_size: int) -> Iterator[Chunk]:
-        # A connection of its own: one read transaction gives the stream a consistent snapshot,
-        # and the generator may be resumed from another thread (ASGI).
+    def _open(self, dataset: str, area: Area | None) -> tuple[int | None, list[tuple[int, int, int, int, bool]]]:
+        """Return an open descriptor of the dataset's data file and the blocks to read, as of now."""
         conn = self._connect()
+        try:
+            conn.execute("BEGIN")  # one snapshot for the row, the blocks and the file they name
+            data_file = self._row(dataset, conn)[7]
+            if data_file is None:
+                return None, []
+            try:
+                fd = os.open(self.data_dir / data_file, os.O_RDONLY)
+            except FileNotFoundError:
+                raise DatasetNotFound(f"dataset {dataset!r} was just deleted") from None
+            rows = conn.execute(
+                "SELECT n, pos, lines_size, min_x, min_y, max_x, max_y FROM blocks WHERE dataset = ? ORDER BY seq",
+                (dataset,),
+            ).fetchall()
+        finally:
+            conn.execute("COMMIT")
+            conn.close()
+        if area is None:
+            return fd, [(n, pos, size, 0, True) for n, pos, size, *_ in rows]
+        table = np.array([r[3:] for r in rows], dtype=np.float64).reshape(-1, 4)
+        all_in, maybe = area.classify_boxes(table[:, 0], table[:, 1], table[:, 2], table[:, 3])
+        return fd, [
+            (n, pos, size, 0, bool(full))
+            for (n, pos, size, *_), full, some in zip(rows, all_in, maybe, strict=True)
+            if full or some
+        ]
+
+    def _iter(self, dataset: str, area: Area | None, batch_size: int) -> Iterator[Chunk]:
+        fd, plan = self._open(dataset, area)
         self.open_cursors += 1
         try:
-            conn.execute("BEGIN")
-            plan = self._plan(conn, dataset, area)
             pending: list[bytes] = []
             pending_count = 0
-            for seq, n, full in plan:
+            for n, pos, lines_size, _, full in plan:
+                # A block on disk: xs (n float64) | ys (n float64) | offsets (n+1 int64) | lines
+                columns = 8 * (3 * n + 1)
+                assert fd is not None
                 if full:
-                    row = conn.execute(
-                        "SELECT lines FROM block_data WHERE dataset = ? AND seq = ?", (dataset, seq)
-                    ).fetchone()
-                    data: bytes = row[0]
+                    data = os.pread(fd, lines_size, pos + columns)
                 else:
                     assert area is not None
-                    xs_b, ys_b, off_b, lines = conn.execute(
-                        "SELECT xs, ys, offsets, lines FROM block_data WHERE dataset = ? AND seq = ?", (dataset, seq)
-                    ).fetchone()
-                    mask = area.contains_xy(np.frombuffer(xs_b, np.float64), np.frombuffer(ys_b, np.float64))
+                    raw = os.pread(fd, columns + lines_size, pos)
+                    xs = np.frombuffer(raw, np.float64, n, 0)
+                    ys = np.frombuffer(raw, np.float64, n, 8 * n)
+                    offsets = np.frombuffer(raw, np.int64, n + 1, 16 * n)
+                    mask = area.contains_xy(xs, ys)
                     n = int(mask.sum())
                     if not n:
                         continue
-                    data = select_lines(lines, np.frombuffer(off_b, np.int64), mask)
+                    data = select_lines(raw[columns:], offsets, mask)
                 pending.append(data)
                 pending_count += n
                 if pending_count >= batch_size:
@@ -211,44 +269,50 @@ class SQLiteStore(PointStore):
             if pending:
                 yield Chunk(pending_count, b"".join(pending))
         finally:
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("COMMIT")
-            conn.close()
+            if fd is not None:
+                os.close(fd)
             self.open_cursors -= 1
-
-    def _plan(self, conn: sqlite3.Connection, dataset: str, area: Area | None) -> list[tuple[int, int, bool]]:
-        """Return (seq, points, all_inside) of the blocks to read, in Z-order."""
-        rows = conn.execute(
-            "SELECT seq, n, min_x, min_y, max_x, max_y FROM blocks WHERE dataset = ? ORDER BY seq", (dataset,)
-        ).fetchall()
-        if not rows:
-            return []
-        if area is None:
-            return [(int(r[0]), int(r[1]), True) for r in rows]
-        table = np.array(rows, dtype=np.float64)
-        all_in, maybe = area.classify_boxes(table[:, 2], table[:, 3], table[:, 4], table[:, 5])
-        return [(int(r[0]), int(r[1]), bool(f)) for r, f, m in zip(rows, all_in, maybe, strict=True) if f or m]
 
     # --- writing ---------------------------------------------------------------------------
 
-    def _write_blocks(self, dataset: str, staging: _Staging) -> None:
+    def _write_data(self, dataset: str, path: Path, staging: _Staging) -> list[tuple[Any, ...]]:
+        rows: list[tuple[Any, ...]] = []
+        pos = 0
+        with open(path, "wb") as out:
+            for seq, (xs, ys, offsets, lines) in enumerate(staging.blocks(BLOCK_POINTS)):
+                for part in (xs.tobytes(), ys.tobytes(), offsets.astype(np.int64).tobytes(), lines):
+                    out.write(part)
+                size = 8 * (3 * len(xs) + 1) + len(lines)
+                rows.append(
+                    (
+                        dataset,
+                        seq,
+                        len(xs),
+                        float(xs.min()),
+                        float(ys.min()),
+                        float(xs.max()),
+                        float(ys.max()),
+                        pos,
+                        len(lines),
+                    )
+                )
+                pos += size
+            out.flush()
+            os.fsync(out.fileno())  # the index must never name data that is not on disk
+        return rows
+
+    def _publish(self, dataset: str, data_file: str, rows: list[tuple[Any, ...]], staging: _Staging) -> None:
         conn = self._connect()
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for seq, block in enumerate(staging.blocks(BLOCK_POINTS)):
-                xs, ys, offsets, lines = block
-                conn.execute(
-                    "INSERT INTO blocks VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (dataset, seq, len(xs), float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max())),
-                )
-                conn.execute(
-                    "INSERT INTO block_data VALUES (?, ?, ?, ?, ?, ?)",
-                    (dataset, seq, xs.tobytes(), ys.tobytes(), offsets.tobytes(), lines),
-                )
+            if self._row(dataset, conn)[6]:
+                raise StoreError(f"dataset {dataset!r} was loaded by another import meanwhile")
+            conn.executemany("INSERT INTO blocks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
             b = staging.bounds
             conn.execute(
-                "UPDATE datasets SET count = ?, min_x = ?, min_y = ?, max_x = ?, max_y = ?, loaded = 1 WHERE name = ?",
-                (staging.count, *(b if b else (None, None, None, None)), dataset),
+                "UPDATE datasets SET count = ?, min_x = ?, min_y = ?, max_x = ?, max_y = ?, loaded = 1, data_file = ?"
+                " WHERE name = ?",
+                (staging.count, *(b if b else (None, None, None, None)), data_file, dataset),
             )
             conn.execute("COMMIT")
         except BaseException:

@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from points import generators
-from points.datasets import DatasetConflict, dataset_import
+from points.datasets import DatasetError, dataset_import
 from points.management.commands._parsing import parse_bounds, parse_grid
 from points.models import GeometryKind
 
@@ -63,7 +63,7 @@ class Command(BaseCommand):
                 title=opts["title"] or what,
                 replace=opts["replace"],
             )
-        except DatasetConflict as exc:
+        except DatasetError as exc:
             raise CommandError(str(exc)) from None
         except Exception as exc:
             raise CommandError(f"generating {opts['name']!r} failed: {exc}") from exc

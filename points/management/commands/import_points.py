@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from points.datasets import DatasetConflict, dataset_import
+from points.datasets import DatasetError, dataset_import
 from points.importers import FORMATS, ImportFileError, ImportOptions, guess_format, read_points
 from points.models import GeometryKind
 
@@ -48,7 +48,7 @@ class Command(BaseCommand):
                     title=opts["title"] or Path(path).name,
                     replace=opts["replace"],
                 )
-        except (ImportFileError, DatasetConflict) as exc:
+        except (ImportFileError, DatasetError) as exc:
             raise CommandError(f"{path}: {exc}") from None
         except OSError as exc:
             raise CommandError(f"{path}: {exc.strerror or exc}") from None
