@@ -1,13 +1,346 @@
-"""The Django admin for datasets."""
+"""The Django admin for datasets: upload, generate, watch imports, preview, delete (points too)."""
 
-from django.contrib import admin
+from __future__ import annotations
 
-from points.models import Dataset
+import shutil
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.core.files.uploadedfile import TemporaryUploadedFile, UploadedFile
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from points import generators
+from points.datasets import (
+    DatasetError,
+    dataset_delete,
+    dataset_fill,
+    dataset_import_file,
+    dataset_prepare,
+    start_in_background,
+)
+from points.importers import FORMATS, ImportFileError, ImportOptions, guess_format
+from points.models import Dataset, DatasetStatus, GeometryKind, validate_dataset_name
+from points.stores import get_store
+from points.stores.base import Bounds
+
+FORMAT_CHOICES = [("", "from the file name"), ("csv", "CSV"), ("geojson", "GeoJSON"), ("ndjson", "NDJSON")]
+
+
+class DatasetUploadForm(forms.Form):
+    """Add a dataset from a file."""
+
+    name = forms.CharField(
+        max_length=63, validators=[validate_dataset_name], help_text="Used in URLs: lowercase letters, digits, - and _."
+    )
+    title = forms.CharField(max_length=200, required=False)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    geometry = forms.ChoiceField(choices=GeometryKind.choices, initial=GeometryKind.PLANAR)
+    file = forms.FileField(help_text="CSV with a header, GeoJSON FeatureCollection of Points, or NDJSON.")
+    format = forms.ChoiceField(choices=FORMAT_CHOICES, required=False)
+    x_column = forms.CharField(required=False, help_text="CSV: the x or longitude column (default x, lon, lng…).")
+    y_column = forms.CharField(required=False, help_text="CSV: the y or latitude column (default y, lat…).")
+    skip_bad_rows = forms.BooleanField(
+        required=False,
+        help_text="Import the good rows and report the bad ones. Unticked (strict), one bad row imports nothing.",
+    )
+    replace = forms.BooleanField(required=False, help_text="Replace a ready dataset of the same name.")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        upload: UploadedFile | None = data.get("file")
+        if upload is not None and not data.get("format"):
+            try:
+                data["format"] = guess_format(upload.name or "")
+            except ImportFileError as exc:
+                self.add_error("format", str(exc))
+        if upload is not None:
+            head = upload.read(4096)
+            upload.seek(0)
+            if b"\x00" in head:
+                self.add_error("file", "This is not a text file: CSV, GeoJSON and NDJSON files are text.")
+        return data
+
+
+class DatasetGenerateForm(forms.Form):
+    """Make a demo dataset."""
+
+    KINDS = [("grid", "grid: points at integer [x, y]"), ("random", "uniform random"), ("clusters", "clustered")]
+    name = forms.CharField(max_length=63, validators=[validate_dataset_name])
+    title = forms.CharField(max_length=200, required=False)
+    kind = forms.ChoiceField(choices=KINDS, initial="random")
+    width = forms.IntegerField(min_value=1, max_value=10_000, initial=50, help_text="grid only")
+    height = forms.IntegerField(min_value=1, max_value=10_000, initial=50, help_text="grid only")
+    points = forms.IntegerField(min_value=1, max_value=50_000_000, initial=500_000, help_text="random and clustered")
+    clusters = forms.IntegerField(min_value=1, max_value=10_000, initial=20, help_text="clustered only")
+    bounds = forms.CharField(initial="0,0,1000,1000", help_text="minx,miny,maxx,maxy (lon/lat if spherical)")
+    seed = forms.IntegerField(required=False, help_text="the same seed gives the same points")
+    spherical = forms.BooleanField(required=False, help_text="lon/lat data with geodesic queries")
+    replace = forms.BooleanField(required=False)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("kind") != "grid" and data.get("bounds"):
+            try:
+                bounds = generators.parse_bounds(data["bounds"])
+                if data.get("spherical"):
+                    generators.check_spherical_bounds(bounds)
+                data["parsed_bounds"] = bounds
+            except ValueError as exc:
+                self.add_error("bounds", str(exc))
+        return data
+
+    def batches(self) -> tuple[Callable[[], Any], int, str]:
+        """Return (a factory of the batches, how many points, a title)."""
+        d = self.cleaned_data
+        if d["kind"] == "grid":
+            w, h = d["width"], d["height"]
+            return (lambda: generators.grid(w, h)), w * h, f"{w}x{h} grid"
+        n, seed, spherical = d["points"], d["seed"], d["spherical"]
+        bounds: Bounds = d["parsed_bounds"]
+        if d["kind"] == "clusters":
+            k = d["clusters"]
+            return (
+                (lambda: generators.clustered_points(n, k, bounds, seed=seed, spherical=spherical)),
+                n,
+                f"{n:,} points in {k} clusters",
+            )
+        return (lambda: generators.random_points(n, bounds, seed=seed, spherical=spherical)), n, f"{n:,} random points"
+
+
+def _human_size(size: int | None) -> str:
+    if size is None:
+        return "-"
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:,.0f} {unit}" if unit == "B" else f"{value:,.1f} {unit}"
+        value /= 1024
+    return f"{size} B"
 
 
 @admin.register(Dataset)
 class DatasetAdmin(admin.ModelAdmin):
-    list_display = ("name", "title", "geometry", "count", "status", "created")
+    list_display = ("name", "title", "geometry", "points", "bounds_text", "status_text", "size", "created")
     list_filter = ("geometry", "status")
     search_fields = ("name", "title")
-    readonly_fields = ("count", "min_x", "min_y", "max_x", "max_y", "status", "status_message", "created", "updated")
+    readonly_fields = (
+        "name",
+        "geometry",
+        "points",
+        "bounds_text",
+        "status_text",
+        "status_message",
+        "size",
+        "created",
+        "updated",
+    )
+    fields = (
+        "name",
+        "title",
+        "description",
+        "geometry",
+        "points",
+        "bounds_text",
+        "status_text",
+        "status_message",
+        "size",
+        "created",
+        "updated",
+    )
+    change_list_template = "admin/points/dataset/change_list.html"
+    change_form_template = "admin/points/dataset/change_form.html"
+
+    # --- columns -----------------------------------------------------------------------------
+
+    @admin.display(description="points", ordering="count")
+    def points(self, obj: Dataset) -> str:
+        return f"{obj.count:,}"
+
+    @admin.display(description="bounds")
+    def bounds_text(self, obj: Dataset) -> str:
+        b = obj.bounds
+        return "-" if b is None else ", ".join(f"{v:g}" for v in b)
+
+    @admin.display(description="status", ordering="status")
+    def status_text(self, obj: Dataset) -> str:
+        label = obj.status
+        if obj.stalled:
+            label = "stalled (the import stopped; delete or import again)"
+        elif obj.status == DatasetStatus.IMPORTING:
+            label = f"importing {obj.progress:.0%}"
+        return format_html(
+            '<span class="dataset-status" data-id="{}" data-status="{}">{}</span>', obj.pk, obj.status, label
+        )
+
+    @admin.display(description="size on disk")
+    def size(self, obj: Dataset) -> str:
+        if obj.status != DatasetStatus.READY:
+            return "-"
+        try:
+            return _human_size(get_store().size(obj.name))
+        except Exception:  # a store that is down must not break the admin list
+            return "?"
+
+    # --- adding, generating, progress ----------------------------------------------------------
+
+    def get_urls(self) -> list[Any]:
+        extra = [
+            path("generate/", self.admin_site.admin_view(self.generate_view), name="points_dataset_generate"),
+            path("status/", self.admin_site.admin_view(self.status_view), name="points_dataset_status"),
+        ]
+        return extra + super().get_urls()
+
+    def add_view(
+        self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        if not self.has_add_permission(request):
+            return super().add_view(request, form_url, extra_context)
+        limit = settings.POINTS_MAX_UPLOAD_BYTES
+        form: DatasetUploadForm
+        if request.method == "POST":
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+            if declared > limit:
+                # Refuse before Django reads the body; say where large files go instead.
+                form = DatasetUploadForm()
+                form.errors["__all__"] = form.error_class(
+                    [
+                        f"This upload is {_human_size(declared)}; the limit is {_human_size(limit)} "
+                        "(POINTS_MAX_UPLOAD_BYTES). Import larger files from the shell: "
+                        "python manage.py import_points NAME FILE"
+                    ]
+                )
+            else:
+                form = DatasetUploadForm(request.POST, request.FILES)
+                if form.is_valid():
+                    started = self._start_upload(request, form)
+                    if started is not None:
+                        return HttpResponseRedirect(reverse("admin:points_dataset_change", args=[started.pk]))
+        else:
+            form = DatasetUploadForm(initial={"name": request.GET.get("name", "")})
+        return self._form_page(request, form, "Upload a dataset", multipart=True)
+
+    def _start_upload(self, request: HttpRequest, form: DatasetUploadForm) -> Dataset | None:
+        d = form.cleaned_data
+        upload: UploadedFile = d["file"]
+        folder = Path(settings.POINTS_UPLOAD_DIR)
+        folder.mkdir(parents=True, exist_ok=True)
+        # The user's file name never becomes a path: the file is kept under a random name.
+        saved = folder / f"{uuid.uuid4().hex}.{d['format']}"
+        if isinstance(upload, TemporaryUploadedFile):
+            shutil.move(upload.temporary_file_path(), saved)
+        else:
+            with open(saved, "wb") as out:
+                for chunk in upload.chunks():
+                    out.write(chunk)
+        try:
+            dataset = dataset_prepare(
+                name=d["name"],
+                geometry=d["geometry"],
+                title=d["title"] or (upload.name or ""),
+                description=d["description"],
+                replace=d["replace"],
+            )
+        except DatasetError as exc:
+            saved.unlink(missing_ok=True)
+            form.add_error("name" if "name" in str(exc) or "exists" in str(exc) else None, str(exc))
+            return None
+        options = ImportOptions(
+            format=d["format"],
+            geometry=d["geometry"],
+            x_column=d["x_column"] or None,
+            y_column=d["y_column"] or None,
+            skip_bad_rows=d["skip_bad_rows"],
+        )
+        start_in_background(
+            dataset, lambda: dataset_import_file(dataset, saved, options), cleanup=lambda: saved.unlink(missing_ok=True)
+        )
+        self.message_user(request, f"Importing {dataset.name}: the status below updates by itself.", messages.INFO)
+        return dataset
+
+    def generate_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_add_permission(request):
+            return HttpResponseRedirect(reverse("admin:points_dataset_changelist"))
+        form = DatasetGenerateForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            d = form.cleaned_data
+            factory, total, what = form.batches()
+            try:
+                dataset = dataset_prepare(
+                    name=d["name"],
+                    title=d["title"] or what,
+                    replace=d["replace"],
+                    geometry=GeometryKind.SPHERICAL if d["spherical"] else GeometryKind.PLANAR,
+                )
+            except DatasetError as exc:
+                form.add_error("name", str(exc))
+            else:
+                batches: Any = factory()
+
+                def work(dataset: Dataset = dataset, batches: Any = batches) -> Dataset:
+                    return dataset_fill(dataset, batches, progress=lambda done: done / max(total, 1))
+
+                start_in_background(dataset, work)
+                self.message_user(request, f"Generating {dataset.name}: the status below updates by itself.")
+                return HttpResponseRedirect(reverse("admin:points_dataset_change", args=[dataset.pk]))
+        return self._form_page(request, form, "Generate demo data", multipart=False)
+
+    def _form_page(self, request: HttpRequest, form: forms.Form, title: str, *, multipart: bool) -> HttpResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": title,
+            "form": form,
+            "multipart": multipart,
+            "formats": FORMATS,
+            "has_view_permission": self.has_view_permission(request),
+        }
+        return TemplateResponse(request, "admin/points/dataset/dataset_form.html", context)
+
+    def status_view(self, request: HttpRequest) -> JsonResponse:
+        """Return the status of the datasets whose ids are in ?ids=1,2,3 (polled by the pages)."""
+        ids = [int(i) for i in request.GET.get("ids", "").split(",") if i.isdigit()][:500]
+        rows = Dataset.objects.filter(pk__in=ids)
+        return JsonResponse(
+            {
+                "datasets": [
+                    {
+                        "id": d.pk,
+                        "status": d.status,
+                        "stalled": d.stalled,
+                        "progress": d.progress,
+                        "count": d.count,
+                        "message": d.status_message,
+                    }
+                    for d in rows
+                ]
+            }
+        )
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        dataset = get_object_or_404(Dataset, pk=object_id) if object_id.isdigit() else None
+        context = dict(extra_context or {})
+        if dataset is not None:
+            context["dataset"] = dataset
+            context["report"] = dataset.report or {}
+        return super().change_view(request, object_id, form_url, context)
+
+    # --- deleting: the points leave the store too ---------------------------------------------
+
+    def delete_model(self, request: HttpRequest, obj: Dataset) -> None:
+        dataset_delete(name=obj.name)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Dataset]) -> None:
+        for name in list(queryset.values_list("name", flat=True)):
+            dataset_delete(name=name)

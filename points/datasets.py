@@ -1,18 +1,32 @@
-"""Dataset lifecycle (create, import, delete), shared by the commands, the admin and the tests."""
+"""Dataset lifecycle (create, import, generate, delete), shared by the commands, the admin and the tests.
+
+An import is two steps: `dataset_prepare` makes (or resets) the metadata row, status
+`importing`; `dataset_fill` streams the batches into the point store and ends `ready` or `failed`.
+The commands run both in their own process; the admin runs the second in a background thread
+(`start_in_background`), so a long import never holds a request and the list shows its progress.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import close_old_connections, connection, transaction
+from django.utils import timezone
 
+from points.importers import ImportOptions, read_points
 from points.models import Dataset, DatasetStatus, GeometryKind
 from points.stores import get_store
 from points.stores.base import PointBatch, PointStore
 
 logger = logging.getLogger(__name__)
+# How often a running import writes its progress and heartbeat (seconds).
+PROGRESS_EVERY = 0.5
 
 
 class DatasetError(ValueError):
@@ -21,6 +35,104 @@ class DatasetError(ValueError):
 
 class DatasetConflict(DatasetError):
     """A dataset of that name exists and may not be replaced."""
+
+
+def dataset_prepare(
+    *, name: str, geometry: str = GeometryKind.PLANAR, title: str = "", description: str = "", replace: bool = False
+) -> Dataset:
+    """Create or reset dataset `name` as `importing`, or raise DatasetError.
+
+    A ready or importing dataset is only reset when `replace` is set; a failed one, or one whose
+    import died (stalled), may always be imported again.
+    """
+    try:
+        Dataset._meta.get_field("name").run_validators(name)
+    except ValidationError as exc:
+        raise DatasetError(f"invalid dataset name {name!r}: {' '.join(exc.messages)}") from None
+    with transaction.atomic():
+        dataset = Dataset.objects.select_for_update().filter(name=name).first()
+        if dataset is not None and not replace and dataset.status != DatasetStatus.FAILED and not dataset.stalled:
+            raise DatasetConflict(f"dataset {name!r} exists ({dataset.status}); delete it first or replace it")
+        if dataset is None:
+            dataset = Dataset(name=name)
+        dataset.title = title or dataset.title
+        dataset.description = description or dataset.description
+        dataset.geometry = geometry
+        dataset.status = DatasetStatus.IMPORTING
+        dataset.status_message = ""
+        dataset.count = 0
+        dataset.progress = 0.0
+        dataset.report = {}
+        dataset.heartbeat = timezone.now()
+        dataset.min_x = dataset.min_y = dataset.max_x = dataset.max_y = None
+        dataset.save()
+    return dataset
+
+
+def _reporting(
+    batches: Iterable[PointBatch], dataset: Dataset, progress: Callable[[int], float] | None
+) -> Iterator[PointBatch]:
+    """Pass the batches on, writing progress and heartbeat to the dataset now and then."""
+    done = 0
+    last = time.monotonic()
+    for batch in batches:
+        yield batch
+        done += len(batch)
+        now = time.monotonic()
+        if now - last >= PROGRESS_EVERY:
+            last = now
+            share = min(max(progress(done), 0.0), 0.99) if progress else 0.0
+            Dataset.objects.filter(pk=dataset.pk).update(progress=share, heartbeat=timezone.now())
+
+
+def dataset_fill(
+    dataset: Dataset,
+    batches: Iterable[PointBatch],
+    *,
+    store: PointStore | None = None,
+    progress: Callable[[int], float] | None = None,
+    report: dict[str, Any] | None = None,
+) -> Dataset:
+    """Put the batches in the store as the dataset's points; leave it ready, or failed with the reason.
+
+    `progress(points_done)` returns the share done (0..1); `report` is saved with the dataset.
+    A failed import leaves no points in the store; its exception is raised again.
+    """
+    store = store or get_store()
+    name = dataset.name
+    try:
+        store.drop(name)
+        store.create(name, geometry=dataset.geometry)  # type: ignore[arg-type]
+        count = store.insert(name, _reporting(batches, dataset, progress))
+        bounds = store.bounds(name)
+    except BaseException as exc:
+        logger.warning("import of dataset %r failed: %s", name, exc)
+        try:
+            store.drop(name)
+        finally:
+            Dataset.objects.filter(pk=dataset.pk).update(
+                status=DatasetStatus.FAILED,
+                status_message=str(exc) or exc.__class__.__name__,
+                report=report or {},
+                heartbeat=timezone.now(),
+            )
+        raise
+    dataset.count = count
+    if bounds is not None:
+        dataset.min_x, dataset.min_y, dataset.max_x, dataset.max_y = bounds
+    dataset.status = DatasetStatus.READY
+    dataset.progress = 1.0
+    dataset.report = report or {}
+    dataset.heartbeat = timezone.now()
+    fields = ["count", "min_x", "min_y", "max_x", "max_y", "status", "progress", "report", "heartbeat"]
+    updated = Dataset.objects.filter(pk=dataset.pk, status=DatasetStatus.IMPORTING).update(
+        **{f: getattr(dataset, f) for f in fields}, updated=timezone.now()
+    )
+    if not updated:
+        # Deleted (or taken over) while importing: do not bring it back, leave no points behind.
+        store.drop(name)
+        raise DatasetError(f"dataset {name!r} was deleted while it was importing")
+    return dataset
 
 
 def dataset_import(
@@ -33,56 +145,86 @@ def dataset_import(
     replace: bool = False,
     store: PointStore | None = None,
 ) -> Dataset:
-    """Create (or re-create) dataset `name` and fill it with `batches`; return it, ready.
+    """Create (or re-create) dataset `name` and fill it with `batches`; return it, ready."""
+    dataset = dataset_prepare(name=name, geometry=geometry, title=title, description=description, replace=replace)
+    return dataset_fill(dataset, batches, store=store)
 
-    A failed import leaves the dataset `failed` with the reason and no points in the store.
-    An existing ready or importing dataset is only replaced when `replace` is set; a failed one
-    may always be imported again.
-    """
-    store = store or get_store()
-    try:
-        Dataset._meta.get_field("name").run_validators(name)
-    except ValidationError as exc:
-        raise DatasetError(f"invalid dataset name {name!r}: {' '.join(exc.messages)}") from None
-    with transaction.atomic():
-        dataset = Dataset.objects.select_for_update().filter(name=name).first()
-        if dataset is not None and dataset.status != DatasetStatus.FAILED and not replace:
-            raise DatasetConflict(f"dataset {name!r} exists ({dataset.status}); delete it first or replace it")
-        if dataset is None:
-            dataset = Dataset(name=name)
-        dataset.title = title or dataset.title
-        dataset.description = description or dataset.description
-        dataset.geometry = geometry
-        dataset.status = DatasetStatus.IMPORTING
-        dataset.status_message = ""
-        dataset.count = 0
-        dataset.min_x = dataset.min_y = dataset.max_x = dataset.max_y = None
-        dataset.save()
-    try:
-        store.drop(name)
-        store.create(name, geometry=geometry)  # type: ignore[arg-type]
-        count = store.insert(name, batches)
-        bounds = store.bounds(name)
-    except BaseException as exc:
-        logger.warning("import of dataset %r failed: %s", name, exc)
+
+def report_of(options: ImportOptions) -> dict[str, Any]:
+    """Return the import report of a file import, as saved with the dataset."""
+    return {
+        "rejected": options.report.rejected,
+        "errors": list(options.report.errors),
+        "skip_bad_rows": options.skip_bad_rows,
+    }
+
+
+def dataset_import_file(
+    dataset: Dataset, path: Path, options: ImportOptions, *, store: PointStore | None = None
+) -> Dataset:
+    """Fill `dataset` from the file at `path`, with progress by bytes read and the rows report."""
+    size = max(path.stat().st_size, 1)
+    with open(path, "rb") as binary:
         try:
-            store.drop(name)
-        finally:
-            Dataset.objects.filter(pk=dataset.pk).update(
-                status=DatasetStatus.FAILED, status_message=str(exc) or exc.__class__.__name__
+            return dataset_fill(
+                dataset,
+                read_points(binary, options),
+                store=store,
+                progress=lambda _done: options.report.bytes_read / size,
+                report=report_of(options),
             )
-        raise
-    dataset.count = count
-    if bounds is not None:
-        dataset.min_x, dataset.min_y, dataset.max_x, dataset.max_y = bounds
-    dataset.status = DatasetStatus.READY
-    dataset.save()
-    return dataset
+        finally:
+            # The report grows while reading; save its final state whatever the outcome.
+            Dataset.objects.filter(pk=dataset.pk).update(report=report_of(options))
 
 
 def dataset_delete(*, name: str, store: PointStore | None = None) -> bool:
     """Delete the dataset and its points; return whether it existed."""
     store = store or get_store()
-    store.drop(name)
     deleted, _ = Dataset.objects.filter(name=name).delete()
+    store.drop(name)
     return deleted > 0
+
+
+# --- background imports -----------------------------------------------------------------------
+
+_running: dict[int, threading.Thread] = {}
+_lock = threading.Lock()
+
+
+def start_in_background(
+    dataset: Dataset, work: Callable[[], object], *, cleanup: Callable[[], None] | None = None
+) -> None:
+    """Run `work` (which fills `dataset`) in a thread of this process; failures end in the dataset."""
+
+    def run() -> None:
+        close_old_connections()
+        try:
+            work()
+        except Exception:  # already recorded on the dataset as failed, with its reason
+            logger.info("background import of %r ended in failure", dataset.name)
+        finally:
+            if cleanup is not None:
+                cleanup()
+            connection.close()
+            with _lock:
+                _running.pop(dataset.pk, None)
+
+    thread = threading.Thread(target=run, name=f"import-{dataset.name}", daemon=True)
+    with _lock:
+        _running[dataset.pk] = thread
+    thread.start()
+
+
+def wait_for_imports(timeout: float = 300.0) -> None:
+    """Wait until the background imports of this process have finished (tests, shutdown)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with _lock:
+            threads = list(_running.values())
+        if not threads:
+            return
+        for thread in threads:
+            thread.join(max(deadline - time.monotonic(), 0.0))
+        if time.monotonic() >= deadline:
+            raise TimeoutError("background imports still running")

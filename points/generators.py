@@ -63,3 +63,36 @@ def clustered_points(
         xs = np.clip(rng.normal(cx[which], spread[which]), min_x, max_x)
         ys = np.clip(rng.normal(cy[which], spread[which]), min_y, max_y)
         yield PointBatch(ids=np.arange(start, start + size, dtype=np.int64), xs=xs, ys=ys)
+
+
+def parse_bounds(text: str) -> Bounds:
+    """Return the bounds of 'minx,miny,maxx,maxy', or raise ValueError saying what is wrong."""
+    parts = text.split(",")
+    if len(parts) != 4:
+        raise ValueError(f"bounds need 4 numbers minx,miny,maxx,maxy; got {text!r}")
+    try:
+        min_x, min_y, max_x, max_y = (float(p) for p in parts)
+    except ValueError:
+        raise ValueError(f"bounds need numbers; got {text!r}") from None
+    if not all(np.isfinite([min_x, min_y, max_x, max_y])):
+        raise ValueError(f"bounds need finite numbers; got {text!r}")
+    if not (min_x < max_x and min_y < max_y):
+        raise ValueError(f"bounds need minx < maxx and miny < maxy; got {text!r}")
+    return (min_x, min_y, max_x, max_y)
+
+
+def check_spherical_bounds(bounds: Bounds) -> None:
+    """Raise ValueError unless the bounds lie within longitude/latitude range."""
+    if not (bounds[0] >= -180 and bounds[2] <= 180 and bounds[1] >= -90 and bounds[3] <= 90):
+        raise ValueError("bounds of spherical data must lie within -180,-90,180,90")
+
+
+def parse_grid(text: str) -> tuple[int, int]:
+    """Return (width, height) of 'WxH', or raise ValueError."""
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"a grid needs WIDTHxHEIGHT, e.g. 50x50; got {text!r}") from None
+    if width < 1 or height < 1:
+        raise ValueError(f"a grid needs positive sizes; got {text!r}")
+    return width, height

@@ -10,7 +10,7 @@ import csv
 import io
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -35,6 +35,22 @@ class ImportFileError(ValueError):
     """The file cannot be imported; the message names the line and the problem."""
 
 
+class RowError(ImportFileError):
+    """One row (line, feature) is bad; in skip mode it is counted and left out."""
+
+
+MAX_REPORTED_ERRORS = 20
+
+
+@dataclass
+class ImportReport:
+    """What an import left out: how many rows, and the first few reasons with their lines."""
+
+    rejected: int = 0
+    errors: list[str] = field(default_factory=list)
+    bytes_read: int = 0
+
+
 @dataclass
 class ImportOptions:
     """How to read a file: its format, geometry kind and, for CSV, the coordinate columns."""
@@ -45,6 +61,9 @@ class ImportOptions:
     y_column: str | None = None
     id_column: str | None = "id"
     batch_points: int = BATCH_POINTS
+    #: leave bad rows out (and report them) instead of refusing the whole file
+    skip_bad_rows: bool = False
+    report: ImportReport = field(default_factory=ImportReport)
 
 
 def guess_format(filename: str) -> Format:
@@ -80,17 +99,26 @@ class _Batcher:
         self.props: list[dict[str, Any]] = []
         self.any_props = False
 
+    def reject(self, error: RowError) -> None:
+        """Count a bad row in skip mode; refuse the file otherwise."""
+        if not self.options.skip_bad_rows:
+            raise error
+        report = self.options.report
+        report.rejected += 1
+        if len(report.errors) < MAX_REPORTED_ERRORS:
+            report.errors.append(str(error))
+
     def add(self, where: str, pid: Any, x: Any, y: Any, props: dict[str, Any] | None) -> PointBatch | None:
         fx = _coordinate(x, where, "x")
         fy = _coordinate(y, where, "y")
         if self.spherical and not (-180.0 <= fx <= 180.0 and -90.0 <= fy <= 90.0):
-            raise ImportFileError(
+            raise RowError(
                 f"{where}: [{fx:g}, {fy:g}] is out of range for spherical data (longitude -180..180, latitude -90..90)"
             )
         if pid is None or pid == "":
             pid = self.next_id
         elif isinstance(pid, bool) or not isinstance(pid, (int, str)):
-            raise ImportFileError(f"{where}: id must be an integer or a string, got {pid!r}")
+            raise RowError(f"{where}: id must be an integer or a string, got {pid!r}")
         self.next_id += 1
         self.ids.append(pid)
         self.xs.append(fx)
@@ -119,14 +147,14 @@ class _Batcher:
 
 def _coordinate(value: Any, where: str, axis: str) -> float:
     if isinstance(value, bool) or value is None:
-        raise ImportFileError(f"{where}: {axis} is missing or not a number ({value!r})")
+        raise RowError(f"{where}: {axis} is missing or not a number ({value!r})")
     try:
         number = float(value)
     except (TypeError, ValueError):
         shown = value if not isinstance(value, str) or len(value) <= 40 else value[:40] + "…"
-        raise ImportFileError(f"{where}: {axis} is not a number: {shown!r}") from None
+        raise RowError(f"{where}: {axis} is not a number: {shown!r}") from None
     if not math.isfinite(number):
-        raise ImportFileError(f"{where}: {axis} must be a finite number, got {value!r}")
+        raise RowError(f"{where}: {axis} must be a finite number, got {value!r}")
     return number
 
 
@@ -245,13 +273,17 @@ def _csv_rows(binary: IO[bytes], first_line: int, layout: _CsvLayout, batcher: _
             where = f"line {reader.line_num + offset}"
             if not row or (len(row) == 1 and not row[0].strip()):
                 continue
-            if len(row) != width:
-                raise ImportFileError(f"{where}: {len(row)} fields, but the header has {width}")
-            props = {name: _scalar(row[i]) for i, name in layout.extra} if layout.extra else None
-            pid: Any = row[layout.id] if layout.id >= 0 else None
-            if isinstance(pid, str) and pid.lstrip("-").isdigit():
-                pid = int(pid)
-            batch = batcher.add(where, pid, row[layout.x], row[layout.y], props)
+            try:
+                if len(row) != width:
+                    raise RowError(f"{where}: {len(row)} fields, but the header has {width}")
+                props = {name: _scalar(row[i]) for i, name in layout.extra} if layout.extra else None
+                pid: Any = row[layout.id] if layout.id >= 0 else None
+                if isinstance(pid, str) and pid.lstrip("-").isdigit():
+                    pid = int(pid)
+                batch = batcher.add(where, pid, row[layout.x], row[layout.y], props)
+            except RowError as exc:
+                batcher.reject(exc)
+                continue
             if batch is not None:
                 yield batch
     except csv.Error as exc:
@@ -354,32 +386,32 @@ _LINE_DECODER = msgspec.json.Decoder()
 def _record(obj: Any, where: str) -> tuple[Any, Any, Any, dict[str, Any] | None]:
     """Return (id, x, y, properties) of an NDJSON object or GeoJSON Point Feature."""
     if not isinstance(obj, dict):
-        raise ImportFileError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+        raise RowError(f"{where}: expected a JSON object, got {type(obj).__name__}")
     if obj.get("type") == "Feature":
         geometry = obj.get("geometry")
         if not isinstance(geometry, dict) or geometry.get("type") != "Point":
             got = geometry.get("type") if isinstance(geometry, dict) else geometry
-            raise ImportFileError(f"{where}: the feature's geometry must be a Point, got {got!r}")
+            raise RowError(f"{where}: the feature's geometry must be a Point, got {got!r}")
         coords = geometry.get("coordinates")
         if not isinstance(coords, list) or len(coords) < 2:
-            raise ImportFileError(f"{where}: a Point needs coordinates [x, y], got {coords!r}")
+            raise RowError(f"{where}: a Point needs coordinates [x, y], got {coords!r}")
         props = obj.get("properties") or None
         if props is not None and not isinstance(props, dict):
-            raise ImportFileError(f"{where}: properties must be an object")
+            raise RowError(f"{where}: properties must be an object")
         if props is not None:
             props = {k: v for k, v in props.items() if k not in ("id", "pt")} or None
         return obj.get("id"), coords[0], coords[1], props
     if "pt" in obj:
         pt = obj["pt"]
         if not isinstance(pt, list) or len(pt) != 2:
-            raise ImportFileError(f"{where}: pt must be [x, y], got {pt!r}")
+            raise RowError(f"{where}: pt must be [x, y], got {pt!r}")
         x, y = pt
         keys: tuple[str, ...] = ("id", "pt")
     else:
         xk = next((k for k in X_NAMES if k in obj), None)
         yk = next((k for k in Y_NAMES if k in obj), None)
         if xk is None or yk is None:
-            raise ImportFileError(f'{where}: needs "pt": [x, y] or "x" and "y" fields')
+            raise RowError(f'{where}: needs "pt": [x, y] or "x" and "y" fields')
         x, y = obj[xk], obj[yk]
         keys = ("id", xk, yk)
     props = {k: v for k, v in obj.items() if k not in keys} or None
@@ -453,10 +485,14 @@ def _ndjson_rows(binary: IO[bytes], first_line: int, batcher: _Batcher, *, empty
             continue
         where = f"line {number}"
         try:
-            obj = _LINE_DECODER.decode(line)
-        except msgspec.DecodeError as exc:
-            raise ImportFileError(f"{where}: not valid JSON ({exc})") from None
-        batch = batcher.add(where, *_record(obj, where))
+            try:
+                obj = _LINE_DECODER.decode(line)
+            except msgspec.DecodeError as exc:
+                raise RowError(f"{where}: not valid JSON ({exc})") from None
+            batch = batcher.add(where, *_record(obj, where))
+        except RowError as exc:
+            batcher.reject(exc)
+            continue
         if batch is not None:
             yield batch
     batch = batcher.flush()
@@ -476,7 +512,11 @@ def read_geojson(binary: IO[bytes], options: ImportOptions) -> Iterator[PointBat
     count = 0
     try:
         for count, feature in enumerate(ijson.items(stream, "features.item", use_float=True), start=1):
-            batch = batcher.add(f"feature {count}", *_record(feature, f"feature {count}"))
+            try:
+                batch = batcher.add(f"feature {count}", *_record(feature, f"feature {count}"))
+            except RowError as exc:
+                batcher.reject(exc)
+                continue
             if batch is not None:
                 yield batch
     except ijson.JSONError as exc:
@@ -519,10 +559,29 @@ def _prefixed(head: bytes, tail: IO[bytes]) -> IO[bytes]:
 READERS = {"csv": read_csv, "geojson": read_geojson, "ndjson": read_ndjson}
 
 
+class _Counting:
+    """A reader that keeps options.report.bytes_read up to date (for progress)."""
+
+    def __init__(self, binary: IO[bytes], report: ImportReport) -> None:
+        self.binary = binary
+        self.report = report
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.binary.read(size)
+        self.report.bytes_read += len(data)
+        return data
+
+    def readline(self, size: int = -1) -> bytes:
+        data = self.binary.readline(size)
+        self.report.bytes_read += len(data)
+        return data
+
+
 def read_points(binary: IO[bytes], options: ImportOptions) -> Iterator[PointBatch]:
     """Yield the file's points in batches, in the given format; a file without points is an error."""
     total = 0
-    for batch in READERS[options.format](binary, options):
+    counting: Any = _Counting(binary, options.report)
+    for batch in READERS[options.format](counting, options):
         total += len(batch)
         yield batch
     if not total:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.core.validators import RegexValidator
 from django.db import models
+from django.utils import timezone
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+# An import updates its heartbeat at least every few seconds; this long without one, it died.
+STALL_AFTER = timedelta(minutes=2)
 validate_dataset_name = RegexValidator(
     NAME_PATTERN,
     "Use 1 to 63 lowercase letters, digits, '-' or '_', starting with a letter or digit.",
@@ -39,6 +43,12 @@ class Dataset(models.Model):
     min_y = models.FloatField(null=True, blank=True)
     max_x = models.FloatField(null=True, blank=True)
     max_y = models.FloatField(null=True, blank=True)
+    #: share of the import done, 0..1, while importing
+    progress = models.FloatField(default=0.0)
+    #: what the import left out: {"rejected": N, "errors": ["line 3: ...", ...], "skip_bad_rows": bool}
+    report = models.JSONField(default=dict, blank=True)
+    #: last sign of life of the import running this dataset (a dead import stops updating it)
+    heartbeat = models.DateTimeField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
@@ -47,6 +57,14 @@ class Dataset(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def stalled(self) -> bool:
+        """Return whether the dataset says importing but its import stopped showing signs of life."""
+        if self.status != DatasetStatus.IMPORTING:
+            return False
+        last = self.heartbeat or self.updated
+        return last is None or timezone.now() - last > STALL_AFTER
 
     @property
     def bounds(self) -> list[float] | None:
@@ -67,6 +85,7 @@ class Dataset(models.Model):
             "bounds": self.bounds,
             "status": self.status,
             "status_message": self.status_message,
+            "progress": round(self.progress, 4),
             "created": self.created.isoformat() if self.created else None,
             "updated": self.updated.isoformat() if self.updated else None,
         }

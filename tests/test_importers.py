@@ -176,3 +176,34 @@ def test_fast_and_row_paths_agree_and_name_the_right_line() -> None:
     assert len(read(lines, "ndjson")) == 200_000
     with pytest.raises(ImportFileError, match="line 150001: pt must be"):
         read(lines.replace('{"id": 150000, "pt": [150000, 1]}', '{"id": 150000, "pt": [1]}'), "ndjson")
+
+
+def test_skip_mode_imports_the_good_rows_and_reports_the_bad() -> None:
+    data = "x,y\n1,1\n2,oops\n3,3\n4\n" + "".join(f"{i},{i}\n" for i in range(5, 40)) + "nan,1\n"
+    options = ImportOptions(format="csv", skip_bad_rows=True)
+    points = [p for b in read_points(io.BytesIO(data.encode()), options) for p in b.xs.tolist()]
+    assert points == [1.0, 3.0, *[float(i) for i in range(5, 40)]]
+    assert options.report.rejected == 3
+    assert options.report.errors == [
+        "line 3: y is not a number: 'oops'",
+        "line 5: 1 fields, but the header has 2",
+        "line 41: x must be a finite number, got 'nan'",
+    ]
+    assert options.report.bytes_read == len(data)
+
+
+def test_skip_mode_for_ndjson_and_geojson() -> None:
+    options = ImportOptions(format="ndjson", skip_bad_rows=True)
+    data = b'{"pt": [1, 2]}\n{bad\n{"pt": [3]}\n{"pt": [5, 6]}\n'
+    assert sum(len(b) for b in read_points(io.BytesIO(data), options)) == 2
+    assert options.report.rejected == 2 and options.report.errors[0].startswith("line 2: not valid JSON")
+    options = ImportOptions(format="geojson", skip_bad_rows=True)
+    doc = {
+        "type": "FeatureCollection",
+        "features": [
+            {"type": "Feature", "geometry": {"type": "Point", "coordinates": [1, 2]}},
+            {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": []}},
+        ],
+    }
+    assert sum(len(b) for b in read_points(io.BytesIO(json.dumps(doc).encode()), options)) == 1
+    assert options.report.errors == ["feature 2: the feature's geometry must be a Point, got 'Polygon'"]

@@ -103,5 +103,9 @@ class PointStore(abc.ABC):
     def iter_within(self, dataset: str, area: Area, *, batch_size: int = 10_000) -> Iterator[Chunk]:
         """Yield the points inside `area` (see points.geometry for the rule), in chunks."""
 
+    def size(self, dataset: str) -> int | None:
+        """Return the bytes the dataset takes in the store, or None when the store cannot tell."""
+        return None
+
     def close(self) -> None:  # noqa: B027 - optional for stores that hold nothing open
         """Release connections; the store may not be used afterwards."""

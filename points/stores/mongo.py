@@ -161,6 +161,10 @@ class MongoStore(PointStore):
         b = self._meta(dataset)["bounds"]
         return None if b is None else (float(b[0]), float(b[1]), float(b[2]), float(b[3]))
 
+    def size(self, dataset: str) -> int | None:
+        stats = self._call("read collection statistics", self.db.command, "collStats", collection_name(dataset))
+        return int(stats.get("storageSize", 0)) + int(stats.get("totalIndexSize", 0))
+
     def insert(self, dataset: str, batches: Iterable[PointBatch]) -> int:
         meta = self._meta(dataset)
         if meta["loaded"]:

@@ -201,6 +201,15 @@ class SQLiteStore(PointStore):
             raise StoreError(f"dataset {dataset!r} is {geometry}, the area is {area.kind}")
         return self._iter(dataset, area, batch_size)
 
+    def size(self, dataset: str) -> int | None:
+        data_file = self._row(dataset)[7]
+        if data_file is None:
+            return 0
+        try:
+            return (self.data_dir / data_file).stat().st_size
+        except FileNotFoundError:
+            return None
+
     def close(self) -> None:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is not None:

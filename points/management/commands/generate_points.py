@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from points import generators
 from points.datasets import DatasetError, dataset_import
-from points.management.commands._parsing import parse_bounds, parse_grid
 from points.models import GeometryKind
+from points.stores.base import PointBatch
 
 
 class Command(BaseCommand):
@@ -31,35 +32,16 @@ class Command(BaseCommand):
         parser.add_argument("--replace", action="store_true", help="replace an existing dataset of that name")
 
     def handle(self, *args: Any, **opts: Any) -> None:
-        spherical = opts["spherical"]
-        if opts["grid"]:
-            width, height = parse_grid(opts["grid"])
-            batches = generators.grid(width, height)
-            what = f"{width}x{height} grid"
-        else:
-            n = opts["random"]
-            if n < 1:
-                raise CommandError("--random needs a positive number of points")
-            default = generators.WORLD if spherical else (0.0, 0.0, 1000.0, 1000.0)
-            bounds = parse_bounds(opts["bounds"]) if opts["bounds"] else default
-            if spherical and not (bounds[0] >= -180 and bounds[2] <= 180 and bounds[1] >= -90 and bounds[3] <= 90):
-                raise CommandError("--bounds of spherical data must lie within -180,-90,180,90")
-            if opts["clusters"] is not None:
-                if opts["clusters"] < 1:
-                    raise CommandError("--clusters needs a positive number")
-                batches = generators.clustered_points(
-                    n, opts["clusters"], bounds, seed=opts["seed"], spherical=spherical
-                )
-                what = f"{n:,} points in {opts['clusters']} clusters"
-            else:
-                batches = generators.random_points(n, bounds, seed=opts["seed"], spherical=spherical)
-                what = f"{n:,} random points"
+        try:
+            batches, what, _total = self._batches(opts)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
         started = time.perf_counter()
         try:
             dataset = dataset_import(
                 name=opts["name"],
                 batches=batches,
-                geometry=GeometryKind.SPHERICAL if spherical else GeometryKind.PLANAR,
+                geometry=GeometryKind.SPHERICAL if opts["spherical"] else GeometryKind.PLANAR,
                 title=opts["title"] or what,
                 replace=opts["replace"],
             )
@@ -72,3 +54,23 @@ class Command(BaseCommand):
             f"{dataset.name}: {dataset.count:,} points ({what}) in {seconds:.2f} s "
             f"({dataset.count / max(seconds, 1e-9):,.0f} points/s)"
         )
+
+    @staticmethod
+    def _batches(opts: dict[str, Any]) -> tuple[Iterator[PointBatch], str, int]:
+        spherical = opts["spherical"]
+        if opts["grid"]:
+            width, height = generators.parse_grid(opts["grid"])
+            return generators.grid(width, height), f"{width}x{height} grid", width * height
+        n = opts["random"]
+        if n < 1:
+            raise ValueError("--random needs a positive number of points")
+        default = generators.WORLD if spherical else (0.0, 0.0, 1000.0, 1000.0)
+        bounds = generators.parse_bounds(opts["bounds"]) if opts["bounds"] else default
+        if spherical:
+            generators.check_spherical_bounds(bounds)
+        if opts["clusters"] is not None:
+            if opts["clusters"] < 1:
+                raise ValueError("--clusters needs a positive number")
+            batches = generators.clustered_points(n, opts["clusters"], bounds, seed=opts["seed"], spherical=spherical)
+            return batches, f"{n:,} points in {opts['clusters']} clusters", n
+        return generators.random_points(n, bounds, seed=opts["seed"], spherical=spherical), f"{n:,} random points", n

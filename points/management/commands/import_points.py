@@ -1,14 +1,15 @@
-"""`manage.py import_points NAME FILE [--format csv|geojson|ndjson] [--spherical]`."""
+"""`manage.py import_points NAME FILE [--format csv|geojson|ndjson] [--spherical] [--skip-bad-rows]`."""
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from points.datasets import DatasetError, dataset_import
+from points.datasets import DatasetError, dataset_fill, dataset_import_file, dataset_prepare, report_of
 from points.importers import FORMATS, ImportFileError, ImportOptions, guess_format, read_points
 from points.models import GeometryKind
 
@@ -18,11 +19,14 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("name", help="dataset name (lowercase letters, digits, - and _)")
-        parser.add_argument("file", help="the file to read ('-' for standard input)")
+        parser.add_argument("file", help="the file to read ('-' for standard input, with --format)")
         parser.add_argument("--format", choices=FORMATS, help="default: from the file name's extension")
         parser.add_argument("--spherical", action="store_true", help="lon/lat data with geodesic queries")
         parser.add_argument("--x-column", help="CSV column of x (or longitude); default x, lon, lng, longitude")
         parser.add_argument("--y-column", help="CSV column of y (or latitude); default y, lat, latitude")
+        parser.add_argument(
+            "--skip-bad-rows", action="store_true", help="leave bad rows out instead of refusing the file"
+        )
         parser.add_argument("--title", default="")
         parser.add_argument("--replace", action="store_true", help="replace an existing dataset of that name")
 
@@ -32,37 +36,35 @@ class Command(BaseCommand):
             fmt = opts["format"] or guess_format(path)
         except ImportFileError as exc:
             raise CommandError(str(exc)) from None
+        geometry = GeometryKind.SPHERICAL if opts["spherical"] else GeometryKind.PLANAR
         options = ImportOptions(
             format=fmt,
-            geometry="spherical" if opts["spherical"] else "planar",
+            geometry=geometry,
             x_column=opts["x_column"],
-            y_column=opts["y_column"],
+            y_column=opts["y_column"],  # type: ignore[arg-type]
+            skip_bad_rows=opts["skip_bad_rows"],
         )
+        if path != "-" and not Path(path).is_file():
+            raise CommandError(f"{path}: No such file")
         started = time.perf_counter()
         try:
-            with self._open(path) as binary:
-                dataset = dataset_import(
-                    name=opts["name"],
-                    batches=read_points(binary, options),
-                    geometry=GeometryKind.SPHERICAL if opts["spherical"] else GeometryKind.PLANAR,
-                    title=opts["title"] or Path(path).name,
-                    replace=opts["replace"],
-                )
+            dataset = dataset_prepare(
+                name=opts["name"], geometry=geometry, title=opts["title"] or Path(path).name, replace=opts["replace"]
+            )
+            if path == "-":
+                dataset = dataset_fill(dataset, read_points(sys.stdin.buffer, options), report=report_of(options))
+            else:
+                dataset = dataset_import_file(dataset, Path(path), options)
         except (ImportFileError, DatasetError) as exc:
             raise CommandError(f"{path}: {exc}") from None
         except OSError as exc:
             raise CommandError(f"{path}: {exc.strerror or exc}") from None
         seconds = time.perf_counter() - started
+        if options.report.rejected:
+            self.stdout.write(f"left out {options.report.rejected:,} bad rows, the first ones:")
+            for error in options.report.errors:
+                self.stdout.write(f"  {error}")
         self.stdout.write(
             f"{dataset.name}: {dataset.count:,} points imported in {seconds:.2f} s "
             f"({dataset.count / max(seconds, 1e-9):,.0f} points/s)"
         )
-
-    @staticmethod
-    def _open(path: str) -> Any:
-        import contextlib
-        import sys
-
-        if path == "-":
-            return contextlib.nullcontext(sys.stdin.buffer)
-        return open(path, "rb")

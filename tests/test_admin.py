@@ -1,0 +1,252 @@
+"""Dataset management through the Django admin, logged in as staff, with the real store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.urls import reverse
+
+from points.datasets import wait_for_imports
+from points.models import Dataset, DatasetStatus
+from points.ndjson import decode_lines
+from points.stores import get_store
+
+# Imports run in a background thread with its own database connection: real transactions.
+pytestmark = pytest.mark.django_db(transaction=True)
+ADD = reverse("admin:points_dataset_add")
+
+
+def upload(client: Client, name: str, filename: str, content: bytes, **fields: Any) -> Any:
+    data = {"name": name, "geometry": "planar", "file": SimpleUploadedFile(filename, content), **fields}
+    response = client.post(ADD, data)
+    wait_for_imports()
+    return response
+
+
+def ids(name: str) -> list[Any]:
+    return sorted(r["id"] for c in get_store().iter_all(name) for r in decode_lines(c.ndjson))
+
+
+def test_upload_csv_imports_in_the_background(admin_client: Client, settings: Any, tmp_path: Path) -> None:
+    settings.POINTS_UPLOAD_DIR = tmp_path / "uploads"
+    response = upload(admin_client, "csv1", "../../etc/passwd.csv", b"id,x,y,kind\n1,0,0,a\n2,3,4,b\n")
+    dataset = Dataset.objects.get(name="csv1")
+    assert response.status_code == 302 and response["Location"].endswith(f"/{dataset.pk}/change/")
+    assert dataset.status == DatasetStatus.READY and dataset.count == 2 and dataset.bounds == [0, 0, 3, 4]
+    assert ids("csv1") == [1, 2]
+    # The upload is gone once imported, and its name never became a path.
+    assert list((tmp_path / "uploads").iterdir()) == []
+    page = admin_client.get(reverse("admin:points_dataset_change", args=[dataset.pk])).content.decode()
+    assert "2 points imported" in page and "strict" in page and 'id="dataset-preview"' in page
+
+
+@pytest.mark.parametrize(
+    ("filename", "content", "count"),
+    [
+        (
+            "p.geojson",
+            json.dumps(
+                {
+                    "type": "FeatureCollection",
+                    "features": [
+                        {
+                            "type": "Feature",
+                            "geometry": {"type": "Point", "coordinates": [1, 2]},
+                            "properties": {"a": 1},
+                        }
+                    ],
+                }
+            ).encode(),
+            1,
+        ),
+        ("p.ndjson", b'{"pt": [1, 2]}\n{"x": 3, "y": 4, "k": "v"}\n', 2),
+        ("p.txt", b"x,y\n1,2\n", 1),
+    ],
+)
+def test_upload_each_format(admin_client: Client, filename: str, content: bytes, count: int) -> None:
+    extra = {"format": "csv"} if filename.endswith(".txt") else {}
+    upload(admin_client, "f", filename, content, **extra)
+    assert Dataset.objects.get(name="f").count == count
+
+
+def test_strict_mode_imports_nothing_and_names_the_line(admin_client: Client) -> None:
+    upload(admin_client, "strict", "s.csv", b"x,y\n1,1\n2,oops\n3,3\n")
+    dataset = Dataset.objects.get(name="strict")
+    assert dataset.status == DatasetStatus.FAILED and "line 3: y is not a number" in dataset.status_message
+    assert not get_store().exists("strict")
+    page = admin_client.get(reverse("admin:points_dataset_change", args=[dataset.pk])).content.decode()
+    assert "Import failed" in page and "line 3" in page and "import it again" in page
+    # The API never serves it as complete.
+    assert Client().get("/api/datasets/strict/points").status_code == 409
+    # Imported again, fixed, it is whole.
+    upload(admin_client, "strict", "s.csv", b"x,y\n1,1\n3,3\n")
+    assert Dataset.objects.get(name="strict").status == DatasetStatus.READY and ids("strict") == [0, 1]
+
+
+def test_skip_mode_imports_good_rows_and_reports_the_bad(admin_client: Client) -> None:
+    upload(admin_client, "skip", "s.csv", b"x,y\n1,1\n2,oops\n3,3\n4\n", skip_bad_rows="on")
+    dataset = Dataset.objects.get(name="skip")
+    assert dataset.status == DatasetStatus.READY and dataset.count == 2
+    assert dataset.report == {
+        "rejected": 2,
+        "skip_bad_rows": True,
+        "errors": ["line 3: y is not a number: 'oops'", "line 5: 1 fields, but the header has 2"],
+    }
+    page = admin_client.get(reverse("admin:points_dataset_change", args=[dataset.pk])).content.decode()
+    assert "skip bad rows" in page and "<strong>2</strong> rows rejected" in page and "line 5: 1 fields" in page
+
+
+def test_uploads_are_checked_for_type_and_size(admin_client: Client, settings: Any) -> None:
+    response = upload(admin_client, "bin", "p.csv", b"\x00\x01\x02binary")
+    assert response.status_code == 200 and "This is not a text file" in response.content.decode()
+    response = upload(admin_client, "odd", "p.xlsx", b"x,y\n1,2\n")
+    assert "cannot tell the format" in response.content.decode()
+    settings.POINTS_MAX_UPLOAD_BYTES = 2048
+    response = upload(admin_client, "big", "p.csv", b"x,y\n" + b"1,2\n" * 2000)
+    assert response.status_code == 200
+    assert "import_points NAME FILE" in response.content.decode()
+    assert not Dataset.objects.filter(name__in=["bin", "odd", "big"]).exists()
+
+
+def test_an_existing_ready_dataset_needs_replace(admin_client: Client) -> None:
+    upload(admin_client, "r", "p.csv", b"x,y\n1,2\n")
+    response = upload(admin_client, "r", "p.csv", b"x,y\n1,2\n3,4\n")
+    assert "exists" in response.content.decode() and Dataset.objects.get(name="r").count == 1
+    upload(admin_client, "r", "p.csv", b"x,y\n1,2\n3,4\n", replace="on")
+    assert Dataset.objects.get(name="r").count == 2
+
+
+def test_generate_from_the_admin(admin_client: Client) -> None:
+    url = reverse("admin:points_dataset_generate")
+    assert "Generate" in admin_client.get(url).content.decode()
+    response = admin_client.post(
+        url, {"name": "demo", "kind": "grid", "width": 4, "height": 3, "points": 1, "clusters": 1, "bounds": "0,0,1,1"}
+    )
+    wait_for_imports()
+    assert response.status_code == 302
+    assert Dataset.objects.get(name="demo").count == 12 and ids("demo") == list(range(12))
+    admin_client.post(
+        url,
+        {
+            "name": "globe",
+            "kind": "clusters",
+            "width": 1,
+            "height": 1,
+            "points": 5000,
+            "clusters": 3,
+            "bounds": "-180,-90,180,90",
+            "spherical": "on",
+            "seed": 4,
+        },
+    )
+    wait_for_imports()
+    globe = Dataset.objects.get(name="globe")
+    assert globe.geometry == "spherical" and globe.count == 5000
+    response = admin_client.post(
+        url,
+        {
+            "name": "bad",
+            "kind": "random",
+            "width": 1,
+            "height": 1,
+            "points": 10,
+            "clusters": 1,
+            "bounds": "0,0,400,10",
+            "spherical": "on",
+        },
+    )
+    assert "within -180,-90,180,90" in response.content.decode()
+
+
+def test_delete_one_and_many_removes_the_points(admin_client: Client) -> None:
+    for name in ("a", "b", "c"):
+        upload(admin_client, name, "p.csv", b"x,y\n1,2\n")
+    a = Dataset.objects.get(name="a")
+    admin_client.post(reverse("admin:points_dataset_delete", args=[a.pk]), {"post": "yes"})
+    assert not Dataset.objects.filter(name="a").exists() and not get_store().exists("a")
+    pks = list(Dataset.objects.filter(name__in=["b", "c"]).values_list("pk", flat=True))
+    admin_client.post(
+        reverse("admin:points_dataset_changelist"),
+        {"action": "delete_selected", "_selected_action": pks, "post": "yes"},
+    )
+    assert not Dataset.objects.exists()
+    assert not get_store().exists("b") and not get_store().exists("c")
+
+
+def test_list_columns_search_filter_and_status(admin_client: Client) -> None:
+    upload(admin_client, "alpha", "p.csv", b"x,y\n1,2\n5,7\n", title="First set")
+    url = reverse("admin:points_dataset_changelist")
+    page = admin_client.get(url).content.decode()
+    for text in ("alpha", "First set", "planar", "1, 2, 5, 7", 'data-status="ready"', "Generate demo data"):
+        assert text in page
+    assert "alpha" not in admin_client.get(url, {"q": "zzz"}).content.decode().split("results")[-1]
+    assert "alpha" in admin_client.get(url, {"status__exact": "ready"}).content.decode()
+    pk = Dataset.objects.get(name="alpha").pk
+    status = admin_client.get(reverse("admin:points_dataset_status"), {"ids": str(pk)}).json()
+    assert status["datasets"][0]["status"] == "ready" and status["datasets"][0]["count"] == 2
+
+
+def test_only_staff_reach_the_admin(client: Client, django_user_model: Any) -> None:
+    assert client.get(ADD).status_code == 302
+    django_user_model.objects.create_user("user", password="pw-12345-long")
+    client.login(username="user", password="pw-12345-long")
+    response = client.post(ADD, {"name": "x", "file": SimpleUploadedFile("p.csv", b"x,y\n1,2\n")})
+    assert response.status_code == 302 and "/login/" in response["Location"]
+    assert not Dataset.objects.filter(name="x").exists()
+
+
+def test_progress_is_written_while_batches_flow(monkeypatch: pytest.MonkeyPatch) -> None:
+    from points import datasets, generators
+
+    monkeypatch.setattr(datasets, "PROGRESS_EVERY", 0.0)
+    dataset = datasets.dataset_prepare(name="prog")
+    flow = datasets._reporting(generators.grid(100, 100, batch_points=2500), dataset, lambda done: done / 10_000)
+    next(flow)
+    next(flow)  # the first batch's progress is written when the second is asked for
+    assert Dataset.objects.get(name="prog").progress == pytest.approx(0.25)
+    list(flow)
+    assert Dataset.objects.get(name="prog").progress == pytest.approx(0.99)  # 1.0 only once stored
+
+
+def test_a_stalled_import_can_be_imported_again(admin_client: Client) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from points.datasets import DatasetConflict, dataset_prepare
+
+    dataset = dataset_prepare(name="stuck")
+    with pytest.raises(DatasetConflict):
+        dataset_prepare(name="stuck")
+    Dataset.objects.filter(pk=dataset.pk).update(heartbeat=timezone.now() - timedelta(hours=1))
+    assert Dataset.objects.get(pk=dataset.pk).stalled
+    page = admin_client.get(reverse("admin:points_dataset_changelist")).content.decode()
+    assert "stalled" in page
+    upload(admin_client, "stuck", "p.csv", b"x,y\n1,2\n")
+    assert Dataset.objects.get(name="stuck").status == DatasetStatus.READY
+
+
+def test_deleting_while_importing_leaves_nothing(admin_client: Client) -> None:
+    url = reverse("admin:points_dataset_generate")
+    admin_client.post(
+        url,
+        {
+            "name": "gone",
+            "kind": "random",
+            "width": 1,
+            "height": 1,
+            "points": 1_000_000,
+            "clusters": 1,
+            "bounds": "0,0,1,1",
+        },
+    )
+    pk = Dataset.objects.get(name="gone").pk
+    admin_client.post(reverse("admin:points_dataset_delete", args=[pk]), {"post": "yes"})
+    wait_for_imports()
+    assert not Dataset.objects.filter(name="gone").exists()
+    assert not get_store().exists("gone")
