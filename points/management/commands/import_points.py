@@ -39,9 +39,9 @@ class Command(BaseCommand):
         geometry = GeometryKind.SPHERICAL if opts["spherical"] else GeometryKind.PLANAR
         options = ImportOptions(
             format=fmt,
-            geometry=geometry,
+            geometry="spherical" if opts["spherical"] else "planar",
             x_column=opts["x_column"],
-            y_column=opts["y_column"],  # type: ignore[arg-type]
+            y_column=opts["y_column"],
             skip_bad_rows=opts["skip_bad_rows"],
         )
         if path != "-" and not Path(path).is_file():
