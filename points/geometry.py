@@ -295,12 +295,24 @@ def _describe(value: Any) -> str:
         return "an object"
     if isinstance(value, list):
         return f"a list of {len(value)}"
+    if isinstance(value, (int, float)):
+        return f"the number {value!r}"
     return type(value).__name__
 
 
 def _ring(value: Any, where: str, kind: Kind, budget: list[int], max_vertices: int) -> FloatArray:
     if not isinstance(value, list):
         raise PolygonError(f"{where} must be a list of [x, y] positions, got {_describe(value)}")
+    if value and not isinstance(value[0], list):
+        raise PolygonError(
+            f"{where} must be a list of [x, y] positions, got {_describe(value[0])} as its first item "
+            "(is a level of brackets missing?)"
+        )
+    if value and value[0] and isinstance(value[0][0], list):
+        raise PolygonError(
+            f"{where}[0] must be a position [x, y] of 2 numbers, got a list of lists "
+            "(is there a level of brackets too many?)"
+        )
     budget[0] += len(value)
     if budget[0] > max_vertices:
         raise PolygonError(f"the area has more than {max_vertices:,} vertices, the most a query may have")

@@ -13,7 +13,8 @@ A stream whose last line is neither was cut (connection lost, proxy timeout).
 from __future__ import annotations
 
 import logging
-from collections.abc import Generator, Iterable, Sequence
+import time
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -131,6 +132,20 @@ def decode_lines(data: bytes) -> list[dict[str, Any]]:
     return [_DECODER.decode(line) for line in data.splitlines() if line.strip()]
 
 
+def iter_records(pieces: Iterable[bytes]) -> Iterator[dict[str, Any]]:
+    """Yield the JSON objects of an NDJSON byte stream that arrives cut anywhere (a client's reader)."""
+    rest = b""
+    for piece in pieces:
+        data = rest + piece
+        lines = data.split(b"\n")
+        rest = lines.pop()
+        for line in lines:
+            if line.strip():
+                yield _DECODER.decode(line)
+    if rest.strip():
+        yield _DECODER.decode(rest)
+
+
 def end_line(count: int) -> bytes:
     """Return the line that closes a complete stream."""
     return orjson.dumps({"end": True, "count": count}) + b"\n"
@@ -141,9 +156,27 @@ def error_line(message: str, count: int) -> bytes:
     return orjson.dumps({"error": message, "count": count}) + b"\n"
 
 
-def frame_stream(chunks: Iterable[Chunk], *, chunk_bytes: int = 131_072) -> Generator[bytes, None, None]:
+class StreamLimit(Exception):
+    """A per-request limit stopped the stream; the message says which and what to do."""
+
+
+def _first_lines(data: bytes, n: int) -> bytes:
+    end = -1
+    for _ in range(n):
+        end = data.index(b"\n", end + 1)
+    return data[: end + 1]
+
+
+def frame_stream(
+    chunks: Iterable[Chunk],
+    *,
+    chunk_bytes: int = 131_072,
+    max_points: int = 0,
+    max_seconds: float = 0,
+) -> Generator[bytes, None, None]:
     """Yield the stream's body: the chunks' lines gathered into pieces of about `chunk_bytes`,
-    then the end line, or the error line if reading the chunks fails midway.
+    then the end line, or the error line if reading the chunks fails midway or a limit is hit
+    (`max_points` points, `max_seconds` seconds; 0 = no limit).
 
     Closing this generator early closes `chunks` too, so the store's cursor is released.
     """
@@ -151,12 +184,24 @@ def frame_stream(chunks: Iterable[Chunk], *, chunk_bytes: int = 131_072) -> Gene
     pending: list[bytes] = []
     pending_size = 0
     iterator = iter(chunks)
+    deadline = time.monotonic() + max_seconds if max_seconds else 0.0
     try:
         try:
             for chunk in iterator:
                 count, data = chunk.count, chunk.ndjson
                 if not data:
                     continue
+                if max_points and sent + count > max_points:
+                    count = max_points - sent
+                    data = _first_lines(data, count)
+                    pending.append(data)
+                    sent += count
+                    raise StreamLimit(
+                        f"the limit of {max_points:,} points a request was reached; "
+                        "query a smaller area to get all of its points"
+                    )
+                if deadline and time.monotonic() > deadline:
+                    raise StreamLimit(f"the query ran longer than {max_seconds:g} s, the limit; query a smaller area")
                 if pending_size + len(data) >= chunk_bytes:
                     if pending:
                         pending.append(data)
@@ -173,7 +218,8 @@ def frame_stream(chunks: Iterable[Chunk], *, chunk_bytes: int = 131_072) -> Gene
         except GeneratorExit:
             raise
         except Exception as exc:  # the headers are gone: say so in the stream itself
-            logger.exception("point stream failed after %d points", sent)
+            if not isinstance(exc, StreamLimit):
+                logger.exception("point stream failed after %d points", sent)
             if pending:
                 yield b"".join(pending)
             yield error_line(_public_message(exc), sent)
@@ -190,6 +236,6 @@ def _public_message(exc: Exception) -> str:
     # Store errors carry messages written for users; anything else stays in the server log.
     from points.stores.base import StoreError
 
-    if isinstance(exc, StoreError):
+    if isinstance(exc, (StoreError, StreamLimit)):
         return str(exc)
     return "the server failed while reading the points; the stream is incomplete"

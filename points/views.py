@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import hmac
 import re
 from collections.abc import AsyncIterator, Callable, Generator, Iterator
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -29,6 +32,23 @@ def error(status: int, message: str) -> JsonResponse:
     return JsonResponse({"error": message}, status=status)
 
 
+def api_access(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+    """Let the request through when no POINTS_API_TOKEN is set, or it carries the token, or a user is logged in."""
+
+    @functools.wraps(view)
+    def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        token = settings.POINTS_API_TOKEN
+        if token and not request.user.is_authenticated:
+            scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+                response = error(401, "this API needs a token: send the header 'Authorization: Bearer <token>'")
+                response["WWW-Authenticate"] = 'Bearer realm="pointsite"'
+                return response
+        return view(request, *args, **kwargs)
+
+    return guarded
+
+
 @require_GET
 def index(request: HttpRequest) -> HttpResponse:
     """Render the page."""
@@ -42,6 +62,7 @@ def openapi(request: HttpRequest) -> JsonResponse:
 
 
 @require_GET
+@api_access
 def dataset_list(request: HttpRequest) -> JsonResponse:
     """Return every dataset's metadata."""
     return JsonResponse([d.as_json() for d in Dataset.objects.all()], safe=False)
@@ -62,6 +83,7 @@ def _ready_dataset(name: str) -> Dataset | JsonResponse:
 
 
 @require_GET
+@api_access
 def points_all(request: HttpRequest, name: str) -> HttpResponseBase:
     """Stream every point of the dataset."""
     dataset = _ready_dataset(name)
@@ -72,6 +94,7 @@ def points_all(request: HttpRequest, name: str) -> HttpResponseBase:
 
 @csrf_exempt  # read-only: it selects points and changes nothing, so scripts may call it freely
 @require_POST
+@api_access
 def points_within(request: HttpRequest, name: str) -> HttpResponseBase:
     """Stream the points of the dataset inside the GeoJSON polygon in the body."""
     dataset = _ready_dataset(name)
@@ -104,7 +127,12 @@ def _stream(
         return error(409, f"dataset {dataset.name!r} has no points in the point store; import it again")
     except StoreUnavailable as exc:
         return error(503, f"the point store is unavailable: {exc}")
-    body = ndjson.frame_stream(_prepend(first, chunks), chunk_bytes=settings.POINTS_STREAM_CHUNK_BYTES)
+    body = ndjson.frame_stream(
+        _prepend(first, chunks),
+        chunk_bytes=settings.POINTS_STREAM_CHUNK_BYTES,
+        max_points=settings.POINTS_MAX_RESULTS,
+        max_seconds=settings.POINTS_MAX_STREAM_SECONDS,
+    )
     content = _async_chunks(body) if isinstance(request, ASGIRequest) else body
     response = StreamingHttpResponse(content, content_type=NDJSON_TYPE)
     response["X-Dataset-Count"] = str(dataset.count)

@@ -166,6 +166,11 @@ POINTS_MAX_BODY_BYTES = env_int("POINTS_MAX_BODY_BYTES", 1_048_576, minimum=1024
 POINTS_MAX_VERTICES = env_int("POINTS_MAX_VERTICES", 10_000, minimum=4)
 # Size the stream aims for in each chunk it yields.
 POINTS_STREAM_CHUNK_BYTES = env_int("POINTS_STREAM_CHUNK_BYTES", 131_072, minimum=1024)
+# Most points one request may stream (0 = no limit), and the longest a stream may take in seconds.
+POINTS_MAX_RESULTS = env_int("POINTS_MAX_RESULTS", 0)
+POINTS_MAX_STREAM_SECONDS = env_int("POINTS_MAX_STREAM_SECONDS", 600)
+# When set, the API wants "Authorization: Bearer <token>" (or a logged-in user's session).
+POINTS_API_TOKEN = os.environ.get("POINTS_API_TOKEN", "").strip()
 # MongoDB: how long to look for a server, and the longest a query may run (0 = no limit).
 POINTS_MONGO_SERVER_SELECTION_TIMEOUT_MS = env_int("POINTS_MONGO_SERVER_SELECTION_TIMEOUT_MS", 5000, minimum=1)
 POINTS_MONGO_MAX_TIME_MS = env_int("POINTS_MONGO_MAX_TIME_MS", 0)

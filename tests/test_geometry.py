@@ -28,7 +28,10 @@ def poly(*rings: list[list[float]]) -> dict:
         (b'{"type": "Feature", "geometry": null}', "the Feature's geometry must be"),
         (b'{"coordinates": []}', 'has no "type"'),
         (b'{"type": "Polygon", "coordinates": []}', "non-empty list of rings"),
-        (b'{"type": "Polygon", "coordinates": [5]}', "coordinates[0] must be a list of [x, y] positions, got int"),
+        (
+            b'{"type": "Polygon", "coordinates": [5]}',
+            "coordinates[0] must be a list of [x, y] positions, got the number 5",
+        ),
         (b'{"type": "Polygon", "coordinates": [[[0,0],[1,0],[0,0]]]}', "has 3 position(s); a ring needs at least 4"),
         (b'{"type": "Polygon", "coordinates": [[[0,0],[1,0],[1,1],[0,1]]]}', "is not closed"),
         (b'{"type": "Polygon", "coordinates": [[[0,0],[1,1],[1,0],[0,1],[0,0]]]}', "self-intersection at [0.5, 0.5]"),

@@ -1,0 +1,178 @@
+"""Faults: dropped clients, a store failing mid-stream, MongoDB out of reach, per-request limits, the API token."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from django.core.management import call_command
+from django.test import Client
+
+from points import stores
+from points.datasets import dataset_import
+from points.geometry import Area
+from points.models import Dataset, DatasetStatus
+from points.ndjson import decode_lines
+from points.stores import get_store
+from points.stores.base import Chunk, StoreUnavailable
+from points.stores.sqlite import SQLiteStore
+from tests.conftest import grid_batches, random_batches
+
+SQUARE = '{"type":"Polygon","coordinates":[[[10,10],[20,10],[20,20],[10,20],[10,10]]]}'
+
+
+def body(response: Any) -> bytes:
+    return b"".join(response.streaming_content)
+
+
+def wait_until(condition: Any, timeout: float = 15.0) -> bool:
+    """Wait for a condition another thread makes true (not a fixed sleep: it returns as soon as it holds)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_client_that_disconnects_mid_stream_frees_the_cursor_and_the_worker(
+    live_server: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    call_command("generate_points", "big", "--random", "300000", "--seed", "2")
+    store = get_store()
+    before = store.open_cursors
+    address = urlsplit(live_server.url)
+    caplog.set_level(logging.INFO)
+    with socket.create_connection((address.hostname, address.port), timeout=10) as sock:
+        sock.sendall(b"GET /api/datasets/big/points HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        received = sock.recv(65536)
+        assert b"200 OK" in received
+        assert wait_until(lambda: store.open_cursors == before + 1)
+        # Leave with most of the stream unread: the close resets the connection.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    assert wait_until(lambda: store.open_cursors == before), "the store's cursor was not closed"
+    # The server answers the next request in full.
+    response = Client().get("/api/datasets/big/points")
+    assert decode_lines(body(response))[-1] == {"end": True, "count": 300_000}
+    crashes = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert crashes == []
+
+
+class FailingStore(SQLiteStore):
+    """A real store whose reads fail after K chunks, as a store whose server went away would."""
+
+    fail_after = 3
+
+    def _iter(self, dataset: str, area: Area | None, batch_size: int) -> Iterator[Chunk]:
+        for n, chunk in enumerate(super()._iter(dataset, area, batch_size)):
+            if n == self.fail_after:
+                raise StoreUnavailable("MongoDB failed to read points: AutoReconnect")
+            yield chunk
+
+
+@pytest.fixture
+def failing_store(settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FailingStore:
+    store = FailingStore(tmp_path / "failing.sqlite3")
+    monkeypatch.setitem(stores.STORES, "failing", lambda url: store)
+    settings.POINTS_STORE_URL = f"failing://{tmp_path}"
+    return store
+
+
+@pytest.mark.django_db
+def test_a_store_failing_mid_stream_ends_with_the_error_line(client: Client, failing_store: FailingStore) -> None:
+    dataset_import(name="many", batches=random_batches(60_000, (0, 0, 1, 1), seed=3), replace=True)
+    lines = decode_lines(body(client.get("/api/datasets/many/points")))
+    assert lines[-1] == {"error": "MongoDB failed to read points: AutoReconnect", "count": len(lines) - 1}
+    assert 30_000 <= len(lines) - 1 < 60_000
+    assert not any("end" in line for line in lines)
+    assert failing_store.open_cursors == 0
+
+
+@pytest.mark.django_db
+def test_a_store_failing_before_the_first_byte_is_a_503(client: Client, failing_store: FailingStore) -> None:
+    dataset_import(name="grid", batches=grid_batches(), replace=True)
+    failing_store.fail_after = 0
+    response = client.get("/api/datasets/grid/points")
+    assert response.status_code == 503
+    assert response.json() == {"error": "the point store is unavailable: MongoDB failed to read points: AutoReconnect"}
+
+
+@pytest.mark.django_db
+def test_mongodb_out_of_reach_is_a_clear_503(client: Client, settings: Any) -> None:
+    settings.POINTS_MONGO_SERVER_SELECTION_TIMEOUT_MS = 200
+    # Port 9 (discard) on loopback: nothing listens, the connection is refused at once.
+    settings.POINTS_STORE_URL = "mongodb://127.0.0.1:9/pointsite_unreachable"
+    Dataset.objects.create(name="remote", status=DatasetStatus.READY, count=10)
+    started = time.monotonic()
+    for response in (
+        client.get("/api/datasets/remote/points"),
+        client.post("/api/datasets/remote/points/within", data=SQUARE, content_type="application/json"),
+    ):
+        assert response.status_code == 503
+        assert response.json()["error"] == (
+            "the point store is unavailable: MongoDB failed to read dataset metadata: ServerSelectionTimeoutError"
+        )
+    assert time.monotonic() - started < 5
+    with pytest.raises(Exception, match="ServerSelectionTimeoutError"):
+        call_command("generate_points", "remote2", "--grid", "2x2")
+    assert Dataset.objects.get(name="remote2").status == DatasetStatus.FAILED
+
+
+@pytest.mark.django_db
+def test_result_limit_cuts_the_stream_with_an_error_line(client: Client, settings: Any) -> None:
+    dataset_import(name="grid", batches=grid_batches(), replace=True)
+    settings.POINTS_MAX_RESULTS = 100
+    lines = decode_lines(body(client.get("/api/datasets/grid/points")))
+    assert len(lines) == 101
+    assert lines[-1]["count"] == 100 and "limit of 100 points" in lines[-1]["error"]
+    lines = decode_lines(
+        body(client.post("/api/datasets/grid/points/within", data=SQUARE, content_type="application/json"))
+    )
+    assert lines[-1]["count"] == 100 and len(lines) == 101
+    settings.POINTS_MAX_RESULTS = 121  # exactly the answer: complete
+    lines = decode_lines(
+        body(client.post("/api/datasets/grid/points/within", data=SQUARE, content_type="application/json"))
+    )
+    assert lines[-1] == {"end": True, "count": 121}
+
+
+@pytest.mark.django_db
+def test_time_limit_cuts_a_slow_stream(
+    client: Client, failing_store: FailingStore, monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    dataset_import(name="many", batches=random_batches(60_000, (0, 0, 1, 1), seed=3), replace=True)
+    failing_store.fail_after = 10**9
+    settings.POINTS_MAX_STREAM_SECONDS = 1
+    clock = iter(range(0, 10**6, 2))  # a clock where every reading is two seconds after the last
+    monkeypatch.setattr("points.ndjson.time.monotonic", lambda: float(next(clock)))
+    lines = decode_lines(body(client.get("/api/datasets/many/points")))
+    assert "ran longer than 1 s" in lines[-1]["error"] and lines[-1]["count"] == len(lines) - 1 < 60_000
+
+
+@pytest.mark.django_db
+def test_api_token(client: Client, settings: Any, django_user_model: Any) -> None:
+    dataset_import(name="grid", batches=grid_batches(), replace=True)
+    settings.POINTS_API_TOKEN = "s3cret-token"
+    for response in (
+        client.get("/api/datasets"),
+        client.get("/api/datasets/grid/points"),
+        client.get("/api/datasets", HTTP_AUTHORIZATION="Bearer wrong"),
+        client.post("/api/datasets/grid/points/within", data=SQUARE, content_type="application/json"),
+    ):
+        assert response.status_code == 401
+        assert "Authorization: Bearer" in response.json()["error"]
+        assert response["WWW-Authenticate"].startswith("Bearer")
+    assert client.get("/api/datasets", HTTP_AUTHORIZATION="Bearer s3cret-token").status_code == 200
+    assert client.get("/api/openapi.json").status_code == 200
+    django_user_model.objects.create_user("viewer", password="pw-12345-long")
+    client.login(username="viewer", password="pw-12345-long")
+    assert client.get("/api/datasets").status_code == 200
+    settings.POINTS_API_TOKEN = ""
+    assert Client().get("/api/datasets").status_code == 200
