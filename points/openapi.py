@@ -29,6 +29,7 @@ _NAME = {
 def _errors(*codes: int) -> dict[str, Any]:
     words = {
         400: "The polygon is invalid; `error` says what and where.",
+        401: "POINTS_API_TOKEN is set and the request has neither the token nor a logged-in session.",
         404: "No dataset of that name.",
         409: "The dataset is importing or its import failed.",
         413: "The body is over POINTS_MAX_BODY_BYTES.",
@@ -73,7 +74,7 @@ def openapi_document() -> dict[str, Any]:
                     "summary": "Stream every point of a dataset",
                     "operationId": "streamPoints",
                     "parameters": [_NAME],
-                    "responses": {"200": stream, **_errors(404, 409, 503)},
+                    "responses": {"200": stream, **_errors(401, 404, 409, 503)},
                 }
             },
             "/api/datasets/{name}/points/within": {
@@ -91,7 +92,7 @@ def openapi_document() -> dict[str, Any]:
                         "required": True,
                         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Area"}}},
                     },
-                    "responses": {"200": stream, **_errors(400, 404, 409, 413, 503)},
+                    "responses": {"200": stream, **_errors(400, 401, 404, 409, 413, 503)},
                 }
             },
             "/api/openapi.json": {
@@ -102,7 +103,15 @@ def openapi_document() -> dict[str, Any]:
                 }
             },
         },
+        "security": [{}, {"bearer": []}],
         "components": {
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "Only when the deployment sets POINTS_API_TOKEN.",
+                }
+            },
             "schemas": {
                 "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
                 "Dataset": {
@@ -192,6 +201,6 @@ def openapi_document() -> dict[str, Any]:
                         },
                     ]
                 },
-            }
+            },
         },
     }
