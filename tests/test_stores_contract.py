@@ -133,10 +133,19 @@ def test_properties_and_string_ids_round_trip(store: PointStore) -> None:
     ]
 
 
+def server_cursors(store: PointStore) -> int | None:
+    """Return the cursors open on the MongoDB server, or None for stores without a server."""
+    db = getattr(store, "db", None)
+    if db is None:
+        return None
+    return int(db.command("serverStatus")["metrics"]["cursor"]["open"]["total"])
+
+
 def test_early_close_releases_the_cursor(store: PointStore) -> None:
     store.create("many", geometry="planar")
     store.insert("many", random_batches(20_000, (0, 0, 10, 10), seed=1))
     before = store.open_cursors
+    on_server = server_cursors(store)
     chunks = store.iter_all("many", batch_size=10)
     taken = 0
     for chunk in chunks:
@@ -146,6 +155,7 @@ def test_early_close_releases_the_cursor(store: PointStore) -> None:
             break
     chunks.close()
     assert store.open_cursors == before
+    assert server_cursors(store) == on_server
     assert taken < 20_000
     # The store is still fully usable afterwards.
     assert sum(c.count for c in store.iter_all("many")) == 20_000

@@ -8,6 +8,7 @@ points appear all at once, and a failed import leaves only a scratch collection 
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -148,6 +149,13 @@ class MongoStore(PointStore):
             raise
 
     def drop(self, dataset: str) -> None:
+        # Scratch collections of imports that were killed go too: no orphans.
+        prefix = f"{collection_name(dataset)}.importing-"
+        names = self._call(
+            "list collections", self.db.list_collection_names, filter={"name": {"$regex": f"^{re.escape(prefix)}"}}
+        )
+        for name in names:
+            self._call("drop the dataset", self.db.drop_collection, name)
         self._call("drop the dataset", self._points(dataset).drop)
         self._call("drop the dataset", self.db[META].delete_one, {"_id": dataset})
 
@@ -186,6 +194,8 @@ class MongoStore(PointStore):
             self._call("build the spatial index", scratch.create_index, keys, **options)
             if count:
                 self._call("publish the points", scratch.rename, collection_name(dataset), dropTarget=True)
+            else:
+                self._call("clean up an empty import", scratch.drop)
             self._call(
                 "record the dataset",
                 self.db[META].update_one,
