@@ -59,6 +59,7 @@ lint: $(VENV)/.installed
 
 bench: demo
 	$(PY) bench/run.py
+	$(PY) bench/frontend.py
 
 clean:
 	rm -rf $(VENV) frontend/node_modules

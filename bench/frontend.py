@@ -127,10 +127,20 @@ def own_server(sizes: list[int]) -> Iterator[str]:
             if have.get(name, {}).get("count") != size or have[name]["status"] != "ready":
                 print(f"generating {name} (once; kept in {OUT.relative_to(ROOT)})…", flush=True)
                 manage(env, "generate_points", name, "--random", str(size), "--seed", "1", "--replace", "-v", "0")
+            check_stream(f"{url}/api/datasets/{name}/points")
         yield url
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def check_stream(url: str) -> None:
+    """Read the first line of a stream, or stop saying how to start over (a store kept from an older version)."""
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            json.loads(response.readline())
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"{url} does not stream ({exc}); delete {OUT.relative_to(ROOT)}/ and run again") from exc
 
 
 def dataset_name(size: int) -> str:

@@ -11,7 +11,7 @@ import pytest
 from points.geometry import parse_area
 from points.ndjson import decode_lines
 from points.stores import UnknownStoreScheme, open_store
-from points.stores.base import PointBatch
+from points.stores.base import PointBatch, StoreError
 from points.stores.sqlite import SQLiteStore, _Staging
 from tests.conftest import random_batches
 
@@ -106,3 +106,13 @@ def test_old_orphan_files_are_removed_when_a_store_opens(tmp_path: Path) -> None
     SQLiteStore(tmp_path / "o.sqlite3")
     assert not orphan.exists() and fresh.exists()
     assert sum(c.count for c in store.iter_all("d")) == 100
+
+
+def test_a_file_of_another_layout_is_refused_with_a_clear_message(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE datasets (name TEXT PRIMARY KEY)")
+    with pytest.raises(StoreError, match="written by another version of pointsite"):
+        SQLiteStore(path)

@@ -54,6 +54,8 @@ BLOCK_POINTS = 4096
 _MORTON_BITS = 16
 # Files of an import that died are removed when a store opens and they are this old (seconds).
 _ORPHAN_AGE = 3600
+# The layout this code reads and writes (SQLite's user_version of the index file).
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS datasets (
@@ -89,7 +91,15 @@ class SQLiteStore(PointStore):
         self._local = threading.local()
         with contextlib.closing(self._connect()) as conn:
             conn.execute("PRAGMA journal_mode=WAL")
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            has_tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'datasets'").fetchone()[0]
+            if has_tables and version != SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path} was written by another version of pointsite (layout {version}, this one reads "
+                    f"{SCHEMA_VERSION}); move it away and import the datasets again"
+                )
             conn.executescript(_SCHEMA)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             self._remove_orphans(conn)
 
     @classmethod

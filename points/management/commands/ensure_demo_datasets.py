@@ -19,7 +19,7 @@ DEMOS: list[tuple[str, list[str]]] = [
 
 
 class Command(BaseCommand):
-    help = "Create the demo datasets (50x50 grid, 500,000 random points) if they are missing."
+    help = "Create the demo datasets (50x50 grid, 500,000 random or clustered points, a lon/lat set) if missing."
 
     def handle(self, *args: Any, **opts: Any) -> None:
         for name, arguments in DEMOS:

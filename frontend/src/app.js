@@ -1,0 +1,262 @@
+/** Wire the page: the dataset picker, the plot, the polygon tool, the streamed queries, the status and the URL. */
+
+import { PlotView } from './plot-view.js';
+import { PointQuery } from './point-query.js';
+import { PointRenderer } from './point-renderer.js';
+import { PolygonTool } from './polygon-tool.js';
+import { queryGeometry } from './query-geometry.js';
+import { StatusPanel } from './status-panel.js';
+import { decodeState, encodeState } from './url-state.js';
+
+const $ = (selector) => document.querySelector(selector);
+if (!globalThis.d3) {
+  // The vendored d3 is served from frontend/node_modules; without it nothing below can work.
+  $('#status .message').textContent = 'd3 is missing: run `make node` (npm ci in frontend/) and reload.';
+  throw new Error('d3 is missing');
+}
+const controls = {
+  dataset: $('#dataset'),
+  showAll: $('#show-all'),
+  clear: $('#clear'),
+  cancel: $('#cancel'),
+  resetView: $('#reset-view'),
+  title: $('#dataset-title'),
+  description: $('#dataset-description'),
+  drawingHint: $('#drawing-hint'),
+};
+const plotRoot = $('#plot');
+const status = new StatusPanel($('#status'));
+
+const HINT = 'Click on the plot to draw a polygon, or press “Show all”.';
+
+/** Return the side of a point's square (CSS px): big enough to see a few, small enough for millions. */
+function pointSizeFor(count) {
+  if (count <= 10_000) return 5;
+  if (count <= 200_000) return 2;
+  return 1;
+}
+
+let datasets = [];
+let dataset = null; // the chosen entry of /api/datasets
+let mode = 'none'; // what the picture shows: none | all | within
+let running = null; // {finished: result | null} for the query whose points are being drawn
+
+const renderer = new PointRenderer(plotRoot.querySelector('canvas.points'), { onDrawn: () => settle() });
+let tool = null;
+const view = new PlotView(plotRoot, {
+  onChange: (v) => {
+    const dpr = window.devicePixelRatio || 1;
+    if (renderer.canvas.width !== Math.round(v.width * dpr) || renderer.canvas.height !== Math.round(v.height * dpr)) {
+      renderer.resize(v.width, v.height, dpr);
+    }
+    // A linear scale is k * value + offset; the renderer redraws what it holds, no refetch.
+    const [x0, x1] = v.x.domain();
+    const [y0, y1] = v.y.domain();
+    const kx = (v.x(x1) - v.x(x0)) / (x1 - x0);
+    const ky = (v.y(y1) - v.y(y0)) / (y1 - y0);
+    renderer.setTransform(kx, v.x(0), ky, v.y(0));
+    tool?.render();
+  },
+});
+tool = new PolygonTool(view, plotRoot.querySelector('g.polygons'), {
+  onChange: (polygons) => {
+    if (polygons.length === 0) showNothing();
+    else query('within');
+  },
+  onDraft: (vertices) => {
+    // Said on the plot itself, so the status box keeps showing the last query's outcome.
+    controls.drawingHint.hidden = vertices === 0;
+    controls.drawingHint.textContent =
+      vertices < 3
+        ? `Drawing: ${vertices} vertex${vertices === 1 ? '' : 'es'}; a polygon needs 3. Esc cancels.`
+        : 'Close it: click the first vertex, double-click or press Enter. Backspace undoes a vertex.';
+  },
+});
+const pointQuery = new PointQuery(new URL('./point-worker.js', import.meta.url), {
+  onAbortConfirmed: (count) => {
+    status.root.dataset.aborted = String(count);
+  },
+});
+
+function writeUrl() {
+  const polygons = mode === 'within' ? tool.polygons : [];
+  const hash = encodeState({ dataset: dataset?.name, polygons, all: mode === 'all' });
+  // replaceState: the link always describes the picture, without a history entry per click.
+  history.replaceState(null, '', hash || location.pathname + location.search);
+}
+
+function setRunning(isRunning) {
+  controls.cancel.disabled = !isRunning;
+}
+
+/** Start streaming every point ('all') or the points inside the drawn polygons ('within'). */
+function query(kind) {
+  if (!dataset) return;
+  const startedAt = performance.now();
+  mode = kind;
+  writeUrl();
+  const base = `/api/datasets/${encodeURIComponent(dataset.name)}/points`;
+  const polygons = tool.polygons.length;
+  const request =
+    kind === 'all'
+      ? { url: base, method: 'GET' }
+      : { url: `${base}/within`, method: 'POST', body: JSON.stringify(queryGeometry(tool.polygons)) };
+  const label =
+    kind === 'all' ? 'Streaming every point…' : `Streaming the points inside ${polygons === 1 ? 'the polygon' : `${polygons} polygons`}…`;
+  renderer.clear();
+  status.start(label, startedAt);
+  const current = { finished: null };
+  running = current;
+  setRunning(true);
+  pointQuery.run(request, {
+    onStart: (total) => status.setTotal(total),
+    onPoints: (xy, count) => {
+      renderer.add(xy, count);
+      status.add(count);
+    },
+    onFinish: (result) => {
+      current.finished = result;
+      settle();
+    },
+  });
+}
+
+/** Report the running query as over once it has finished and its last point is on the canvas. */
+function settle() {
+  if (running === null || running.finished === null || renderer.busy) return;
+  const result = running.finished;
+  running = null;
+  setRunning(false);
+  status.finish(result, performance.now());
+}
+
+function cancel() {
+  if (!pointQuery.abort()) return;
+  const received = status.received;
+  running = null;
+  setRunning(false);
+  status.finish({ outcome: 'aborted', received }, performance.now());
+}
+
+function showNothing() {
+  pointQuery.abort();
+  running = null;
+  setRunning(false);
+  mode = 'none';
+  renderer.clear();
+  status.idle(HINT);
+  writeUrl();
+}
+
+/** Switch to a dataset and show what the link asks for: polygons, every point, or nothing yet. */
+function choose(name, { polygons = [], all = false } = {}) {
+  const entry = datasets.find((d) => d.name === name);
+  if (!entry) {
+    status.idle(`There is no dataset “${name}”. Pick one above.`);
+    return;
+  }
+  pointQuery.abort();
+  running = null;
+  setRunning(false);
+  dataset = entry;
+  controls.dataset.value = entry.name;
+  controls.title.textContent = entry.title || entry.name;
+  const kind = entry.geometry === 'spherical' ? 'longitude/latitude, edges are great-circle arcs' : 'planar';
+  controls.description.textContent = `${entry.description ? `${entry.description} ` : ''}(${entry.count.toLocaleString('en-US')} points, ${kind})`;
+  view.setBounds(entry.bounds);
+  renderer.setPointSize(pointSizeFor(entry.count));
+  renderer.clear();
+  tool.setPolygons(polygons, entry.geometry);
+  if (entry.status !== 'ready') {
+    mode = 'none';
+    status.idle(`This dataset is ${entry.status}; it cannot be queried yet.`);
+    writeUrl();
+  } else if (polygons.length > 0) query('within');
+  else if (all) query('all');
+  else showNothing();
+}
+
+/** Apply the URL fragment: on load, and when a pasted link changes only the fragment. */
+function applyUrl() {
+  const state = decodeState(location.hash);
+  const firstReady = datasets.find((d) => d.status === 'ready') ?? datasets[0];
+  const name = state.dataset ?? firstReady?.name;
+  if (name) choose(name, state);
+}
+
+async function loadDatasets() {
+  status.idle('Loading the datasets…');
+  let response;
+  try {
+    response = await fetch('/api/datasets', { cache: 'no-store' });
+  } catch (err) {
+    status.finish({ outcome: 'refused', received: 0, message: `The server could not be reached (${err.message}).` }, performance.now());
+    return;
+  }
+  if (!response.ok) {
+    status.finish({ outcome: 'refused', received: 0, message: `The datasets could not be listed (HTTP ${response.status}).` }, performance.now());
+    return;
+  }
+  datasets = await response.json();
+  controls.dataset.replaceChildren(
+    ...datasets.map((d) => {
+      const label = d.title || d.name;
+      const option = new Option(d.status === 'ready' ? label : `${label} (${d.status})`, d.name);
+      option.disabled = d.status !== 'ready';
+      return option;
+    }),
+  );
+  if (datasets.length === 0) {
+    status.idle('No datasets yet: create one in the admin or with `manage.py generate_points`.');
+    return;
+  }
+  applyUrl();
+}
+
+controls.dataset.addEventListener('change', () => choose(controls.dataset.value));
+controls.showAll.addEventListener('click', () => {
+  tool.setPolygons([], dataset?.geometry ?? 'planar');
+  query('all');
+});
+controls.clear.addEventListener('click', () => tool.clear());
+controls.cancel.addEventListener('click', cancel);
+controls.resetView.addEventListener('click', () => view.reset());
+window.addEventListener('hashchange', applyUrl);
+
+plotRoot.addEventListener('keydown', (event) => {
+  if (tool.key(event)) {
+    event.preventDefault();
+    return;
+  }
+  const pan = 0.1;
+  const actions = {
+    '+': () => view.zoomBy(1.5),
+    '=': () => view.zoomBy(1.5),
+    '-': () => view.zoomBy(1 / 1.5),
+    0: () => view.reset(),
+    ArrowLeft: () => view.panBy(pan, 0),
+    ArrowRight: () => view.panBy(-pan, 0),
+    ArrowUp: () => view.panBy(0, pan),
+    ArrowDown: () => view.panBy(0, -pan),
+    Escape: () => cancel(),
+  };
+  const action = actions[event.key];
+  if (action) {
+    event.preventDefault();
+    action();
+  }
+});
+
+// Inspection hooks for the browser tests and the console: where a data point is on screen,
+// and the canvas pixel drawn there.
+window.pointsite = {
+  toClient: (point) => view.toClient(point),
+  pixelAt: ([x, y]) => {
+    const dpr = renderer.dpr;
+    const data = renderer.context.getImageData(Math.floor(view.x(x) * dpr), Math.floor(view.y(y) * dpr), 1, 1).data;
+    return Array.from(data);
+  },
+  polygons: () => tool.polygons.map((ring) => ring.map((p) => [...p])),
+};
+
+loadDatasets();

@@ -1,0 +1,31 @@
+// Tests of the URL fragment state (frontend/src/url-state.js).
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { decodeState, encodeState } from '../src/url-state.js';
+
+test('polygons survive a round trip exactly', () => {
+  const polygons = [
+    [[0.1, 0.2], [30.000001, -4], [1e-7, 12345.678]],
+    [[-180, -85.5], [179.99, 0], [0, 89.123456789]],
+  ];
+  const hash = encodeState({ dataset: 'grid', polygons });
+  assert.equal(hash, '#dataset=grid&polygon=0.1,0.2;30.000001,-4;1e-7,12345.678&polygon=-180,-85.5;179.99,0;0,89.123456789');
+  assert.deepEqual(decodeState(hash), { dataset: 'grid', polygons, all: false });
+});
+
+test('"show all" and odd dataset names', () => {
+  const hash = encodeState({ dataset: 'my data/2024 & co', all: true });
+  assert.deepEqual(decodeState(hash), { dataset: 'my data/2024 & co', polygons: [], all: true });
+});
+
+test('nothing chosen gives an empty fragment', () => {
+  assert.equal(encodeState({}), '');
+  assert.deepEqual(decodeState(''), { dataset: null, polygons: [], all: false });
+});
+
+test('polygons that make no sense are left out', () => {
+  const state = decodeState('#dataset=a&polygon=1,2;3,4&polygon=1,2;x,4;5,6&polygon=1,2,3;4,5;6,7&polygon=0,0;1,0;1,1');
+  assert.deepEqual(state.polygons, [[[0, 0], [1, 0], [1, 1]]]);
+});
