@@ -7,8 +7,15 @@ from django.views import defaults
 
 from points import views
 
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Answer browsers' automatic favicon request without a 404 (the pages declare none)."""
+    return HttpResponse(status=204)
+
+
 urlpatterns = [
     path("", views.index, name="index"),
+    path("favicon.ico", favicon),
     path("api/", include("points.urls")),
     path("admin/", admin.site.urls),
 ]
