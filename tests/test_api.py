@@ -158,3 +158,21 @@ def test_unknown_api_path_is_json_404(client: Client) -> None:
 def test_wrong_methods(client: Client, grid: Dataset) -> None:
     assert client.post("/api/datasets/grid/points").status_code == 405
     assert client.get("/api/datasets/grid/points/within").status_code == 405
+
+
+def test_asgi_streams_with_an_async_iterator(grid: Dataset) -> None:
+    """Under ASGI the stream must stay a stream (Django would buffer a sync iterator whole)."""
+    from asgiref.sync import async_to_sync
+    from django.test import AsyncClient
+
+    async def fetch() -> tuple[Any, bytes, bool]:
+        response = await AsyncClient().post(
+            "/api/datasets/grid/points/within", data=json.dumps(SQUARE), content_type="application/json"
+        )
+        is_async = response.is_async
+        data = b"".join([piece async for piece in response.streaming_content])
+        return response, data, is_async
+
+    response, data, is_async = async_to_sync(fetch)()
+    assert response.status_code == 200 and is_async
+    assert decode_lines(data)[-1] == {"end": True, "count": 121}
