@@ -9,7 +9,7 @@ PORT ?= 8000
 WORKERS ?= 2
 THREADS ?= 8
 
-.PHONY: run serve test test-py test-js lint bench setup node chromium demo clean
+.PHONY: run serve test test-py test-js lint bench bench-load setup node chromium demo clean
 
 # A virtualenv with the pinned packages; redone whenever requirements.txt changes.
 $(VENV)/.installed: requirements.txt
@@ -60,6 +60,10 @@ lint: $(VENV)/.installed
 bench: demo
 	$(PY) bench/run.py
 	$(PY) bench/frontend.py
+
+# 16 concurrent full streams and 64 concurrent polygon queries against make run's server model.
+bench-load: $(VENV)/.installed
+	$(PY) bench/load.py
 
 clean:
 	rm -rf $(VENV) frontend/node_modules
