@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hmac
+import logging
 import re
 from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from typing import Any
@@ -21,9 +22,10 @@ from points.geometry import PolygonError, parse_area
 from points.models import NAME_PATTERN, Dataset, DatasetStatus
 from points.openapi import openapi_document
 from points.stores import get_store
-from points.stores.base import Chunk, DatasetNotFound, PointStore, StoreUnavailable
+from points.stores.base import Chunk, DatasetNotFound, PointStore, StoreError, StoreUnavailable
 
 NDJSON_TYPE = "application/x-ndjson"
+logger = logging.getLogger(__name__)
 _NAME = re.compile(NAME_PATTERN)
 
 
@@ -127,6 +129,9 @@ def _stream(
         return error(409, f"dataset {dataset.name!r} has no points in the point store; import it again")
     except StoreUnavailable as exc:
         return error(503, f"the point store is unavailable: {exc}")
+    except StoreError:
+        logger.exception("the point store failed to open a stream of %r", dataset.name)
+        return error(503, "the point store cannot serve this dataset now; the failure is logged for the operators")
     body = ndjson.frame_stream(
         _prepend(first, chunks),
         chunk_bytes=settings.POINTS_STREAM_CHUNK_BYTES,

@@ -176,3 +176,20 @@ def test_api_token(client: Client, settings: Any, django_user_model: Any) -> Non
     assert client.get("/api/datasets").status_code == 200
     settings.POINTS_API_TOKEN = ""
     assert Client().get("/api/datasets").status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_store_that_cannot_open_is_a_503_without_internals(
+    client: Client, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from points.stores.base import StoreError
+
+    def broken(url: str) -> Any:
+        raise StoreError("/srv/secret/points.sqlite3 was written by another version of pointsite")
+
+    monkeypatch.setitem(stores.STORES, "broken", broken)
+    settings.POINTS_STORE_URL = "broken://x"
+    Dataset.objects.create(name="d", status=DatasetStatus.READY, count=1)
+    response = client.get("/api/datasets/d/points")
+    assert response.status_code == 503
+    assert "secret" not in response.json()["error"] and "logged" in response.json()["error"]
