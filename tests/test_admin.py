@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -250,3 +251,20 @@ def test_deleting_while_importing_leaves_nothing(admin_client: Client) -> None:
     wait_for_imports()
     assert not Dataset.objects.filter(name="gone").exists()
     assert not get_store().exists("gone")
+
+
+@pytest.mark.skipif(
+    not os.environ.get("MONGODB_URI"), reason="MONGODB_URI is not set: no MongoDB server to test against"
+)
+def test_delete_cascades_to_mongodb(admin_client: Client, settings: Any) -> None:
+    from tests.conftest import _mongo_url
+
+    settings.POINTS_STORE_URL = _mongo_url()
+    upload(admin_client, "m", "p.csv", b"x,y\n1,2\n3,4\n")
+    dataset = Dataset.objects.get(name="m")
+    assert dataset.status == DatasetStatus.READY and ids("m") == [0, 1]
+    admin_client.post(reverse("admin:points_dataset_delete", args=[dataset.pk]), {"post": "yes"})
+    store = get_store()
+    assert not store.exists("m")
+    assert "points.m" not in store.db.list_collection_names()  # type: ignore[attr-defined]
+    store.client.drop_database(store.db.name)  # type: ignore[attr-defined]

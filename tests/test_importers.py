@@ -207,3 +207,14 @@ def test_skip_mode_for_ndjson_and_geojson() -> None:
     }
     assert sum(len(b) for b in read_points(io.BytesIO(json.dumps(doc).encode()), options)) == 1
     assert options.report.errors == ["feature 2: the feature's geometry must be a Point, got 'Polygon'"]
+
+
+def test_a_huge_line_or_a_binary_file_is_refused() -> None:
+    huge = b'{"pt": [1, 2], "pad": "' + b"x" * (3 << 20) + b'"}\n'
+    with pytest.raises(ImportFileError, match=r"line 1: longer than 1,048,576 bytes"):
+        read(huge, "ndjson")
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 10
+    with pytest.raises(ImportFileError, match=r"this is not a text file"):
+        read(png, "geojson")
+    with pytest.raises(ImportFileError, match=r"line 1: not valid UTF-8"):
+        read(png, "ndjson")
