@@ -28,10 +28,13 @@ setup: $(VENV)/.installed node
 node: frontend/node_modules/.installed
 
 # Debian's Chromium for the browser tests (Playwright drives it; it downloads no browser).
+# POINTSITE_CHROMIUM may name another Chromium/Chrome binary already on the machine.
 chromium:
-	@if [ ! -x /usr/bin/chromium ]; then \
+	@browser="$${POINTSITE_CHROMIUM:-/usr/bin/chromium}"; \
+	if [ ! -x "$$browser" ]; then \
 		echo "installing Debian's chromium"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
 	fi
 
 demo: setup
