@@ -33,17 +33,11 @@ from typing import Any
 from playwright.sync_api import Browser, Page, sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.browser.chromium import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+
 OUT = ROOT / "bench" / "out" / "frontend"
-CHROMIUM = os.environ.get("POINTSITE_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # Issue 3's targets, seconds from click to last point drawn, and the longest task allowed.
 TARGET_SECONDS = {500_000: 1.0, 5_000_000: 4.0}
 LONG_TASK_LIMIT_MS = 100.0

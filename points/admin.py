@@ -133,17 +133,6 @@ class DatasetAdmin(admin.ModelAdmin):
     list_display = ("name", "title", "geometry", "points", "bounds_text", "status_text", "size", "created")
     list_filter = ("geometry", "status")
     search_fields = ("name", "title")
-    readonly_fields = (
-        "name",
-        "geometry",
-        "points",
-        "bounds_text",
-        "status_text",
-        "status_message",
-        "size",
-        "created",
-        "updated",
-    )
     fields = (
         "name",
         "title",
@@ -157,6 +146,8 @@ class DatasetAdmin(admin.ModelAdmin):
         "created",
         "updated",
     )
+    # Only the words are edited here; the points change by importing again.
+    readonly_fields = tuple(f for f in fields if f not in ("title", "description"))
     change_list_template = "admin/points/dataset/change_list.html"
     change_form_template = "admin/points/dataset/change_form.html"
 

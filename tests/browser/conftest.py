@@ -19,18 +19,8 @@ from django.core.management import call_command
 from django.db import connections
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
-CHROMIUM = os.environ.get("POINTSITE_CHROMIUM", "/usr/bin/chromium")
-# No sandbox (containers, root in CI), no GPU (headless servers), and nothing that would reach
-# out to the internet on its own: the page must work with what our server sends.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from tests.browser.chromium import CHROMIUM, CHROMIUM_ARGS
+
 # The renderer's point colour (frontend/src/point-renderer.js), as the canvas reads it back.
 POINT_RGBA = [31, 102, 170, 255]
 D3_DIST = Path(settings.BASE_DIR) / "frontend" / "node_modules" / "d3" / "dist"
