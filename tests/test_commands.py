@@ -136,6 +136,8 @@ def test_ensure_demo_datasets_creates_what_is_missing_once() -> None:
     call_command("ensure_demo_datasets", stdout=out)
     assert Dataset.objects.get(name="grid").count == 2500
     assert Dataset.objects.get(name="random-500k").count == 500_000
+    assert Dataset.objects.get(name="clusters-500k").count == 500_000
+    assert Dataset.objects.get(name="world-200k").geometry == "spherical"
     out = io.StringIO()
     call_command("ensure_demo_datasets", stdout=out)
     assert out.getvalue() == ""

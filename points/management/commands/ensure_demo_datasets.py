@@ -15,6 +15,35 @@ DEMOS: list[tuple[str, list[str]]] = [
         "random-500k",
         ["--random", "500000", "--bounds", "0,0,1000,1000", "--seed", "1", "--title", "500,000 random points"],
     ),
+    (
+        "clusters-500k",
+        [
+            "--random",
+            "500000",
+            "--clusters",
+            "14",
+            "--bounds",
+            "0,0,1000,1000",
+            "--seed",
+            "11",
+            "--title",
+            "500,000 points in 14 clusters",
+        ],
+    ),
+    (
+        "world-200k",
+        [
+            "--random",
+            "200000",
+            "--clusters",
+            "30",
+            "--spherical",
+            "--seed",
+            "5",
+            "--title",
+            "200,000 lon/lat points (geodesic queries)",
+        ],
+    ),
 ]
 
 
