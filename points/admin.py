@@ -325,6 +325,8 @@ class DatasetAdmin(admin.ModelAdmin):
         if dataset is not None:
             context["dataset"] = dataset
             context["report"] = dataset.report or {}
+            context["count_text"] = f"{dataset.count:,}"
+            context["rejected_text"] = f"{(dataset.report or {}).get('rejected', 0):,}"
         return super().change_view(request, object_id, form_url, context)
 
     # --- deleting: the points leave the store too ---------------------------------------------

@@ -52,16 +52,27 @@ def clustered_points(
     spherical: bool = False,
     batch_points: int = BATCH_POINTS,
 ) -> Iterator[PointBatch]:
-    """Yield `n` points around `clusters` random centres (normal spread), clipped to `bounds`."""
+    """Yield `n` points around `clusters` random centres (normal spread), all inside `bounds`."""
     rng = np.random.default_rng(seed)
     min_x, min_y, max_x, max_y = bounds
     cx, cy = _uniform(rng, clusters, bounds, spherical)
     spread = rng.uniform(0.01, 0.06, clusters) * min(max_x - min_x, max_y - min_y)
     for start in range(0, n, batch_points):
         size = min(batch_points, n - start)
-        which = rng.integers(0, clusters, size)
-        xs = np.clip(rng.normal(cx[which], spread[which]), min_x, max_x)
-        ys = np.clip(rng.normal(cy[which], spread[which]), min_y, max_y)
+        xs = np.empty(size)
+        ys = np.empty(size)
+        todo = np.arange(size)
+        # Draw again the points that fall outside (clipping would pile them up on the edges);
+        # after a few rounds the rare rest is placed uniformly.
+        for _ in range(8):
+            which = rng.integers(0, clusters, len(todo))
+            xs[todo] = rng.normal(cx[which], spread[which])
+            ys[todo] = rng.normal(cy[which], spread[which])
+            todo = todo[(xs[todo] < min_x) | (xs[todo] > max_x) | (ys[todo] < min_y) | (ys[todo] > max_y)]
+            if not len(todo):
+                break
+        if len(todo):
+            xs[todo], ys[todo] = _uniform(rng, len(todo), bounds, spherical)
         yield PointBatch(ids=np.arange(start, start + size, dtype=np.int64), xs=xs, ys=ys)
 
 

@@ -170,3 +170,14 @@ def test_production_without_a_secret_key_fails_clearly(tmp_path: Path) -> None:
     )
     assert result.returncode != 0
     assert "DJANGO_SECRET_KEY must be set" in result.stderr
+
+
+def test_clusters_stay_inside_their_bounds_without_piling_on_the_edges() -> None:
+    call_command(
+        "generate_points", "cl", "--random", "20000", "--clusters", "3", "--bounds", "0,0,10,10", "--seed", "3"
+    )
+    pts = [r["pt"] for c in get_store().iter_all("cl") for r in decode_lines(c.ndjson)]
+    assert len(pts) == 20_000
+    assert all(0 <= x <= 10 and 0 <= y <= 10 for x, y in pts)
+    on_edges = sum(1 for x, y in pts if x in (0.0, 10.0) or y in (0.0, 10.0))
+    assert on_edges == 0
