@@ -164,13 +164,14 @@ class DatasetAdmin(admin.ModelAdmin):
 
     @admin.display(description="status", ordering="status")
     def status_text(self, obj: Dataset) -> str:
-        label = obj.status
+        label, state = obj.status, obj.status
         if obj.stalled:
-            label = "stalled (the import stopped; delete or import again)"
+            # Not "importing": the page must not keep polling (and reloading) for it.
+            label, state = "stalled (the import stopped; delete or import again)", "stalled"
         elif obj.status == DatasetStatus.IMPORTING:
             label = f"importing {obj.progress:.0%}"
         return format_html(
-            '<span class="dataset-status" data-id="{}" data-status="{}">{}</span>', obj.pk, obj.status, label
+            '<span class="dataset-status" data-id="{}" data-status="{}">{}</span>', obj.pk, state, label
         )
 
     @admin.display(description="size on disk")

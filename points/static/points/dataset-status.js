@@ -17,7 +17,11 @@ async function poll() {
     for (const d of datasets) {
       const cell = document.querySelector(`.dataset-status[data-id="${d.id}"]`);
       if (!cell) continue;
-      if (d.status === 'importing' && !d.stalled) {
+      if (d.status === 'importing' && d.stalled) {
+        // The import died: say so and stop asking; a reload would only show the same.
+        cell.dataset.status = 'stalled';
+        cell.textContent = 'stalled (the import stopped; delete or import again)';
+      } else if (d.status === 'importing') {
         cell.textContent = `importing ${Math.floor(d.progress * 100)}%`;
       } else {
         finished = true;
