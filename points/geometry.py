@@ -171,6 +171,25 @@ class _Gnomonic:
         return (xyz @ self.e1) / safe, (xyz @ self.e2) / safe, d
 
 
+def _step_bow(step_lon: FloatArray, lat_a: FloatArray, lat_b: FloatArray) -> FloatArray:
+    """Return (degrees) how far the great-circle arc between two points of one latitude, `step_lon`
+    degrees apart, strays from that latitude, at most, for latitudes between lat_a and lat_b."""
+    c = np.cos(np.radians(np.minimum(step_lon, 179.0)) / 2)
+
+    def bow(lat: FloatArray) -> FloatArray:
+        phi = np.radians(np.abs(lat))
+        # The arc's highest point, at mid-step, is at atan(tan(phi) / cos(step / 2)).
+        return np.degrees(np.arctan(np.tan(np.minimum(phi, np.radians(89.999))) / c) - phi)
+
+    lo = np.minimum(np.abs(lat_a), np.abs(lat_b))
+    hi = np.maximum(np.abs(lat_a), np.abs(lat_b))
+    lo = np.where(np.sign(lat_a) != np.sign(lat_b), 0.0, lo)  # a box across the equator
+    # The bow peaks where tan(phi) = sqrt(cos(step / 2)); check that latitude when it is in range.
+    peak = np.degrees(np.arctan(np.sqrt(c)))
+    at_peak = np.where((lo <= peak) & (peak <= hi), bow(peak), 0.0)
+    return np.maximum(np.maximum(bow(lo), bow(hi)), at_peak)
+
+
 class _SphericalPartTest(_PartTest):
     def __init__(self, part: Part) -> None:
         shell_xyz = lonlat_to_xyz(part.shell[:-1, 0], part.shell[:-1, 1])
@@ -227,8 +246,12 @@ class _SphericalPartTest(_PartTest):
         # Grow each lon/lat box a little, so the densified outline projected below surely holds
         # the box's curved parallels, then trace its outline with 8 steps per side.
         pad_x = (max_x[idx] - min_x[idx]) * 0.01 + 1e-7
-        pad_y = (max_y[idx] - min_y[idx]) * 0.01 + 1e-7
         x0, x1 = min_x[idx] - pad_x, max_x[idx] + pad_x
+        # A side along a parallel is traced by 8 great-circle steps, and each step bows toward the
+        # nearer pole: on the side nearer the equator it cuts into the box. Pad each latitude side
+        # by the most a step can bow there (plus a little), so the traced outline holds the box.
+        bow = np.radians(_step_bow((x1 - x0) / 8, min_y[idx], max_y[idx]))
+        pad_y = (max_y[idx] - min_y[idx]) * 0.01 + np.degrees(bow) * 1.01 + 1e-7
         y0 = np.maximum(min_y[idx] - pad_y, -90.0)
         y1 = np.minimum(max_y[idx] + pad_y, 90.0)
         t = np.linspace(0.0, 1.0, 9)[:-1]

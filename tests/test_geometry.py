@@ -168,3 +168,24 @@ def test_planar_test_matches_shapely_covers() -> None:
     xs, ys = rng.uniform(-1, 11, 5000), rng.uniform(-1, 11, 5000)
     expected = [shell.covers(shapely.Point(x, y)) for x, y in zip(xs, ys, strict=True)]
     assert area.contains_xy(xs, ys).tolist() == expected
+
+
+def test_spherical_boxes_are_classified_safely_on_their_sides_along_parallels() -> None:
+    """A box's side along a parallel is not a great circle: small polygons hugging it from outside
+    must still see the box as touched (the case a box outline traced by geodesic steps misses)."""
+    for lat0, lat1, outside in ((45.0, 46.0, -1), (-46.0, -45.0, 1), (10.0, 10.5, -1), (70.0, 71.0, -1)):
+        edge = lat0 if outside < 0 else lat1  # the side nearer the equator
+        lo, hi = np.array([0.0, lat0]), np.array([90.0, lat1])
+        for lon in np.arange(0.5, 89.0, 1.5):
+            ring = [
+                [lon, edge + outside * 0.2],
+                [lon + 1, edge + outside * 0.2],
+                [lon + 1, edge - outside * 0.05],
+                [lon, edge - outside * 0.05],
+                [lon, edge + outside * 0.2],
+            ]
+            area = parse_area(poly(ring), kind="spherical")
+            all_in, maybe = area.classify_boxes(lo[:1], lo[1:], hi[:1], hi[1:])
+            xs = np.linspace(lon + 0.1, lon + 0.9, 9)
+            assert area.contains_xy(xs, np.full(9, edge)).all()  # points on the box's side are inside
+            assert maybe[0] or all_in[0], (lat0, lon)

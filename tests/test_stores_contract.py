@@ -254,3 +254,19 @@ def test_spherical_vertex_points_are_inside(store: PointStore) -> None:
     store.insert("corners", [PointBatch(np.arange(6, dtype=np.int64), xs, ys)])
     ring = [[10, 10], [20, 10], [20, 20], [10, 20], [10, 10]]
     assert ids_within(store, "corners", {"type": "Polygon", "coordinates": [ring]}, kind="spherical") == [0, 1, 2, 3, 4]
+
+
+def test_spherical_narrow_band_matches_s2(store: PointStore) -> None:
+    """Blocks of a thin latitude band have sides along parallels: the case a traced outline gets wrong."""
+    rng = np.random.default_rng(8)
+    n = 60_000
+    xs, ys = rng.uniform(0, 90, n), rng.uniform(44.9, 45.1, n)
+    batches = [PointBatch(np.arange(n, dtype=np.int64), xs, ys)]
+    store.create("band", geometry="spherical")
+    store.insert("band", batches)
+    for lat in (44.92, 44.97, 45.0, 45.05):
+        for lon0, lon1 in ((2.0, 40.0), (30.0, 88.0)):
+            # South side a short geodesic hop along the parallel; north side far above.
+            ring = [[lon0, lat], [lon1, lat], [lon1, lat + 30], [lon0, lat + 30], [lon0, lat]]
+            got = ids_within(store, "band", {"type": "Polygon", "coordinates": [ring]}, kind="spherical")
+            assert got == spherical_oracle(batches, [ring])
