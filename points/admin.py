@@ -170,9 +170,7 @@ class DatasetAdmin(admin.ModelAdmin):
             label, state = "stalled (the import stopped; delete or import again)", "stalled"
         elif obj.status == DatasetStatus.IMPORTING:
             label = f"importing {obj.progress:.0%}"
-        return format_html(
-            '<span class="dataset-status" data-id="{}" data-status="{}">{}</span>', obj.pk, state, label
-        )
+        return format_html('<span class="dataset-status" data-id="{}" data-status="{}">{}</span>', obj.pk, state, label)
 
     @admin.display(description="size on disk")
     def size(self, obj: Dataset) -> str:

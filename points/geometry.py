@@ -5,9 +5,8 @@ The rule every store follows (and the contract tests check):
 * An area is a Polygon or a MultiPolygon. A point is inside when it lies inside or on the outer
   ring of one of the polygons and not inside or on any of that polygon's holes. Boundaries are
   closed: a point on an outer ring is in, a point on a hole's ring is out. Overlapping polygons of
-  a MultiPolygon count a point once. This is what MongoDB's `$geoWithin` gives when each outer
-  ring is queried on its own and each hole subtracted (`$nor`), which is how the MongoDB store
-  sends it.
+  a MultiPolygon count a point once. Both stores decide with this module's test; the MongoDB
+  store only uses `$geoWithin` to narrow the candidates.
 * planar data: straight (flat) edges.
 * spherical data (lon/lat degrees): each edge is the shortest great-circle arc between its
   vertices, as MongoDB's 2dsphere index computes. So an edge from lon 170 to lon -170 crosses

@@ -1,37 +1,58 @@
-"""The exact documents the MongoDB store sends (no server needed)."""
+"""The exact documents the MongoDB store sends, and the filter it applies to what comes back (no server needed)."""
 
 from __future__ import annotations
 
 import numpy as np
+import shapely
 
 from points.geometry import parse_area
 from points.stores.base import PointBatch
-from points.stores.mongo import _documents, collection_name, index_spec, within_filter
+from points.stores.mongo import _documents, collection_name, index_spec, keep_inside, within_filter
 
 SHELL = [[0, 0], [10, 0], [10, 10], [0, 10], [0, 0]]
 HOLE = [[2, 2], [4, 2], [4, 4], [2, 2]]
 
 
-def test_planar_polygon_uses_polygon_without_the_closing_vertex() -> None:
+def polygon_of(query: dict) -> list[list[float]]:
+    return query["pt"]["$geoWithin"]["$polygon"]
+
+
+def test_planar_polygon_asks_for_a_hair_more_than_the_ring() -> None:
     area = parse_area({"type": "Polygon", "coordinates": [SHELL]}, kind="planar")
-    assert within_filter(area) == {
-        "pt": {"$geoWithin": {"$polygon": [[0.0, 0.0], [10.0, 0.0], [10.0, 10.0], [0.0, 10.0]]}}
-    }
+    query = within_filter(area)
+    assert set(query) == {"pt"} and set(query["pt"]["$geoWithin"]) == {"$polygon"}
+    ring = polygon_of(query)
+    assert ring[0] != ring[-1]  # $polygon takes the vertices without the closing repeat
+    asked = shapely.Polygon(ring)
+    original = shapely.Polygon(SHELL)
+    # Every point of the ring, its boundary included, is strictly within what is asked...
+    assert asked.contains(original.exterior)
+    # ...and what is asked is the ring to within a billionth of its size.
+    assert shapely.hausdorff_distance(asked, original) < 1e-7
+    assert all(type(v) is float for position in ring for v in position)
 
 
-def test_planar_hole_is_subtracted_with_nor() -> None:
+def test_holes_are_not_sent_they_are_applied_to_the_documents() -> None:
     area = parse_area({"type": "Polygon", "coordinates": [SHELL, HOLE]}, kind="planar")
-    assert within_filter(area) == {
-        "$and": [
-            {"pt": {"$geoWithin": {"$polygon": [[0.0, 0.0], [10.0, 0.0], [10.0, 10.0], [0.0, 10.0]]}}},
-            {"$nor": [{"pt": {"$geoWithin": {"$polygon": [[2.0, 2.0], [4.0, 2.0], [4.0, 4.0]]}}}]},
-        ]
-    }
+    query = within_filter(area)
+    assert set(query) == {"pt"}  # the hole is not in the query
+    docs = [{"id": i, "pt": pt} for i, pt in enumerate([[1, 1], [3, 2.5], [2, 2], [10, 5], [10.0000001, 5], [0, 0]])]
+    # Inside, in the hole, on the hole's ring, on the outer ring, just outside, on a corner.
+    assert [d["id"] for d in keep_inside(docs, area)] == [0, 3, 5]
+
+
+def test_points_on_slanted_edges_are_kept() -> None:
+    # MongoDB's 2d test may drop a point on a slanted edge; ours keeps it (boundaries are closed).
+    triangle = [[30, 30], [40, 30], [35, 40], [30, 30]]
+    area = parse_area({"type": "Polygon", "coordinates": [triangle]}, kind="planar")
+    docs = [{"id": 0, "pt": [31.0, 32.0]}, {"id": 1, "pt": [32.0, 34.0]}, {"id": 2, "pt": [29.0, 32.0]}]
+    assert [d["id"] for d in keep_inside(docs, area)] == [0, 1]
+    assert shapely.Polygon(polygon_of(within_filter(area))).contains(shapely.Point(31, 32))
 
 
 def test_spherical_multipolygon_is_an_or_of_geometry_queries() -> None:
     other = [[20, 20], [30, 20], [30, 30], [20, 20]]
-    area = parse_area({"type": "MultiPolygon", "coordinates": [[SHELL], [other]]}, kind="spherical")
+    area = parse_area({"type": "MultiPolygon", "coordinates": [[SHELL, HOLE], [other]]}, kind="spherical")
     assert within_filter(area) == {
         "$or": [
             {
@@ -62,7 +83,9 @@ def test_only_numbers_reach_the_query() -> None:
     area = parse_area(
         b'{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,1],[0,0]]],"$where":"x","crs":{"$gt":1}}', kind="planar"
     )
-    assert within_filter(area) == {"pt": {"$geoWithin": {"$polygon": [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0]]}}}
+    query = within_filter(area)
+    assert set(query) == {"pt"} and set(query["pt"]) == {"$geoWithin"}
+    assert all(type(v) is float for position in polygon_of(query) for v in position)
 
 
 def test_index_specs() -> None:

@@ -14,8 +14,10 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import msgspec
+import numpy as np
+import shapely
 
-from points.geometry import Area, Part
+from points.geometry import Area
 from points.stores.base import (
     Bounds,
     Chunk,
@@ -46,24 +48,38 @@ def _ring(ring: Any) -> list[list[float]]:
     return [[float(x), float(y)] for x, y in ring.tolist()]
 
 
-def _part_filter(part: Part, kind: GeometryKind) -> dict[str, Any]:
-    def within(ring: Any) -> dict[str, Any]:
-        if kind == "planar":
-            # $polygon takes the vertices without the closing repeat.
-            return {"pt": {"$geoWithin": {"$polygon": _ring(ring)[:-1]}}}
-        return {"pt": {"$geoWithin": {"$geometry": {"type": "Polygon", "coordinates": [_ring(ring)]}}}}
-
-    shell = within(part.shell)
-    if not part.holes:
-        return shell
-    # A hole is subtracted as its own closed polygon: points on a hole's ring are outside.
-    return {"$and": [shell, {"$nor": [within(h) for h in part.holes]}]}
+def _enlarged(shell: Any) -> Any:
+    """Return the outer ring grown by a hair, as an (n, 2) array: MongoDB's 2d ray test may count a
+    point on a slanted edge as outside, so the query asks a little more and our test decides."""
+    extent = float(np.abs(shell).max()) or 1.0
+    grown = shapely.buffer(shapely.Polygon(shell), extent * 1e-9, join_style="mitre", mitre_limit=10.0)
+    return np.asarray(grown.exterior.coords)
 
 
 def within_filter(area: Area) -> dict[str, Any]:
-    """Return the query document selecting the points inside `area` (see points.geometry)."""
-    parts = [_part_filter(p, area.kind) for p in area.parts]
+    """Return the query document selecting the candidates for `area`: the points within any outer
+    ring, by MongoDB's index. The exact rule (boundaries, holes; points.geometry) is applied to the
+    returned documents by the same test the embedded store uses (`keep_inside`)."""
+    parts: list[dict[str, Any]] = []
+    for part in area.parts:
+        if area.kind == "planar":
+            # $polygon takes the vertices without the closing repeat.
+            parts.append({"pt": {"$geoWithin": {"$polygon": _ring(_enlarged(part.shell))[:-1]}}})
+        else:
+            # 2dsphere counts points on (and within ~1 cm of) the boundary as within: a superset.
+            parts.append({"pt": {"$geoWithin": {"$geometry": {"type": "Polygon", "coordinates": [_ring(part.shell)]}}}})
     return parts[0] if len(parts) == 1 else {"$or": parts}
+
+
+def keep_inside(docs: list[dict[str, Any]], area: Area) -> list[dict[str, Any]]:
+    """Return the documents whose `pt` is inside `area` by our rule, in order."""
+    if not docs:
+        return docs
+    coords = np.array([d["pt"] for d in docs], dtype=np.float64).reshape(-1, 2)
+    mask = area.contains_xy(coords[:, 0], coords[:, 1])
+    if mask.all():
+        return docs
+    return [d for d, keep in zip(docs, mask.tolist(), strict=True) if keep]
 
 
 def index_spec(geometry: GeometryKind, bounds: Bounds | None) -> tuple[list[tuple[str, str]], dict[str, Any]]:
@@ -209,15 +225,15 @@ class MongoStore(PointStore):
 
     def iter_all(self, dataset: str, *, batch_size: int = 10_000) -> Iterator[Chunk]:
         self._meta(dataset)
-        return self._iter(dataset, {}, batch_size)
+        return self._iter(dataset, {}, None, batch_size)
 
     def iter_within(self, dataset: str, area: Area, *, batch_size: int = 10_000) -> Iterator[Chunk]:
         geometry = self._meta(dataset)["geometry"]
         if geometry != area.kind:
             raise StoreError(f"dataset {dataset!r} is {geometry}, the area is {area.kind}")
-        return self._iter(dataset, within_filter(area), batch_size)
+        return self._iter(dataset, within_filter(area), area, batch_size)
 
-    def _iter(self, dataset: str, query: dict[str, Any], batch_size: int) -> Iterator[Chunk]:
+    def _iter(self, dataset: str, query: dict[str, Any], area: Area | None, batch_size: int) -> Iterator[Chunk]:
         import bson
 
         cursor = self._points(dataset).find_raw_batches(query, {"_id": 0}, batch_size=batch_size)
@@ -230,6 +246,8 @@ class MongoStore(PointStore):
                 if raw is None:
                     return
                 docs = bson.decode_all(raw)
+                if area is not None:
+                    docs = keep_inside(docs, area)
                 if docs:
                     yield Chunk(len(docs), _ENCODER.encode_lines(docs))
         finally:
