@@ -11,10 +11,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from django.core.exceptions import ValidationError
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
@@ -60,11 +62,11 @@ def dataset_prepare(
         dataset.geometry = geometry
         dataset.status = DatasetStatus.IMPORTING
         dataset.status_message = ""
-        dataset.count = 0
         dataset.progress = 0.0
         dataset.report = {}
         dataset.heartbeat = timezone.now()
-        dataset.min_x = dataset.min_y = dataset.max_x = dataset.max_y = None
+        # Count and bounds stay those of the points the store holds until new ones replace them.
+        dataset.import_token = uuid.uuid4().hex
         dataset.save()
     return dataset
 
@@ -95,44 +97,115 @@ def dataset_fill(
 ) -> Dataset:
     """Put the batches in the store as the dataset's points; leave it ready, or failed with the reason.
 
-    `progress(points_done)` returns the share done (0..1); `report` is saved with the dataset.
-    A failed import leaves no points in the store; its exception is raised again.
+    The points go to a scratch dataset of the store first and replace the dataset's own points
+    in one step at the end, so a failed re-import loses nothing: the previous points stay, and
+    the dataset is ready again with a message saying the import failed. Only the import that
+    owns the dataset (its `import_token`) may publish or fail it: a newer import of the same
+    name, or a delete, wins. `progress(points_done)` returns the share done (0..1); `report`
+    is saved with the dataset. The exception of a failed import is raised again.
     """
     store = store or get_store()
-    name = dataset.name
+    name, token = dataset.name, dataset.import_token
+    scratch = f"{name}~{token[:12]}"
+    beat = _Heartbeat(dataset)
     try:
-        store.drop(name)
-        store.create(name, geometry=dataset.geometry)  # type: ignore[arg-type]
-        count = store.insert(name, _reporting(batches, dataset, progress))
-        bounds = store.bounds(name)
+        store.drop(scratch)
+        store.create(scratch, geometry=dataset.geometry)  # type: ignore[arg-type]
+        count = store.insert(scratch, _checked(_reporting(batches, dataset, progress), dataset.geometry))
+        bounds = store.bounds(scratch)
+        with transaction.atomic():
+            owner = Dataset.objects.select_for_update().filter(pk=dataset.pk, import_token=token).first()
+            if owner is None:
+                raise DatasetError(f"dataset {name!r} was deleted or imported again while this import ran")
+            store.replace(scratch, name)
+            dataset.count = count
+            dataset.min_x, dataset.min_y, dataset.max_x, dataset.max_y = bounds or (None, None, None, None)
+            dataset.status = DatasetStatus.READY
+            dataset.status_message = ""
+            dataset.progress = 1.0
+            dataset.report = report or {}
+            dataset.heartbeat = timezone.now()
+            fields = [
+                "count",
+                "min_x",
+                "min_y",
+                "max_x",
+                "max_y",
+                "status",
+                "status_message",
+                "progress",
+                "report",
+                "heartbeat",
+            ]
+            Dataset.objects.filter(pk=dataset.pk).update(
+                **{f: getattr(dataset, f) for f in fields}, updated=timezone.now()
+            )
     except BaseException as exc:
         logger.warning("import of dataset %r failed: %s", name, exc)
         try:
-            store.drop(name)
+            store.drop(scratch)
         finally:
-            Dataset.objects.filter(pk=dataset.pk).update(
-                status=DatasetStatus.FAILED,
-                status_message=str(exc) or exc.__class__.__name__,
-                report=report or {},
-                heartbeat=timezone.now(),
-            )
+            _record_failure(dataset, store, exc, report)
         raise
-    dataset.count = count
-    if bounds is not None:
-        dataset.min_x, dataset.min_y, dataset.max_x, dataset.max_y = bounds
-    dataset.status = DatasetStatus.READY
-    dataset.progress = 1.0
-    dataset.report = report or {}
-    dataset.heartbeat = timezone.now()
-    fields = ["count", "min_x", "min_y", "max_x", "max_y", "status", "progress", "report", "heartbeat"]
-    updated = Dataset.objects.filter(pk=dataset.pk, status=DatasetStatus.IMPORTING).update(
-        **{f: getattr(dataset, f) for f in fields}, updated=timezone.now()
-    )
-    if not updated:
-        # Deleted (or taken over) while importing: do not bring it back, leave no points behind.
-        store.drop(name)
-        raise DatasetError(f"dataset {name!r} was deleted while it was importing")
+    finally:
+        beat.stop()
     return dataset
+
+
+def _record_failure(dataset: Dataset, store: PointStore, exc: BaseException, report: dict[str, Any] | None) -> None:
+    reason = str(exc) or exc.__class__.__name__
+    owned = Dataset.objects.filter(pk=dataset.pk, import_token=dataset.import_token)
+    try:
+        kept = store.exists(dataset.name) and store.count(dataset.name) > 0
+    except Exception:  # the store itself is what failed: nothing is known to be served
+        kept = False
+    if kept:
+        owned.update(
+            status=DatasetStatus.READY,
+            report=report or {},
+            heartbeat=timezone.now(),
+            status_message=f"the last import failed ({reason}); the previous points are still served",
+        )
+    else:
+        owned.update(status=DatasetStatus.FAILED, status_message=reason, report=report or {}, heartbeat=timezone.now())
+
+
+def _checked(batches: Iterable[PointBatch], geometry: str) -> Iterator[PointBatch]:
+    """Pass the batches on, refusing coordinates that spherical data cannot have."""
+    for batch in batches:
+        if (
+            geometry == GeometryKind.SPHERICAL
+            and len(batch)
+            and not (np.abs(batch.xs).max() <= 180 and np.abs(batch.ys).max() <= 90)
+        ):
+            raise DatasetError("spherical data needs longitude in [-180, 180] and latitude in [-90, 90]")
+        yield batch
+
+
+class _Heartbeat:
+    """Keeps the dataset's heartbeat fresh while its import runs, also in the steps that read no
+    batch (sorting, writing, index builds), so a long import is never taken for a dead one."""
+
+    EVERY = 10.0
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, name=f"heartbeat-{dataset.name}", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self.done.wait(self.EVERY):
+                Dataset.objects.filter(pk=self.dataset.pk, import_token=self.dataset.import_token).update(
+                    heartbeat=timezone.now()
+                )
+        finally:
+            connection.close()
+
+    def stop(self) -> None:
+        self.done.set()
+        self.thread.join()
 
 
 def dataset_import(
@@ -179,10 +252,12 @@ def dataset_import_file(
 
 
 def dataset_delete(*, name: str, store: PointStore | None = None) -> bool:
-    """Delete the dataset and its points; return whether it existed."""
+    """Delete the dataset and its points, scratch points of its imports included; return whether it existed."""
     store = store or get_store()
     deleted, _ = Dataset.objects.filter(name=name).delete()
-    store.drop(name)
+    for stored in store.names():
+        if stored == name or stored.startswith(f"{name}~"):
+            store.drop(stored)
     return deleted > 0
 
 

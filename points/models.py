@@ -49,6 +49,8 @@ class Dataset(models.Model):
     report = models.JSONField(default=dict, blank=True)
     #: last sign of life of the import running this dataset (a dead import stops updating it)
     heartbeat = models.DateTimeField(null=True, blank=True)
+    #: which import owns the dataset now: only that one may publish its points or fail it
+    import_token = models.CharField(max_length=32, blank=True, editable=False)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 

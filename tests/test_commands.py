@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -181,3 +182,70 @@ def test_clusters_stay_inside_their_bounds_without_piling_on_the_edges() -> None
     assert all(0 <= x <= 10 and 0 <= y <= 10 for x, y in pts)
     on_edges = sum(1 for x, y in pts if x in (0.0, 10.0) or y in (0.0, 10.0))
     assert on_edges == 0
+
+
+def test_a_failed_replace_keeps_the_previous_points(tmp_path: Path) -> None:
+    call_command("generate_points", "keep", "--grid", "10x10")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("x,y\n1,2\n3,oops\n")
+    with pytest.raises(CommandError, match="line 3"):
+        call_command("import_points", "keep", str(bad), "--replace")
+    dataset = Dataset.objects.get(name="keep")
+    assert dataset.status == DatasetStatus.READY and dataset.count == 100
+    assert "the last import failed" in dataset.status_message and "line 3" in dataset.status_message
+    assert stream_ids("keep") == list(range(100))
+    assert [n for n in get_store().names() if n.startswith("keep")] == ["keep"]  # no scratch left
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_imports_of_one_name_at_once_end_consistent() -> None:
+    import threading
+
+    from django.db import connection
+
+    from points import generators
+    from points.datasets import DatasetError, dataset_fill, dataset_prepare
+
+    first = dataset_prepare(name="race")
+    second = dataset_prepare(name="race", replace=True)  # takes the dataset over
+    outcomes: dict[str, object] = {}
+
+    def run(label: str, dataset: Dataset, size: int) -> None:
+        try:
+            outcomes[label] = dataset_fill(dataset, generators.grid(size, size)).count
+        except DatasetError as exc:
+            outcomes[label] = exc
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=run, args=("first", first, 300)),
+        threading.Thread(target=run, args=("second", second, 200)),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # Only the import that owns the dataset publishes; the other one leaves nothing behind.
+    assert isinstance(outcomes["first"], DatasetError) and outcomes["second"] == 40_000
+    dataset = Dataset.objects.get(name="race")
+    assert dataset.status == DatasetStatus.READY and dataset.count == 40_000
+    assert stream_ids("race") == list(range(40_000))
+    assert [n for n in get_store().names() if n.startswith("race")] == ["race"]
+
+
+def test_deleting_removes_scratch_points_of_dead_imports() -> None:
+    from points.stores.base import PointBatch
+
+    call_command("generate_points", "dead", "--grid", "3x3")
+    store = get_store()
+    store.create("dead~0123456789ab", geometry="planar")  # what a killed import leaves
+    store.insert("dead~0123456789ab", [PointBatch(np.arange(2, dtype=np.int64), np.zeros(2), np.zeros(2))])
+    call_command("delete_dataset", "dead")
+    assert [n for n in store.names() if n.startswith("dead")] == []
+
+
+def test_spherical_data_out_of_range_is_refused() -> None:
+    with pytest.raises(CommandError, match="longitude in \\[-180, 180\\]"):
+        call_command("generate_points", "sgrid", "--grid", "400x100", "--spherical")
+    assert Dataset.objects.get(name="sgrid").status == DatasetStatus.FAILED

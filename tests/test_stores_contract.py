@@ -270,3 +270,20 @@ def test_spherical_narrow_band_matches_s2(store: PointStore) -> None:
             ring = [[lon0, lat], [lon1, lat], [lon1, lat + 30], [lon0, lat + 30], [lon0, lat]]
             got = ids_within(store, "band", {"type": "Polygon", "coordinates": [ring]}, kind="spherical")
             assert got == spherical_oracle(batches, [ring])
+
+
+def test_replace_swaps_in_the_new_points_and_drops_the_old(store: PointStore, grid: str) -> None:
+    store.create("new", geometry="planar")
+    store.insert("new", [PointBatch(np.array([7, 8], dtype=np.int64), np.array([1.0, 2.0]), np.array([3.0, 4.0]))])
+    store.replace("new", grid)
+    assert store.count(grid) == 2 and store.bounds(grid) == (1.0, 3.0, 2.0, 4.0)
+    assert sorted(r["id"] for r in records(store.iter_all(grid))) == [7, 8]
+    assert not store.exists("new") and "new" not in store.names() and grid in store.names()
+    # Into a name that does not exist yet, and from an empty dataset.
+    store.create("empty", geometry="planar")
+    store.insert("empty", [])
+    store.replace("empty", "fresh")
+    assert store.exists("fresh") and store.count("fresh") == 0 and records(store.iter_all("fresh")) == []
+    with pytest.raises(DatasetNotFound):
+        store.replace("nothing", grid)
+    assert store.count(grid) == 2

@@ -81,6 +81,16 @@ class PointStore(abc.ABC):
         """Add the points batch by batch, build the spatial index, and return how many were added."""
 
     @abc.abstractmethod
+    def replace(self, source: str, target: str) -> None:
+        """Make `source`'s points those of `target` in one step, dropping `target`'s old points;
+        `source` is gone afterwards. (A stream of the old `target` already open reads on in the
+        embedded store; with MongoDB it ends with an error line, as its collection is dropped.)"""
+
+    @abc.abstractmethod
+    def names(self) -> list[str]:
+        """Return the names of the datasets the store holds."""
+
+    @abc.abstractmethod
     def count(self, dataset: str) -> int:
         """Return the number of points in the dataset."""
 

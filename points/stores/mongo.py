@@ -175,6 +175,20 @@ class MongoStore(PointStore):
         self._call("drop the dataset", self._points(dataset).drop)
         self._call("drop the dataset", self.db[META].delete_one, {"_id": dataset})
 
+    def replace(self, source: str, target: str) -> None:
+        meta = self._meta(source)
+        points = self._points(source)
+        if self._call("list collections", self.db.list_collection_names, filter={"name": points.name}):
+            self._call("publish the points", points.rename, collection_name(target), dropTarget=True)
+        else:  # an empty dataset has no collection
+            self._call("drop the old points", self._points(target).drop)
+        meta["_id"] = target
+        self._call("record the dataset", self.db[META].replace_one, {"_id": target}, meta, upsert=True)
+        self._call("record the dataset", self.db[META].delete_one, {"_id": source})
+
+    def names(self) -> list[str]:
+        return sorted(str(d["_id"]) for d in self._call("list datasets", self.db[META].find, {}, {"_id": 1}))
+
     def exists(self, dataset: str) -> bool:
         return self._call("read dataset metadata", self.db[META].find_one, {"_id": dataset}) is not None
 

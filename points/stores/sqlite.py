@@ -172,6 +172,27 @@ class SQLiteStore(PointStore):
             with contextlib.suppress(FileNotFoundError):
                 (self.data_dir / row[0]).unlink()
 
+    def replace(self, source: str, target: str) -> None:
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._row(source, conn)
+            old = conn.execute("SELECT data_file FROM datasets WHERE name = ?", (target,)).fetchone()
+            conn.execute("DELETE FROM blocks WHERE dataset = ?", (target,))
+            conn.execute("DELETE FROM datasets WHERE name = ?", (target,))
+            conn.execute("UPDATE datasets SET name = ? WHERE name = ?", (target, source))
+            conn.execute("UPDATE blocks SET dataset = ? WHERE dataset = ?", (target, source))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        if old and old[0]:
+            with contextlib.suppress(FileNotFoundError):
+                (self.data_dir / old[0]).unlink()
+
+    def names(self) -> list[str]:
+        return [r[0] for r in self._conn.execute("SELECT name FROM datasets ORDER BY name")]
+
     def exists(self, dataset: str) -> bool:
         return self._conn.execute("SELECT 1 FROM datasets WHERE name = ?", (dataset,)).fetchone() is not None
 
