@@ -12,7 +12,7 @@ from points.geometry import parse_area
 from points.ndjson import decode_lines
 from points.stores import UnknownStoreScheme, open_store
 from points.stores.base import PointBatch, StoreError
-from points.stores.sqlite import SQLiteStore, _Staging
+from points.stores.sqlite import BLOCK_POINTS, SQLiteStore, _Staging
 from tests.conftest import random_batches
 
 
@@ -116,3 +116,29 @@ def test_a_file_of_another_layout_is_refused_with_a_clear_message(tmp_path: Path
         conn.execute("CREATE TABLE datasets (name TEXT PRIMARY KEY)")
     with pytest.raises(StoreError, match="written by another version of pointsite"):
         SQLiteStore(path)
+
+
+def test_skewed_data_is_sorted_in_bounded_pieces(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One far outlier puts every other point on one Z-order code: the sort must still be cut up."""
+    from points.stores import sqlite
+
+    monkeypatch.setattr(_Staging, "GROUP_POINTS", 5000)
+    monkeypatch.setattr(_Staging, "BUCKET_POINTS", 1000)
+    largest = [0]
+    original = sqlite._Piece.take
+
+    def take(self: sqlite._Piece, order: np.ndarray) -> sqlite._Piece:
+        largest[0] = max(largest[0], len(order))
+        return original(self, order)
+
+    monkeypatch.setattr(sqlite._Piece, "take", take)
+    rng = np.random.default_rng(4)
+    xs, ys = rng.uniform(0, 1e-6, 60_000), rng.uniform(0, 1e-6, 60_000)
+    xs[0] = ys[0] = 1e6
+    store = SQLiteStore(tmp_path / "skew.sqlite3")
+    store.create("d", geometry="planar")
+    store.insert(
+        "d", [PointBatch(np.arange(i, i + 3000), xs[i : i + 3000], ys[i : i + 3000]) for i in range(0, 60_000, 3000)]
+    )
+    assert largest[0] <= 2 * 5000 + BLOCK_POINTS
+    assert sorted(r["id"] for r in read_all(store, "d")) == list(range(60_000))

@@ -374,6 +374,13 @@ def _morton(xs: FloatArray, ys: FloatArray, bounds: Bounds) -> IntArray:
     return (_spread(gx) | (_spread(gy) << np.uint64(1))).astype(np.int64)
 
 
+def _sort_keys(xs: FloatArray, ys: FloatArray, bounds: Bounds, first: int) -> IntArray:
+    """Return keys that order points by Z-order code, then by arrival (`first` is the first
+    point's number): all distinct, so even points sharing one code (a dense cluster far from an
+    outlier) can be split into ranges of bounded size."""
+    return (_morton(xs, ys, bounds) << np.int64(31)) | np.arange(first, first + len(xs), dtype=np.int64)
+
+
 def _spread(v: Any) -> Any:
     # Put a zero bit between each of the 16 low bits (the classic bit-interleave steps).
     v = (v | (v << np.uint64(8))) & np.uint64(0x00FF00FF)
@@ -597,19 +604,29 @@ class _Staging:
             yield from _cut(carry[0], size)
 
     def _bucket(self, bounds: Bounds) -> None:
-        # Split each staged group by the top bits of its Z-order codes, so each bucket can later
-        # be sorted on its own, in memory.
-        bits = int(np.clip(np.ceil(np.log2(max(self.count / self.BUCKET_POINTS, 1.0))), 1, 2 * _MORTON_BITS))
-        shift = 2 * _MORTON_BITS - bits
+        # Split each staged group into ranges of Z-order codes, so each range can later be sorted
+        # on its own, in memory. The ranges are cut at quantiles of a sample of the codes, not at
+        # fixed bits: with skewed data (one far outlier) fixed bits would put nearly every point
+        # in one range, and memory would grow with the dataset.
         conn = self._scratch
+        wanted = max(int(np.ceil(self.count / self.BUCKET_POINTS)), 1)
+        step = max(self.count // (wanted * 64), 1)
+        sample, base = [], 0
+        for xs_b, ys_b in conn.execute("SELECT xs, ys FROM staged ORDER BY seq"):
+            xs = np.frombuffer(xs_b, np.float64)
+            sample.append(_sort_keys(xs, np.frombuffer(ys_b, np.float64), bounds, base)[::step])
+            base += len(xs)
+        edges = np.unique(np.quantile(np.concatenate(sample), np.linspace(0, 1, wanted + 1)[1:-1], method="lower"))
         conn.execute("BEGIN")
+        base = 0
         for seq in range(self._groups):
             row = conn.execute("SELECT codes, xs, ys, ids, offsets, lines FROM staged WHERE seq = ?", (seq,)).fetchone()
             group = _Piece.from_row(row)
-            group.codes = _morton(group.xs, group.ys, bounds)
+            group.codes = _sort_keys(group.xs, group.ys, bounds, base)
+            base += len(group)
             group = group.take(np.argsort(group.codes, kind="stable"))
             assert group.codes is not None
-            buckets = group.codes >> np.int64(shift)
+            buckets = np.searchsorted(edges, group.codes, side="right")
             cuts = np.flatnonzero(np.diff(buckets)) + 1
             starts = [0, *cuts.tolist()]
             stops = [*cuts.tolist(), len(group)]
