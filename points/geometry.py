@@ -389,7 +389,9 @@ def _part(value: Any, where: str, kind: Kind, budget: list[int], max_vertices: i
     part = Part(shell=rings[0], holes=tuple(rings[1:]))
     if kind == "planar":
         polygon = shapely.Polygon(part.shell, list(part.holes))
-        if np.linalg.matrix_rank(part.shell - part.shell[0]) < 2:
+        spread = part.shell - part.shell[0]
+        scale = float(np.abs(spread).max()) or 1.0
+        if np.linalg.matrix_rank(spread / scale) < 2:
             raise PolygonError(f"{where} has no area: its outer ring's vertices are all on one line")
         _check_valid(where, polygon)
     else:

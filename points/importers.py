@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Annotated, Any, Literal
 
 import ijson
 import msgspec
@@ -119,6 +119,10 @@ class _Batcher:
             pid = self.next_id
         elif isinstance(pid, bool) or not isinstance(pid, (int, str)):
             raise RowError(f"{where}: id must be an integer or a string, got {pid!r}")
+        elif isinstance(pid, int) and not _INT64_MIN <= pid <= _INT64_MAX:
+            raise RowError(f"{where}: id {pid} is too large for a 64-bit integer; quote it to keep it as a string")
+        if props:
+            _check_properties(props, where)
         self.next_id += 1
         self.ids.append(pid)
         self.xs.append(fx)
@@ -145,6 +149,31 @@ class _Batcher:
         return batch
 
 
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+RESERVED_PROPERTIES = ("id", "pt", "_id")
+
+
+def _check_properties(props: dict[str, Any], where: str) -> None:
+    """Refuse what a store could not keep as it is: reserved names, integers beyond 64 bits."""
+    for key, value in props.items():
+        if key in RESERVED_PROPERTIES:
+            raise RowError(f"{where}: a property may not be named {key!r}")
+        if _too_big(value):
+            raise RowError(
+                f"{where}: property {key!r} holds an integer beyond 64 bits; quote it to keep it as a string"
+            )
+
+
+def _too_big(value: Any) -> bool:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return not _INT64_MIN <= value <= _INT64_MAX
+    if isinstance(value, list):
+        return any(_too_big(v) for v in value)
+    if isinstance(value, dict):
+        return any(_too_big(v) for v in value.values())
+    return False
+
+
 def _coordinate(value: Any, where: str, axis: str) -> float:
     if isinstance(value, bool) or value is None:
         raise RowError(f"{where}: {axis} is missing or not a number ({value!r})")
@@ -161,9 +190,11 @@ def _coordinate(value: Any, where: str, axis: str) -> float:
 def _scalar(text: str) -> Any:
     """Return a CSV cell as int or float when it is one, else as the string."""
     try:
-        return int(text)
+        whole = int(text)
     except ValueError:
         pass
+    else:
+        return whole if _INT64_MIN <= whole <= _INT64_MAX else text
     try:
         number = float(text)
     except ValueError:
@@ -225,8 +256,9 @@ def _csv_layout(header_line: str, options: ImportOptions) -> _CsvLayout:
     lowered = [h.strip().lower() for h in header]
     ii = lowered.index(options.id_column.lower()) if options.id_column and options.id_column.lower() in lowered else -1
     extra = [(i, h.strip()) for i, h in enumerate(header) if i not in (xi, yi, ii) and h.strip()]
-    if any(name == "pt" for _, name in extra):
-        raise ImportFileError("line 1: a column may not be named 'pt' (it is the point's position)")
+    for _, name in extra:
+        if name in RESERVED_PROPERTIES:
+            raise ImportFileError(f"line 1: a column may not be named {name!r} (a name the points use themselves)")
     return _CsvLayout(header, xi, yi, ii, extra)
 
 
@@ -422,7 +454,7 @@ class _PlainLine(msgspec.Struct, forbid_unknown_fields=True):
     """The common NDJSON line: an optional integer id and a position, nothing else."""
 
     pt: tuple[float, float]
-    id: int | None = None
+    id: Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)] | None = None
 
 
 _PLAIN_BLOCK = msgspec.json.Decoder(list[_PlainLine])

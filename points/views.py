@@ -103,6 +103,9 @@ def points_within(request: HttpRequest, name: str) -> HttpResponseBase:
     if isinstance(dataset, JsonResponse):
         return dataset
     limit = settings.POINTS_MAX_BODY_BYTES
+    if not request.META.get("CONTENT_LENGTH") and "chunked" in request.headers.get("Transfer-Encoding", "").lower():
+        # WSGI servers hand Django no body without a length: say so rather than "empty".
+        return error(411, "send the polygon with a Content-Length header (chunked request bodies are not read)")
     declared = request.META.get("CONTENT_LENGTH") or "0"
     if declared.isdigit() and int(declared) > limit:
         return error(413, f"the polygon body is {int(declared):,} bytes; the limit is {limit:,}")

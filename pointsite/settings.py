@@ -173,7 +173,9 @@ POINTS_MAX_STREAM_SECONDS = env_int("POINTS_MAX_STREAM_SECONDS", 600)
 POINTS_API_TOKEN = os.environ.get("POINTS_API_TOKEN", "").strip()
 # MongoDB: how long to look for a server, and the longest a query may run (0 = no limit).
 POINTS_MONGO_SERVER_SELECTION_TIMEOUT_MS = env_int("POINTS_MONGO_SERVER_SELECTION_TIMEOUT_MS", 5000, minimum=1)
-POINTS_MONGO_MAX_TIME_MS = env_int("POINTS_MONGO_MAX_TIME_MS", 0)
+POINTS_MONGO_MAX_TIME_MS = env_int("POINTS_MONGO_MAX_TIME_MS", 120_000)
+# How long a MongoDB socket may wait for the server (0 = forever): a hung server frees the worker.
+POINTS_MONGO_SOCKET_TIMEOUT_MS = env_int("POINTS_MONGO_SOCKET_TIMEOUT_MS", 120_000)
 
 # Admin uploads: the largest accepted, and where they wait (under random names) for their import.
 POINTS_MAX_UPLOAD_BYTES = env_int("POINTS_MAX_UPLOAD_BYTES", 536_870_912, minimum=1024)

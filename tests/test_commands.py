@@ -249,3 +249,15 @@ def test_spherical_data_out_of_range_is_refused() -> None:
     with pytest.raises(CommandError, match="longitude in \\[-180, 180\\]"):
         call_command("generate_points", "sgrid", "--grid", "400x100", "--spherical")
     assert Dataset.objects.get(name="sgrid").status == DatasetStatus.FAILED
+
+
+def test_a_wrong_store_url_is_reported_by_the_checks_and_stops_the_server(tmp_path: Path) -> None:
+    env = {**os.environ, "POINTS_STORE_URL": "postgres://db/points", "POINTSITE_VAR_DIR": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode != 0 and "points.E001" in result.stderr and "sqlite://, mongodb://" in result.stderr
+    result = subprocess.run(
+        [sys.executable, "-c", "import pointsite.wsgi"], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode != 0 and "POINTS_STORE_URL scheme 'postgres://' is unknown" in result.stderr

@@ -192,3 +192,19 @@ def test_good_requests_still_work_after_the_corpus(client: Client) -> None:
         URL, data=json.dumps({"type": "Polygon", "coordinates": [RING]}), content_type="application/json"
     )
     assert decode_lines(b"".join(response.streaming_content))[-1] == {"end": True, "count": 121}
+
+
+def test_a_chunked_body_is_asked_for_a_length(client: Client) -> None:
+    response = client.post(URL, data=b"", content_type="application/json", HTTP_TRANSFER_ENCODING="chunked")
+    assert response.status_code == 411
+    assert "Content-Length" in response.json()["error"]
+
+
+def test_huge_coordinates_are_fine_on_a_plane(client: Client) -> None:
+    big = 1e100
+    square = [[-big, -big], [big, -big], [big, big], [-big, big], [-big, -big]]
+    response = client.post(
+        URL, data=json.dumps({"type": "Polygon", "coordinates": [square]}), content_type="application/json"
+    )
+    assert response.status_code == 200
+    assert decode_lines(b"".join(response.streaming_content))[-1] == {"end": True, "count": 2500}

@@ -218,3 +218,23 @@ def test_a_huge_line_or_a_binary_file_is_refused() -> None:
         read(png, "geojson")
     with pytest.raises(ImportFileError, match=r"line 1: not valid UTF-8"):
         read(png, "ndjson")
+
+
+def test_ids_and_properties_a_store_could_not_keep_are_refused_per_row() -> None:
+    with pytest.raises(ImportFileError, match="line 3: id 99999999999999999999 is too large"):
+        read("id,x,y\n1,1,1\n99999999999999999999,2,2\n", "csv")
+    with pytest.raises(ImportFileError, match="line 2: id 18446744073709551616 is too large"):
+        read('{"id": 1, "pt": [1, 1]}\n{"id": 18446744073709551616, "pt": [2, 2]}\n', "ndjson")
+    with pytest.raises(ImportFileError, match="line 1: property 'big' holds an integer beyond 64 bits"):
+        read('{"pt": [1, 1], "big": [1, 99999999999999999999]}\n', "ndjson")
+    with pytest.raises(ImportFileError, match="line 1: a property may not be named '_id'"):
+        read('{"pt": [1, 1], "_id": 5}\n', "ndjson")
+    with pytest.raises(ImportFileError, match="line 1: a column may not be named '_id'"):
+        read("x,y,_id\n1,1,1\n", "csv")
+    options = ImportOptions(format="csv", skip_bad_rows=True)
+    rows = [
+        p for b in read_points(io.BytesIO(b"id,x,y\n1,1,1\n99999999999999999999,2,2\n3,3,3\n"), options) for p in b.xs
+    ]
+    assert rows == [1.0, 3.0] and options.report.rejected == 1
+    # A huge number in a CSV property column stays text rather than failing a store.
+    assert read("x,y,code\n1,1,99999999999999999999\n", "csv")[0]["code"] == "99999999999999999999"

@@ -106,15 +106,30 @@ class MongoStore(PointStore):
 
     schemes = ("mongodb", "mongodb+srv")
 
-    def __init__(self, url: str, *, server_selection_timeout_ms: int = 5000, max_time_ms: int = 0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        server_selection_timeout_ms: int = 5000,
+        max_time_ms: int = 120_000,
+        socket_timeout_ms: int = 120_000,
+    ) -> None:
         import pymongo
+        from pymongo.errors import ConfigurationError, InvalidURI
         from pymongo.uri_parser import parse_uri
 
-        database = parse_uri(url).get("database")
+        try:
+            database = parse_uri(url).get("database")
+        except (InvalidURI, ConfigurationError, ValueError) as exc:
+            raise StoreError(f"POINTS_STORE_URL is not a usable MongoDB URL: {exc}") from None
         if not database:
             raise StoreError("a mongodb:// store URL must name its database, e.g. mongodb://localhost:27017/pointsite")
         self.client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
-            url, serverSelectionTimeoutMS=server_selection_timeout_ms, appname="pointsite", connect=False
+            url,
+            serverSelectionTimeoutMS=server_selection_timeout_ms,
+            socketTimeoutMS=socket_timeout_ms or None,
+            appname="pointsite",
+            connect=False,
         )
         self.db: Database[dict[str, Any]] = self.client[database]
         self.max_time_ms = max_time_ms
@@ -129,6 +144,7 @@ class MongoStore(PointStore):
                 url,
                 server_selection_timeout_ms=settings.POINTS_MONGO_SERVER_SELECTION_TIMEOUT_MS,
                 max_time_ms=settings.POINTS_MONGO_MAX_TIME_MS,
+                socket_timeout_ms=settings.POINTS_MONGO_SOCKET_TIMEOUT_MS,
             )
         except ImportError:  # pragma: no cover - used without Django
             return cls(url)
@@ -139,7 +155,12 @@ class MongoStore(PointStore):
         try:
             return fn(*args, **kwargs)
         except PyMongoError as exc:
-            raise StoreUnavailable(f"MongoDB failed to {what}: {exc.__class__.__name__}") from exc
+            detail = exc.__class__.__name__
+            write_errors = getattr(exc, "details", None) or {}
+            if isinstance(write_errors, dict) and write_errors.get("writeErrors"):
+                # Say which document and why (e.g. a duplicate key), not just the error's class.
+                detail += f" ({str(write_errors['writeErrors'][0].get('errmsg', ''))[:200]})"
+            raise StoreUnavailable(f"MongoDB failed to {what}: {detail}") from exc
 
     def _meta(self, dataset: str) -> dict[str, Any]:
         doc = self._call("read dataset metadata", self.db[META].find_one, {"_id": dataset})
