@@ -25,7 +25,8 @@ const controls = {
   drawingHint: $('#drawing-hint'),
 };
 const plotRoot = $('#plot');
-const status = new StatusPanel($('#status'));
+let draftVertices = 0; // vertices of the ring being drawn, for the hint on the plot
+const status = new StatusPanel($('#status'), { onShow: () => updatePlotHint() });
 
 const HINT = 'Click on the plot to draw a polygon, or press “Show all”.';
 
@@ -64,14 +65,36 @@ tool = new PolygonTool(view, plotRoot.querySelector('g.polygons'), {
     else query('within');
   },
   onDraft: (vertices) => {
-    // Said on the plot itself, so the status box keeps showing the last query's outcome.
-    controls.drawingHint.hidden = vertices === 0;
-    controls.drawingHint.textContent =
-      vertices < 3
-        ? `Drawing: ${vertices} vertex${vertices === 1 ? '' : 'es'}; a polygon needs 3. Esc cancels.`
-        : 'Close it: click the first vertex, double-click or press Enter. Backspace undoes a vertex.';
+    draftVertices = vertices;
+    updatePlotHint();
   },
 });
+
+/**
+ * Say on the plot itself what matters now: how to go on with the ring being drawn; else a
+ * refusal, error or cut stream (on a narrow window the status box is below the fold); else a
+ * word about the link (an unknown dataset, polygons that could not be read).
+ */
+function updatePlotHint() {
+  const hint = controls.drawingHint;
+  let text = '';
+  let problem = false;
+  if (draftVertices > 0) {
+    text =
+      draftVertices < 3
+        ? `Drawing: ${draftVertices} vertex${draftVertices === 1 ? '' : 'es'}; a polygon needs 3. Esc cancels.`
+        : 'Close it: click the first vertex, double-click or press Enter. Backspace undoes a vertex.';
+  } else if (status.state === 'error' || status.state === 'cut') {
+    text = status.message.textContent;
+    problem = true;
+  } else if (status.noticeText) {
+    text = status.noticeText;
+    problem = true;
+  }
+  if (hint.textContent !== text) hint.textContent = text;
+  hint.hidden = text === '';
+  hint.classList.toggle('problem', problem);
+}
 const pointQuery = new PointQuery(new URL('./point-worker.js', import.meta.url), {
   onAbortConfirmed: (count) => {
     status.root.dataset.aborted = String(count);
@@ -105,6 +128,7 @@ function query(kind) {
     kind === 'all' ? 'Streaming every point…' : `Streaming the points inside ${polygons === 1 ? 'the polygon' : `${polygons} polygons`}…`;
   renderer.clear();
   status.start(label, startedAt);
+  status.notice('');
   const current = { finished: null };
   running = current;
   setRunning(true);
@@ -116,6 +140,7 @@ function query(kind) {
     },
     onFinish: (result) => {
       current.finished = result;
+      status.streamEnded();
       settle();
     },
   });
@@ -130,8 +155,12 @@ function settle() {
   status.finish(result, performance.now());
 }
 
+/** Stop the running query: its stream if still open, and in any case its claim on the status. */
 function cancel() {
-  if (!pointQuery.abort()) return;
+  // After the stream's end the query still runs until its last points are drawn; Cancel
+  // ends it then too (the points held are still drawn, as after a cancel mid-stream).
+  if (running === null) return;
+  pointQuery.abort();
   const received = status.received;
   running = null;
   setRunning(false);
@@ -145,15 +174,26 @@ function showNothing() {
   mode = 'none';
   renderer.clear();
   status.idle(HINT);
+  status.notice('');
   writeUrl();
 }
 
-/** Switch to a dataset and show what the link asks for: polygons, every point, or nothing yet. */
-function choose(name, { polygons = [], all = false } = {}) {
-  const entry = datasets.find((d) => d.name === name);
+function firstReady() {
+  return datasets.find((d) => d.status === 'ready') ?? datasets[0];
+}
+
+/**
+ * Switch to a dataset and show what the link asks for: polygons, every point, or nothing yet.
+ * `notices` are things to say about the link (shown until the next query); an unknown name
+ * falls back to the first ready dataset, without the link's query (it was meant for another).
+ */
+function choose(name, { polygons = [], all = false } = {}, notices = []) {
+  let entry = datasets.find((d) => d.name === name);
   if (!entry) {
-    status.idle(`There is no dataset “${name}”. Pick one above.`);
-    return;
+    entry = firstReady();
+    notices = [`No dataset “${name}”; showing “${entry.title || entry.name}”.`, ...notices];
+    polygons = [];
+    all = false;
   }
   pointQuery.abort();
   running = null;
@@ -174,14 +214,18 @@ function choose(name, { polygons = [], all = false } = {}) {
   } else if (polygons.length > 0) query('within');
   else if (all) query('all');
   else showNothing();
+  status.notice(notices.join(' '));
 }
 
 /** Apply the URL fragment: on load, and when a pasted link changes only the fragment. */
 function applyUrl() {
   const state = decodeState(location.hash);
-  const firstReady = datasets.find((d) => d.status === 'ready') ?? datasets[0];
-  const name = state.dataset ?? firstReady?.name;
-  if (name) choose(name, state);
+  const name = state.dataset ?? firstReady()?.name;
+  const notices =
+    state.unreadable > 0
+      ? [`${state.unreadable} polygon${state.unreadable === 1 ? '' : 's'} in the link could not be read.`]
+      : [];
+  if (name) choose(name, state, notices);
 }
 
 async function loadDatasets() {
@@ -223,6 +267,11 @@ controls.cancel.addEventListener('click', cancel);
 controls.resetView.addEventListener('click', () => view.reset());
 window.addEventListener('hashchange', applyUrl);
 
+// The focus ring is for finding the plot with the keyboard: once it is used with the mouse (and
+// then maybe keys like Enter), it shows no ring until the focus leaves and comes back.
+plotRoot.addEventListener('pointerdown', () => plotRoot.classList.add('pointer-focused'));
+plotRoot.addEventListener('blur', () => plotRoot.classList.remove('pointer-focused'));
+
 plotRoot.addEventListener('keydown', (event) => {
   if (tool.key(event)) {
     event.preventDefault();
@@ -257,6 +306,14 @@ window.pointsite = {
     return Array.from(data);
   },
   polygons: () => tool.polygons.map((ring) => ring.map((p) => [...p])),
+  // True while held points are not all on the canvas at the current view.
+  drawing: () => renderer.busy,
+  // Draw at most `batches` batches a frame (0 holds the drawing, null lifts the limit): lets a
+  // test look at the page mid-redraw or between a stream's end and its last point drawn.
+  limitDrawing: (batches) => {
+    renderer.batchesPerFrame = batches ?? Infinity;
+    renderer.schedule();
+  },
 };
 
 loadDatasets();

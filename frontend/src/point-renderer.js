@@ -16,6 +16,18 @@ export class PointRenderer {
   constructor(canvas, { color = [31, 102, 170], onDrawn = () => {} } = {}) {
     this.canvas = canvas;
     this.context = canvas.getContext('2d');
+    // The last complete picture and the transform it was drawn at, shown moved and scaled to
+    // the new transform while a redraw (zoom, pan, resize) is under way: the whole picture
+    // stays on screen during a gesture instead of refilling from one corner.
+    this.backBuffer = document.createElement('canvas');
+    this.backContext = this.backBuffer.getContext('2d');
+    this.backTransform = null; // {kx, ox, ky, oy, dpr} while the back buffer stands in
+    this.backShown = false; // the back buffer is on the canvas at the current transform
+    this.redrawUntil = 0; // batches the redraw must draw before its picture is complete
+    this.canvasValid = false; // the canvas shows the pixels (at the current transform) as last put
+    // How many batches a frame may draw at most (besides the time budget): the browser tests
+    // lower it to catch the page mid-redraw; 0 holds the drawing.
+    this.batchesPerFrame = Infinity;
     this.pixel = packColor(color);
     this.onDrawn = onDrawn;
     this.batches = []; // [{xy: Float64Array, count}]
@@ -32,6 +44,7 @@ export class PointRenderer {
 
   /** Size the canvas for a CSS box at a device pixel ratio, and redraw everything. */
   resize(width, height, dpr) {
+    this.keepPicture();
     this.dpr = dpr;
     this.canvas.width = Math.max(1, Math.round(width * dpr));
     this.canvas.height = Math.max(1, Math.round(height * dpr));
@@ -42,6 +55,9 @@ export class PointRenderer {
 
   /** Map data to CSS pixels with screen = k * value + offset on each axis, and redraw. */
   setTransform(kx, ox, ky, oy) {
+    const t = this.transform;
+    if (t.kx === kx && t.ox === ox && t.ky === ky && t.oy === oy) return;
+    this.keepPicture();
     this.transform = { kx, ox, ky, oy };
     this.redraw();
   }
@@ -56,6 +72,7 @@ export class PointRenderer {
   clear() {
     this.batches = [];
     this.total = 0;
+    this.backTransform = null;
     this.redraw();
   }
 
@@ -75,8 +92,47 @@ export class PointRenderer {
   redraw() {
     this.pixels.fill(0);
     this.next = 0;
+    this.redrawUntil = this.batches.length;
     this.dirty = true;
+    this.canvasValid = false;
+    this.backShown = false;
     this.schedule();
+  }
+
+  /**
+   * Before the picture is redrawn from scratch, copy what the canvas shows into the back
+   * buffer, unless a redraw is already under way: then the back buffer still holds the last
+   * complete picture, and that is what keeps being shown.
+   */
+  keepPicture() {
+    if (this.backTransform !== null || !this.canvasValid || this.batches.length === 0) return;
+    const { width, height } = this.canvas;
+    if (this.backBuffer.width !== width || this.backBuffer.height !== height) {
+      this.backBuffer.width = width;
+      this.backBuffer.height = height;
+    } else this.backContext.clearRect(0, 0, width, height);
+    this.backContext.drawImage(this.canvas, 0, 0);
+    this.backTransform = { ...this.transform, dpr: this.dpr };
+  }
+
+  /** Show the last complete picture moved and scaled from its transform to the current one. */
+  showBackBuffer() {
+    const from = this.backTransform;
+    const to = this.transform;
+    const { dpr } = this;
+    // screen = k * data + o, so new = (k1 / k0) * (old - o0) + o1, in device pixels.
+    const sx = to.kx / from.kx;
+    const sy = to.ky / from.ky;
+    const scaleX = (sx * dpr) / from.dpr;
+    const scaleY = (sy * dpr) / from.dpr;
+    const ctx = this.context;
+    ctx.save();
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.clearRect(0, 0, this.canvas.width, this.canvas.height);
+    ctx.imageSmoothingEnabled = false;
+    ctx.setTransform(scaleX, 0, 0, scaleY, dpr * (to.ox - sx * from.ox), dpr * (to.oy - sy * from.oy));
+    ctx.drawImage(this.backBuffer, 0, 0);
+    ctx.restore();
   }
 
   schedule() {
@@ -88,16 +144,25 @@ export class PointRenderer {
   frame() {
     this.frameRequested = false;
     const deadline = performance.now() + FRAME_BUDGET_MS;
-    while (this.next < this.batches.length) {
+    let drawn = 0;
+    while (this.next < this.batches.length && drawn < this.batchesPerFrame) {
       const { xy, count } = this.batches[this.next];
       this.drawBatch(xy, count);
       this.next += 1;
+      drawn += 1;
       this.dirty = true;
       if (performance.now() > deadline) break;
     }
-    if (this.dirty) {
+    if (this.backTransform !== null && this.next < this.redrawUntil) {
+      // Mid-redraw: the new picture lacks points the last one had, so that one stands in,
+      // moved to the current transform, until the new one has them all.
+      if (!this.backShown) this.showBackBuffer();
+      this.backShown = true;
+    } else if (this.dirty) {
+      this.backTransform = null;
       this.context.putImageData(this.image, 0, 0);
       this.dirty = false;
+      this.canvasValid = true;
       this.frames += 1;
     }
     if (this.busy) this.schedule();

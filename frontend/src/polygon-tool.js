@@ -37,6 +37,79 @@ export function ringOutline(ring, geometry, closed) {
   return out.length > 0 ? out : ring.slice(0, 1);
 }
 
+/** Return a vertex kept inside the sphere's coordinates (lon ±180, lat ±90) on a spherical plot. */
+export function clampVertex([x, y], geometry) {
+  if (geometry !== 'spherical') return [x, y];
+  return [Math.min(180, Math.max(-180, x)), Math.min(90, Math.max(-90, y))];
+}
+
+/**
+ * Return a spherical ring ordered so that d3-geo takes the smaller of the two regions it
+ * splits the sphere into as its inside — the region the server selects. (d3-geo decides the
+ * inside by winding, so the same ring in the other order would mean the rest of the globe.)
+ */
+export function orientSmaller(ring) {
+  if (ring.length < 3) return ring;
+  const area = d3.geoArea({ type: 'Polygon', coordinates: [[...ring, ring[0]]] });
+  return area > 2 * Math.PI ? [...ring].reverse() : ring;
+}
+
+/**
+ * Split a lon/lat polyline where it crosses the antimeridian (a longitude jump of more than
+ * 180°) into pieces that each stay on the map, ending and starting on the ±180 edges.
+ */
+export function splitAtAntimeridian(points) {
+  const pieces = [];
+  let piece = [];
+  for (let i = 0; i < points.length; i += 1) {
+    const point = points[i];
+    const previous = points[i - 1];
+    if (previous && Math.abs(point[0] - previous[0]) > 180) {
+      // Where the short way between them meets the edge, on a straight line in lon/lat (the
+      // points are a degree or so apart, so the line is as good as the arc).
+      const edge = previous[0] > 0 ? 180 : -180;
+      const unwrapped = point[0] + (edge > 0 ? 360 : -360);
+      const t = (edge - previous[0]) / (unwrapped - previous[0]);
+      const lat = previous[1] + t * (point[1] - previous[1]);
+      piece.push([edge, lat]);
+      pieces.push(piece);
+      piece = [[-edge, lat]];
+    }
+    piece.push(point);
+  }
+  pieces.push(piece);
+  return pieces;
+}
+
+/**
+ * Return the d3-geo equirectangular projection that puts lon/lat where the plot's linear
+ * scales `x` and `y` do (one degree the same length on both axes), clipped a little outside
+ * the plot's area so a deep zoom does not make huge paths.
+ */
+export function plotProjection(x, y) {
+  const degree = x(1) - x(0); // pixels per degree
+  const [left, right] = x.range();
+  const [bottom, top] = y.range();
+  const margin = 20;
+  return d3
+    .geoEquirectangular()
+    .scale((degree * 180) / Math.PI)
+    .translate([x(0), y(0)])
+    .clipExtent([
+      [Math.min(left, right) - margin, Math.min(top, bottom) - margin],
+      [Math.max(left, right) + margin, Math.max(top, bottom) + margin],
+    ]);
+}
+
+/**
+ * Return the SVG path of a closed spherical ring on the plot: its great-circle edges, cut at
+ * the antimeridian by d3-geo, enclosing the smaller region (the one the server selects).
+ */
+export function sphericalRingPath(ring, x, y) {
+  const outline = ringOutline(orientSmaller(ring), 'spherical', true);
+  return d3.geoPath(plotProjection(x, y))({ type: 'Polygon', coordinates: [outline] }) ?? '';
+}
+
 export class PolygonTool {
   /**
    * `view` is the PlotView (scales, pointer inversion); `layer` the <g> to draw in; `onChange`
@@ -63,7 +136,7 @@ export class PolygonTool {
     });
     view.svg.on('mousemove.polygon', (event) => {
       if (this.draft.length === 0) return;
-      this.pointer = view.invert(event);
+      this.pointer = clampVertex(view.invert(event), this.geometry);
       this.renderDraft();
     });
     view.svg.on('mouseleave.polygon', () => {
@@ -111,7 +184,8 @@ export class PolygonTool {
 
   click(event) {
     // Enter, Escape and Backspace must reach the plot; the press usually focused it already.
-    if (document.activeElement !== this.view.root) this.view.root.focus({ preventScroll: true });
+    // A mouse click must not light up the keyboard focus ring (focusVisible: false).
+    if (document.activeElement !== this.view.root) this.view.root.focus({ preventScroll: true, focusVisible: false });
     const point = this.snap(this.view.invert(event));
     const [px, py] = d3.pointer(event, this.view.inner.node());
     if (this.draft.length >= 3 && this.screenDistance(this.draft[0], px, py) <= CLOSE_DISTANCE) {
@@ -135,10 +209,14 @@ export class PolygonTool {
     this.onChange(this.polygons);
   }
 
-  /** Return a vertex rounded finely enough for the current zoom, so links stay short. */
-  snap([x, y]) {
+  /**
+   * Return a vertex rounded finely enough for the current zoom, so links stay short; on the
+   * sphere kept within lon ±180, lat ±90 (the padded view shows more, the server refuses it).
+   */
+  snap(point) {
     const step = vertexStep(this.view.visibleSpan());
-    return [roundTo(x, step), roundTo(y, step)];
+    const [x, y] = clampVertex(point, this.geometry);
+    return clampVertex([roundTo(x, step), roundTo(y, step)], this.geometry);
   }
 
   screenDistance([x, y], px, py) {
@@ -147,6 +225,14 @@ export class PolygonTool {
 
   pathOf(ring, closed) {
     const { x, y } = this.view;
+    if (this.geometry === 'spherical') {
+      if (closed && ring.length >= 3) return sphericalRingPath(ring, x, y);
+      // An open line (the ring being drawn) is cut where it crosses the antimeridian, rather
+      // than joined straight across the map.
+      return splitAtAntimeridian(ringOutline(ring, this.geometry, false))
+        .map((piece) => `M${piece.map(([a, b]) => `${x(a)},${y(b)}`).join('L')}`)
+        .join('');
+    }
     const line = ringOutline(ring, this.geometry, closed).map(([a, b]) => `${x(a)},${y(b)}`);
     return `M${line.join('L')}${closed ? 'Z' : ''}`;
   }
@@ -198,6 +284,7 @@ export class PolygonTool {
     const { x, y } = this.view;
     const draft = this.draft;
     const layer = this.draftLayer;
+    this.layer.classed('drawing', draft.length > 0);
     if (draft.length === 0) {
       layer.selectAll('*').remove();
       return;

@@ -23,8 +23,11 @@ export function formatSeconds(ms) {
  * data-finished-at (performance.now() when its last point was drawn).
  */
 export class StatusPanel {
-  constructor(root) {
+  constructor(root, { onShow = () => {} } = {}) {
     this.root = root;
+    this.onShow = onShow;
+    this.noticeBox = root.querySelector('.notice');
+    this.noticeText = '';
     this.bar = root.querySelector('progress');
     this.counter = root.querySelector('.counter');
     this.rate = root.querySelector('.rate');
@@ -60,6 +63,7 @@ export class StatusPanel {
     this.total = null;
     this.startedAt = startedAt;
     this.root.dataset.query = String(this.queries);
+    this.root.dataset.stream = 'open';
     delete this.root.dataset.elapsedMs;
     delete this.root.dataset.finishedAt;
     this.hint.textContent = '';
@@ -76,6 +80,19 @@ export class StatusPanel {
     this.total = total;
     if (total !== null) this.bar.max = Math.max(total, 1);
     this.schedule();
+  }
+
+  /** The stream is over (its points may not all be drawn yet). */
+  streamEnded() {
+    this.root.dataset.stream = 'ended';
+  }
+
+  /** Say something about the link or the choice of dataset, beside the query's own words ('' for nothing). */
+  notice(text) {
+    this.noticeText = text;
+    this.noticeBox.textContent = text;
+    this.noticeBox.hidden = text === '';
+    this.onShow();
   }
 
   /** `count` more points arrived. */
@@ -145,5 +162,6 @@ export class StatusPanel {
     if (counter !== undefined) this.counter.textContent = counter;
     if (rate !== undefined) this.rate.textContent = rate;
     if (elapsed !== undefined) this.elapsed.textContent = elapsed;
+    this.onShow();
   }
 }

@@ -15,14 +15,31 @@ export function encodeState({ dataset = null, polygons = [], all = false }) {
   return parts.length > 0 ? `#${parts.join('&')}` : '';
 }
 
-/** Return {dataset, polygons, all} read from a fragment; polygons that make no sense are left out. */
+/** Return the ring a `polygon=` value describes, or null when it cannot be read as one. */
+function readRing(text) {
+  const ring = text.split(';').map((pair) => pair.split(',').map((part) => (part.trim() === '' ? NaN : Number(part))));
+  // Every vertex two finite numbers (1e400 is Infinity), and at least three of them.
+  const valid = ring.every((point) => point.length === 2 && point.every(Number.isFinite));
+  return valid && ring.length >= 3 ? ring : null;
+}
+
+/**
+ * Return {dataset, polygons, all, unreadable} read from a fragment: polygons that make no
+ * sense are left out and counted in `unreadable`, so the page can say so.
+ */
 export function decodeState(hash) {
   const params = new URLSearchParams(hash.replace(/^#/, ''));
   const polygons = [];
+  let unreadable = 0;
   for (const text of params.getAll('polygon')) {
-    const ring = text.split(';').map((pair) => pair.split(',').map(Number));
-    const valid = ring.every((point) => point.length === 2 && point.every(Number.isFinite));
-    if (valid && ring.length >= 3) polygons.push(ring);
+    const ring = readRing(text);
+    if (ring) polygons.push(ring);
+    else unreadable += 1;
   }
-  return { dataset: params.get('dataset') || null, polygons, all: params.has('all') && polygons.length === 0 };
+  return {
+    dataset: params.get('dataset') || null,
+    polygons,
+    all: params.has('all') && polygons.length === 0,
+    unreadable,
+  };
 }

@@ -12,20 +12,39 @@ test('polygons survive a round trip exactly', () => {
   ];
   const hash = encodeState({ dataset: 'grid', polygons });
   assert.equal(hash, '#dataset=grid&polygon=0.1,0.2;30.000001,-4;1e-7,12345.678&polygon=-180,-85.5;179.99,0;0,89.123456789');
-  assert.deepEqual(decodeState(hash), { dataset: 'grid', polygons, all: false });
+  assert.deepEqual(decodeState(hash), { dataset: 'grid', polygons, all: false, unreadable: 0 });
 });
 
 test('"show all" and odd dataset names', () => {
   const hash = encodeState({ dataset: 'my data/2024 & co', all: true });
-  assert.deepEqual(decodeState(hash), { dataset: 'my data/2024 & co', polygons: [], all: true });
+  assert.deepEqual(decodeState(hash), { dataset: 'my data/2024 & co', polygons: [], all: true, unreadable: 0 });
 });
 
 test('nothing chosen gives an empty fragment', () => {
   assert.equal(encodeState({}), '');
-  assert.deepEqual(decodeState(''), { dataset: null, polygons: [], all: false });
+  assert.deepEqual(decodeState(''), { dataset: null, polygons: [], all: false, unreadable: 0 });
 });
 
 test('polygons that make no sense are left out', () => {
   const state = decodeState('#dataset=a&polygon=1,2;3,4&polygon=1,2;x,4;5,6&polygon=1,2,3;4,5;6,7&polygon=0,0;1,0;1,1');
   assert.deepEqual(state.polygons, [[[0, 0], [1, 0], [1, 1]]]);
+  assert.equal(state.unreadable, 3);
+});
+
+test('polygons that cannot be read are counted, so the page can say so', () => {
+  const good = 'polygon=0,0;1,0;1,1';
+  const cases = {
+    'polygon=abc': 1, // no numbers at all
+    'polygon=1,1;2,2': 1, // too few vertices
+    'polygon=1e400,1;2,2;3,1': 1, // a number too large for a double
+    'polygon=1,;2,2;3,1': 1, // a number missing
+    'polygon=': 1,
+    [`${good}&polygon=abc&polygon=1,1;2,2`]: 2,
+    [good]: 0,
+  };
+  for (const [fragment, unreadable] of Object.entries(cases)) {
+    const state = decodeState(`#dataset=grid&${fragment}`);
+    assert.equal(state.unreadable, unreadable, fragment);
+    assert.equal(state.polygons.length, fragment.split('&').length - unreadable, fragment);
+  }
 });
