@@ -62,7 +62,8 @@ def browser(chromium_path: str, transactional_db: None) -> Iterator[Browser]:
 def page(browser: Browser, live_server: Any) -> Iterator[Page]:
     """Return a 1280x800 page on the live server; a JavaScript error anywhere fails the test."""
     context = browser.new_context(viewport={"width": 1280, "height": 800}, base_url=live_server.url)
-    context.set_default_timeout(15_000)
+    # Generous: the first test of a session also pays for a cold Chromium and a busy 2-core machine.
+    context.set_default_timeout(30_000)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))

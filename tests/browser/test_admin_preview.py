@@ -43,7 +43,7 @@ def test_upload_a_csv_and_see_the_preview(page: Page, live_server: Any, tmp_path
 
     # The import runs in the background; the page follows it and shows the result by itself.
     status = page.locator("#dataset-preview .dataset-preview-status")
-    expect(status).to_have_attribute("data-state", "done", timeout=30_000)
+    expect(status).to_have_attribute("data-state", "done", timeout=60_000)
     expect(status).to_have_attribute("data-received", str(len(rows) + 1))
     expect(page.locator("#import-summary")).to_contain_text(f"{len(rows) + 1} points imported")
     expect(page.locator("#import-summary")).to_contain_text("1 rows rejected")
