@@ -614,7 +614,8 @@ class _Staging:
         sample, base = [], 0
         for xs_b, ys_b in conn.execute("SELECT xs, ys FROM staged ORDER BY seq"):
             xs = np.frombuffer(xs_b, np.float64)
-            sample.append(_sort_keys(xs, np.frombuffer(ys_b, np.float64), bounds, base)[::step])
+            # copy(): a strided view would keep every group's whole key array alive.
+            sample.append(_sort_keys(xs, np.frombuffer(ys_b, np.float64), bounds, base)[::step].copy())
             base += len(xs)
         edges = np.unique(np.quantile(np.concatenate(sample), np.linspace(0, 1, wanted + 1)[1:-1], method="lower"))
         conn.execute("BEGIN")
