@@ -158,37 +158,31 @@ class SQLiteStore(PointStore):
             raise DatasetExists(f"the point store already has a dataset {dataset!r}") from None
 
     def drop(self, dataset: str) -> None:
-        conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            row = conn.execute("SELECT data_file FROM datasets WHERE name = ?", (dataset,)).fetchone()
-            conn.execute("DELETE FROM blocks WHERE dataset = ?", (dataset,))
-            conn.execute("DELETE FROM datasets WHERE name = ?", (dataset,))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        if row and row[0]:
-            with contextlib.suppress(FileNotFoundError):
-                (self.data_dir / row[0]).unlink()
+        with _writing(self._conn) as conn:
+            old_file = self._forget(conn, dataset)
+        self._unlink(old_file)
 
     def replace(self, source: str, target: str) -> None:
-        conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with _writing(self._conn) as conn:
             self._row(source, conn)
-            old = conn.execute("SELECT data_file FROM datasets WHERE name = ?", (target,)).fetchone()
-            conn.execute("DELETE FROM blocks WHERE dataset = ?", (target,))
-            conn.execute("DELETE FROM datasets WHERE name = ?", (target,))
+            old_file = self._forget(conn, target)
             conn.execute("UPDATE datasets SET name = ? WHERE name = ?", (target, source))
             conn.execute("UPDATE blocks SET dataset = ? WHERE dataset = ?", (target, source))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        if old and old[0]:
+        self._unlink(old_file)
+
+    @staticmethod
+    def _forget(conn: sqlite3.Connection, dataset: str) -> str | None:
+        """Delete the dataset's rows (in the caller's transaction); return the data file they named."""
+        row = conn.execute("SELECT data_file FROM datasets WHERE name = ?", (dataset,)).fetchone()
+        conn.execute("DELETE FROM blocks WHERE dataset = ?", (dataset,))
+        conn.execute("DELETE FROM datasets WHERE name = ?", (dataset,))
+        return row[0] if row else None
+
+    def _unlink(self, data_file: str | None) -> None:
+        # Only after the commit: streams that opened the file before it read on.
+        if data_file:
             with contextlib.suppress(FileNotFoundError):
-                (self.data_dir / old[0]).unlink()
+                (self.data_dir / data_file).unlink()
 
     def names(self) -> list[str]:
         return [r[0] for r in self._conn.execute("SELECT name FROM datasets ORDER BY name")]
@@ -249,7 +243,7 @@ class SQLiteStore(PointStore):
 
     # --- reading ---------------------------------------------------------------------------
 
-    def _open(self, dataset: str, area: Area | None) -> tuple[int | None, list[tuple[int, int, int, int, bool]]]:
+    def _open(self, dataset: str, area: Area | None) -> tuple[int | None, list[tuple[int, int, int, bool]]]:
         """Return an open descriptor of the dataset's data file and the blocks to read, as of now."""
         conn = self._connect()
         try:
@@ -269,25 +263,26 @@ class SQLiteStore(PointStore):
             conn.execute("COMMIT")
             conn.close()
         if area is None:
-            return fd, [(n, pos, size, 0, True) for n, pos, size, *_ in rows]
+            return fd, [(n, pos, size, True) for n, pos, size, *_ in rows]
         table = np.array([r[3:] for r in rows], dtype=np.float64).reshape(-1, 4)
         all_in, maybe = area.classify_boxes(table[:, 0], table[:, 1], table[:, 2], table[:, 3])
         return fd, [
-            (n, pos, size, 0, bool(full))
+            (n, pos, size, bool(full))
             for (n, pos, size, *_), full, some in zip(rows, all_in, maybe, strict=True)
             if full or some
         ]
 
     def _iter(self, dataset: str, area: Area | None, batch_size: int) -> Iterator[Chunk]:
         fd, plan = self._open(dataset, area)
+        if fd is None:  # created, never loaded: no points
+            return
         self.open_cursors += 1
         try:
             pending: list[bytes] = []
             pending_count = 0
-            for n, pos, lines_size, _, full in plan:
+            for n, pos, lines_size, full in plan:
                 # A block on disk: xs (n float64) | ys (n float64) | offsets (n+1 int64) | lines
                 columns = 8 * (3 * n + 1)
-                assert fd is not None
                 if full:
                     data = os.pread(fd, lines_size, pos + columns)
                 else:
@@ -309,8 +304,7 @@ class SQLiteStore(PointStore):
             if pending:
                 yield Chunk(pending_count, b"".join(pending))
         finally:
-            if fd is not None:
-                os.close(fd)
+            os.close(fd)
             self.open_cursors -= 1
 
     # --- writing ---------------------------------------------------------------------------
@@ -342,9 +336,7 @@ class SQLiteStore(PointStore):
         return rows
 
     def _publish(self, dataset: str, data_file: str, rows: list[tuple[Any, ...]], staging: _Staging) -> None:
-        conn = self._connect()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
+        with contextlib.closing(self._connect()) as own, _writing(own) as conn:
             if self._row(dataset, conn)[6]:
                 raise StoreError(f"dataset {dataset!r} was loaded by another import meanwhile")
             conn.executemany("INSERT INTO blocks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
@@ -354,13 +346,19 @@ class SQLiteStore(PointStore):
                 " WHERE name = ?",
                 (staging.count, *(b if b else (None, None, None, None)), data_file, dataset),
             )
-            conn.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-            raise
-        finally:
-            conn.close()
+
+
+@contextlib.contextmanager
+def _writing(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """Run the block in one write transaction: committed whole, or rolled back."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 def _morton(xs: FloatArray, ys: FloatArray, bounds: Bounds) -> IntArray:
