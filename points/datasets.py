@@ -93,7 +93,7 @@ def dataset_fill(
     *,
     store: PointStore | None = None,
     progress: Callable[[int], float] | None = None,
-    report: dict[str, Any] | None = None,
+    report: Callable[[], dict[str, Any]] | None = None,
 ) -> Dataset:
     """Put the batches in the store as the dataset's points; leave it ready, or failed with the reason.
 
@@ -101,7 +101,7 @@ def dataset_fill(
     in one step at the end, so a failed re-import loses nothing: the previous points stay, and
     the dataset is ready again with a message saying the import failed. Only the import that
     owns the dataset (its `import_token`) may publish or fail it: a newer import of the same
-    name, or a delete, wins. `progress(points_done)` returns the share done (0..1); `report`
+    name, or a delete, wins. `progress(points_done)` returns the share done (0..1); `report()`
     is saved with the dataset. The exception of a failed import is raised again.
     """
     store = store or get_store()
@@ -123,7 +123,7 @@ def dataset_fill(
             dataset.status = DatasetStatus.READY
             dataset.status_message = ""
             dataset.progress = 1.0
-            dataset.report = report or {}
+            dataset.report = report() if report else {}
             dataset.heartbeat = timezone.now()
             fields = [
                 "count",
@@ -145,14 +145,14 @@ def dataset_fill(
         try:
             store.drop(scratch)
         finally:
-            _record_failure(dataset, store, exc, report)
+            _record_failure(dataset, store, exc, report() if report else {})
         raise
     finally:
         beat.stop()
     return dataset
 
 
-def _record_failure(dataset: Dataset, store: PointStore, exc: BaseException, report: dict[str, Any] | None) -> None:
+def _record_failure(dataset: Dataset, store: PointStore, exc: BaseException, report: dict[str, Any]) -> None:
     reason = str(exc) or exc.__class__.__name__
     owned = Dataset.objects.filter(pk=dataset.pk, import_token=dataset.import_token)
     try:
@@ -162,12 +162,12 @@ def _record_failure(dataset: Dataset, store: PointStore, exc: BaseException, rep
     if kept:
         owned.update(
             status=DatasetStatus.READY,
-            report=report or {},
+            report=report,
             heartbeat=timezone.now(),
             status_message=f"the last import failed ({reason}); the previous points are still served",
         )
     else:
-        owned.update(status=DatasetStatus.FAILED, status_message=reason, report=report or {}, heartbeat=timezone.now())
+        owned.update(status=DatasetStatus.FAILED, status_message=reason, report=report, heartbeat=timezone.now())
 
 
 def _checked(batches: Iterable[PointBatch], geometry: str) -> Iterator[PointBatch]:
@@ -238,17 +238,14 @@ def dataset_import_file(
     """Fill `dataset` from the file at `path`, with progress by bytes read and the rows report."""
     size = max(path.stat().st_size, 1)
     with open(path, "rb") as binary:
-        try:
-            return dataset_fill(
-                dataset,
-                read_points(binary, options),
-                store=store,
-                progress=lambda _done: options.report.bytes_read / size,
-                report=report_of(options),
-            )
-        finally:
-            # The report grows while reading; save its final state whatever the outcome.
-            Dataset.objects.filter(pk=dataset.pk).update(report=report_of(options))
+        return dataset_fill(
+            dataset,
+            read_points(binary, options),
+            store=store,
+            progress=lambda _done: options.report.bytes_read / size,
+            # Called when the import ends: the report grows while the file is read.
+            report=lambda: report_of(options),
+        )
 
 
 def dataset_delete(*, name: str, store: PointStore | None = None) -> bool:

@@ -52,7 +52,9 @@ class Command(BaseCommand):
                 name=opts["name"], geometry=geometry, title=opts["title"] or Path(path).name, replace=opts["replace"]
             )
             if path == "-":
-                dataset = dataset_fill(dataset, read_points(sys.stdin.buffer, options), report=report_of(options))
+                dataset = dataset_fill(
+                    dataset, read_points(sys.stdin.buffer, options), report=lambda: report_of(options)
+                )
             else:
                 dataset = dataset_import_file(dataset, Path(path), options)
         except (ImportFileError, DatasetError) as exc:
