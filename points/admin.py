@@ -14,7 +14,6 @@ from django.contrib import admin, messages
 from django.core.files.uploadedfile import TemporaryUploadedFile, UploadedFile
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
-from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -316,17 +315,25 @@ class DatasetAdmin(admin.ModelAdmin):
             }
         )
 
-    def change_view(
-        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Dataset | None = None,
     ) -> HttpResponse:
-        dataset = get_object_or_404(Dataset, pk=object_id) if object_id.isdigit() else None
-        context = dict(extra_context or {})
-        if dataset is not None:
-            context["dataset"] = dataset
-            context["report"] = dataset.report or {}
-            context["count_text"] = f"{dataset.count:,}"
-            context["rejected_text"] = f"{(dataset.report or {}).get('rejected', 0):,}"
-        return super().change_view(request, object_id, form_url, context)
+        # The change page's report and preview, from the object the admin has fetched already.
+        if obj is not None:
+            report = obj.report or {}
+            context.update(
+                dataset=obj,
+                report=report,
+                count_text=f"{obj.count:,}",
+                rejected_text=f"{report.get('rejected', 0):,}",
+            )
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     # --- deleting: the points leave the store too ---------------------------------------------
 
