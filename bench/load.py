@@ -28,7 +28,6 @@ import platform
 import random
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -47,8 +46,10 @@ import psutil
 import shapely
 from shapely.geometry import Polygon
 
-ROOT = Path(__file__).resolve().parent.parent
-HOST = "127.0.0.1"  # loopback only, always
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.gunicorn import HOST, ROOT, Gunicorn
+
 BIG = "random-500k"
 BIG_COUNT = 500_000
 GRID = "grid"
@@ -78,89 +79,30 @@ class ServerModel:
 MODELS = [ServerModel(2, 8), ServerModel(4, 4), ServerModel(1, 16)]
 
 
-class LoadServer:
+class LoadServer(Gunicorn):
     """gunicorn started with `make run`'s arguments, with logs kept and its workers' memory and CPU read."""
 
     def __init__(self, env: dict[str, str], logs: Path, model: ServerModel, suffix: str = "") -> None:
-        with socket.socket() as s:
-            s.bind((HOST, 0))
-            self.port: int = s.getsockname()[1]
         self.access_log = logs / f"access-{model.workers}x{model.threads}{suffix}.log"
         self.error_log = logs / f"error-{model.workers}x{model.threads}{suffix}.log"
         self._error_file = open(self.error_log, "wb")  # noqa: SIM115 (closed in stop())
-        self.proc = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "gunicorn"),
-                "pointsite.wsgi:application",
-                "--bind",
-                f"{HOST}:{self.port}",
-                "--worker-class",
-                "gthread",
-                "--workers",
-                str(model.workers),
-                "--threads",
-                str(model.threads),
-                "--timeout",
-                "120",
-                "--graceful-timeout",
-                "10",
-                # `make run` logs every request; keep it (to a file) so the figures include that cost.
-                "--access-logfile",
-                str(self.access_log),
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=self._error_file,
-        )
         self.model = model
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                conn = http.client.HTTPConnection(HOST, self.port, timeout=5)
-                conn.request("GET", "/api/datasets")
-                conn.getresponse().read()
-                conn.close()
-                if len(self.workers()) == model.workers:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                self.stop()
-                raise RuntimeError(f"gunicorn did not start; see {self.error_log}")
-            time.sleep(0.1)
-
-    def workers(self) -> list[psutil.Process]:
-        return psutil.Process(self.proc.pid).children()
-
-    def worker_pids(self) -> set[int]:
-        return {p.pid for p in self.workers()}
-
-    def reset_peak(self) -> None:
-        # Writing 5 to clear_refs resets the kernel's peak RSS (VmHWM) of a process.
-        for pid in self.worker_pids():
-            Path(f"/proc/{pid}/clear_refs").write_text("5")
-
-    def peak_mb(self) -> float:
-        """Sum of the workers' peak RSS (VmHWM) since the last reset_peak, in MB."""
-        total = 0
-        for pid in self.worker_pids():
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    total += int(line.split()[1])
-        return total / 1024
+        try:
+            # `make run` logs every request; keep it (to a file) so the figures include that cost.
+            super().__init__(
+                env, workers=model.workers, threads=model.threads,
+                extra=["--graceful-timeout", "10", "--access-logfile", str(self.access_log)],
+                stdout=subprocess.DEVNULL, stderr=self._error_file,
+            )  # fmt: skip
+        except RuntimeError:
+            raise RuntimeError(f"gunicorn did not start; see {self.error_log}") from None
 
     def cpu_seconds(self) -> float:
         """User + system CPU seconds used so far by all workers."""
         return sum(t.user + t.system for t in (p.cpu_times() for p in self.workers()))
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        super().stop()
         self._error_file.close()
 
     def log_problems(self) -> list[str]:

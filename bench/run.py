@@ -15,7 +15,6 @@ import json
 import math
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,6 +30,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.gunicorn import Gunicorn  # noqa: E402
 from points.ndjson import encode_points  # noqa: E402
 
 SIZES = {"500k": 500_000, "5M": 5_000_000}
@@ -98,59 +98,9 @@ def fetch_pages(port: int, name: str) -> Fetch:
     return Fetch(ttfb, time.perf_counter() - started, points, True)
 
 
-class Server:
-    """gunicorn as `make run` starts it, with one worker whose peak memory we read."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.proc = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "gunicorn"),
-                "pointsite.wsgi:application",
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--worker-class",
-                "gthread",
-                "--workers",
-                "1",
-                "--threads",
-                "8",
-                "--timeout",
-                "120",
-                "--log-level",
-                "warning",
-            ],
-            cwd=ROOT,
-            env={**env, "DJANGO_SETTINGS_MODULE": "bench.settings"},
-        )
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-                conn.request("GET", "/api/datasets")
-                conn.getresponse().read()
-                break
-            except OSError:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise RuntimeError("gunicorn did not start") from None
-                time.sleep(0.1)
-        self.worker = psutil.Process(self.proc.pid).children()[0]
-
-    def reset_peak(self) -> None:
-        # Writing 5 to clear_refs resets the kernel's peak RSS (VmHWM) of the process.
-        Path(f"/proc/{self.worker.pid}/clear_refs").write_text("5")
-
-    def peak_mb(self) -> float:
-        for line in Path(f"/proc/{self.worker.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
+def bench_server(env: dict[str, str]) -> Gunicorn:
+    """Return the app's server plus the comparison endpoints, one worker (its memory is read)."""
+    return Gunicorn({**env, "DJANGO_SETTINGS_MODULE": "bench.settings"}, extra=["--log-level", "warning"])
 
 
 def manage(env: dict[str, str], *args: str) -> tuple[str, float]:
@@ -296,7 +246,7 @@ def main() -> None:
     say()
 
     # --- streams over HTTP -----------------------------------------------------------------
-    server = Server(env)
+    server = bench_server(env)
     try:
         say("## Streams over HTTP (embedded store)")
         say()
