@@ -57,11 +57,14 @@ class Area:
 
     kind: Kind
     parts: tuple[Part, ...]
-    _tests: list[_PartTest] = field(default_factory=list, init=False, repr=False, compare=False)
+    # The parts' point tests; parse_area hands over those it built while validating.
+    _tests: list[_PartTest] = field(default_factory=list, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        for part in self.parts:
-            self._tests.append(_PlanarPartTest(part) if self.kind == "planar" else _SphericalPartTest(part))
+        if not self._tests:
+            self._tests.extend(
+                _PlanarPartTest(part) if self.kind == "planar" else _SphericalPartTest(part) for part in self.parts
+            )
 
     @property
     def vertex_count(self) -> int:
@@ -382,7 +385,7 @@ def _check_valid(where: str, planar: shapely.Polygon) -> None:
     raise PolygonError(f"{where} is not a valid polygon: {text.lower()}{at}")
 
 
-def _part(value: Any, where: str, kind: Kind, budget: list[int], max_vertices: int) -> Part:
+def _part(value: Any, where: str, kind: Kind, budget: list[int], max_vertices: int) -> tuple[Part, _PartTest]:
     if not isinstance(value, list) or not value:
         raise PolygonError(f"{where} must be a non-empty list of rings, got {_describe(value)}")
     rings = [_ring(r, f"{where}[{i}]", kind, budget, max_vertices) for i, r in enumerate(value)]
@@ -394,17 +397,18 @@ def _part(value: Any, where: str, kind: Kind, budget: list[int], max_vertices: i
         if np.linalg.matrix_rank(spread / scale) < 2:
             raise PolygonError(f"{where} has no area: its outer ring's vertices are all on one line")
         _check_valid(where, polygon)
+        test: _PartTest = _PlanarPartTest(part)
     else:
-        test = _SphericalPartTest(part)
+        test = spherical = _SphericalPartTest(part)
         # In the gnomonic plane edges are straight, so planar validity is validity on the sphere.
-        polygon = shapely.Polygon(test.shell.exterior.coords, [h.exterior.coords for h in test.holes])
+        polygon = shapely.Polygon(spherical.shell.exterior.coords, [h.exterior.coords for h in spherical.holes])
         reason = shapely.is_valid_reason(polygon)
         if reason != "Valid Geometry":
             text = reason.partition("[")[0].lower()
             raise PolygonError(f"{where} is not a valid polygon on the sphere: {text}")
     if shapely.area(shapely.Polygon(polygon.exterior)) == 0:
         raise PolygonError(f"{where} has no area: its outer ring's vertices are all on one line")
-    return part
+    return part, test
 
 
 def parse_area(body: bytes | str | dict[str, Any], *, kind: Kind, max_vertices: int = 10_000) -> Area:
@@ -413,7 +417,7 @@ def parse_area(body: bytes | str | dict[str, Any], *, kind: Kind, max_vertices: 
     The body is a GeoJSON Polygon or MultiPolygon, bare or as the geometry of a Feature.
     """
     if isinstance(body, (bytes, str)):
-        if not body or (isinstance(body, bytes) and not body.strip()) or (isinstance(body, str) and not body.strip()):
+        if not body.strip():
             raise PolygonError("the request body is empty; send a GeoJSON Polygon or MultiPolygon")
         try:
             doc = orjson.loads(body)
@@ -433,18 +437,18 @@ def parse_area(body: bytes | str | dict[str, Any], *, kind: Kind, max_vertices: 
         kind_name = doc.get("type")
     coordinates = doc.get("coordinates")
     budget = [0]
-    parts: tuple[Part, ...]
+    built: list[tuple[Part, _PartTest]]
     if kind_name == "Polygon":
-        parts = (_part(coordinates, "coordinates", kind, budget, max_vertices),)
+        built = [_part(coordinates, "coordinates", kind, budget, max_vertices)]
     elif kind_name == "MultiPolygon":
         if not isinstance(coordinates, list) or not coordinates:
             raise PolygonError(
                 f"coordinates of a MultiPolygon must be a non-empty list of polygons, got {_describe(coordinates)}"
             )
-        parts = tuple(_part(p, f"coordinates[{i}]", kind, budget, max_vertices) for i, p in enumerate(coordinates))
+        built = [_part(p, f"coordinates[{i}]", kind, budget, max_vertices) for i, p in enumerate(coordinates)]
     elif kind_name is None:
         raise PolygonError('the object has no "type": expected a GeoJSON Polygon or MultiPolygon (or a Feature of one)')
     else:
         shown = kind_name if isinstance(kind_name, str) and len(kind_name) <= 40 else _describe(kind_name)
         raise PolygonError(f"expected a GeoJSON Polygon or MultiPolygon (or a Feature of one), got type {shown!r}")
-    return Area(kind=kind, parts=parts)
+    return Area(kind=kind, parts=tuple(p for p, _ in built), _tests=[t for _, t in built])
