@@ -29,7 +29,7 @@ def paged(request: HttpRequest, name: str) -> JsonResponse:
         if seen + chunk.count <= skip:  # skipped rows still have to be read, as with OFFSET
             seen += chunk.count
             continue
-        for record in decode_lines(chunk.ndjson):
+        for record in decode_lines(chunk.data):
             if seen >= skip:
                 points.append(record)
             seen += 1
@@ -46,7 +46,7 @@ def per_point(request: HttpRequest, name: str) -> StreamingHttpResponse:
     def lines() -> Iterator[str]:
         for chunk in get_store().iter_all(name):
             record: dict[str, Any]
-            for record in decode_lines(chunk.ndjson):
+            for record in decode_lines(chunk.data):
                 yield json.dumps(record) + "\n"
 
     return StreamingHttpResponse(lines(), content_type="application/x-ndjson")

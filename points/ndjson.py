@@ -1,4 +1,4 @@
-"""Encode points as NDJSON lines, pick lines out by mask, and frame a store's chunks as a stream.
+"""Encode points as NDJSON lines, pick lines out by mask, and write the stream's end and error lines.
 
 Stream format (application/x-ndjson), one JSON object per line:
 
@@ -12,24 +12,14 @@ A stream whose last line is neither was cut (connection lost, proxy timeout).
 
 from __future__ import annotations
 
-import logging
-import time
-from collections.abc import Generator, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 import msgspec
 import numpy as np
-import numpy.typing as npt
 import orjson
 
-if TYPE_CHECKING:
-    from points.stores.base import Chunk
-
-logger = logging.getLogger(__name__)
-
-IntArray = npt.NDArray[np.int64]
-FloatArray = npt.NDArray[np.float64]
-BoolArray = npt.NDArray[np.bool_]
+from points.batches import BoolArray, FloatArray, IntArray
 
 RESERVED_KEYS = frozenset({"id", "pt"})
 _NEWLINE = 10
@@ -69,10 +59,11 @@ def encode_points(
             for i, x, y, p in zip(id_list, xs.tolist(), ys.tolist(), properties, strict=True)
         ]
     text = _ENCODER.encode_lines(records)
-    return text, _line_offsets(text)
+    return text, line_offsets(text)
 
 
-def _line_offsets(text: bytes) -> IntArray:
+def line_offsets(text: bytes) -> IntArray:
+    """Return the offsets of the lines of NDJSON bytes (n + 1 of them for n lines)."""
     # JSON encoders escape newlines inside strings, so every raw "\n" ends a line.
     ends = np.flatnonzero(np.frombuffer(text, dtype=np.uint8) == _NEWLINE) + 1
     offsets = np.empty(len(ends) + 1, dtype=np.int64)
@@ -154,88 +145,3 @@ def end_line(count: int) -> bytes:
 def error_line(message: str, count: int) -> bytes:
     """Return the line that closes a stream cut short by a server-side failure."""
     return orjson.dumps({"error": message, "count": count}) + b"\n"
-
-
-class StreamLimit(Exception):
-    """A per-request limit stopped the stream; the message says which and what to do."""
-
-
-def _first_lines(data: bytes, n: int) -> bytes:
-    end = -1
-    for _ in range(n):
-        end = data.index(b"\n", end + 1)
-    return data[: end + 1]
-
-
-def frame_stream(
-    chunks: Iterable[Chunk],
-    *,
-    chunk_bytes: int = 131_072,
-    max_points: int = 0,
-    max_seconds: float = 0,
-) -> Generator[bytes, None, None]:
-    """Yield the stream's body: the chunks' lines gathered into pieces of about `chunk_bytes`,
-    then the end line, or the error line if reading the chunks fails midway or a limit is hit
-    (`max_points` points, `max_seconds` seconds; 0 = no limit).
-
-    Closing this generator early closes `chunks` too, so the store's cursor is released.
-    """
-    sent = 0
-    pending: list[bytes] = []
-    pending_size = 0
-    iterator = iter(chunks)
-    deadline = time.monotonic() + max_seconds if max_seconds else 0.0
-    try:
-        try:
-            for chunk in iterator:
-                count, data = chunk.count, chunk.ndjson
-                if not data:
-                    continue
-                if max_points and sent + count > max_points:
-                    count = max_points - sent
-                    data = _first_lines(data, count)
-                    pending.append(data)
-                    sent += count
-                    raise StreamLimit(
-                        f"the limit of {max_points:,} points a request was reached; "
-                        "query a smaller area to get all of its points"
-                    )
-                if deadline and time.monotonic() > deadline:
-                    raise StreamLimit(f"the query ran longer than {max_seconds:g} s, the limit; query a smaller area")
-                if pending_size + len(data) >= chunk_bytes:
-                    if pending:
-                        pending.append(data)
-                        yield b"".join(pending)
-                        pending.clear()
-                        pending_size = 0
-                    else:
-                        yield data
-                    sent += count
-                    continue
-                pending.append(data)
-                pending_size += len(data)
-                sent += count
-        except GeneratorExit:
-            raise
-        except Exception as exc:  # the headers are gone: say so in the stream itself
-            if not isinstance(exc, StreamLimit):
-                logger.exception("point stream failed after %d points", sent)
-            if pending:
-                yield b"".join(pending)
-            yield error_line(_public_message(exc), sent)
-            return
-        pending.append(end_line(sent))
-        yield b"".join(pending)
-    finally:
-        close = getattr(iterator, "close", None)
-        if close is not None:
-            close()
-
-
-def _public_message(exc: Exception) -> str:
-    # Store errors carry messages written for users; anything else stays in the server log.
-    from points.stores.base import StoreError
-
-    if isinstance(exc, (StoreError, StreamLimit)):
-        return str(exc)
-    return "the server failed while reading the points; the stream is incomplete"

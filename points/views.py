@@ -1,4 +1,4 @@
-"""HTTP adapters: parse the request, ask the store, stream NDJSON back (no logic of their own)."""
+"""HTTP adapters: parse the request, ask the store, stream the points back (no logic of their own)."""
 
 from __future__ import annotations
 
@@ -17,14 +17,15 @@ from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from points import ndjson
+from points import streams
+from points.batches import Chunk, Format, StreamForm
 from points.geometry import PolygonError, parse_area
 from points.models import NAME_PATTERN, Dataset, DatasetStatus
+from points.negotiation import NotAcceptable, UnknownFormat, choose_form
 from points.openapi import openapi_document
 from points.stores import get_store
-from points.stores.base import Chunk, DatasetNotFound, PointStore, StoreError, StoreUnavailable
+from points.stores.base import DatasetNotFound, PointStore, StoreError, StoreUnavailable
 
-NDJSON_TYPE = "application/x-ndjson"
 logger = logging.getLogger(__name__)
 _NAME = re.compile(NAME_PATTERN)
 
@@ -91,7 +92,10 @@ def points_all(request: HttpRequest, name: str) -> HttpResponseBase:
     dataset = _ready_dataset(name)
     if isinstance(dataset, JsonResponse):
         return dataset
-    return _stream(request, dataset, lambda store: store.iter_all(dataset.name))
+    form = _form(request)
+    if isinstance(form, JsonResponse):
+        return form
+    return _stream(request, dataset, lambda store, form: store.iter_all(dataset.name, form=form), form)
 
 
 @csrf_exempt  # read-only: it selects points and changes nothing, so scripts may call it freely
@@ -102,6 +106,9 @@ def points_within(request: HttpRequest, name: str) -> HttpResponseBase:
     dataset = _ready_dataset(name)
     if isinstance(dataset, JsonResponse):
         return dataset
+    form = _form(request)
+    if isinstance(form, JsonResponse):
+        return form
     limit = settings.POINTS_MAX_BODY_BYTES
     if not request.META.get("CONTENT_LENGTH") and "chunked" in request.headers.get("Transfer-Encoding", "").lower():
         # WSGI servers hand Django no body without a length: say so rather than "empty".
@@ -116,15 +123,35 @@ def points_within(request: HttpRequest, name: str) -> HttpResponseBase:
         area = parse_area(body, kind=dataset.geometry, max_vertices=settings.POINTS_MAX_VERTICES)  # type: ignore[arg-type]
     except PolygonError as exc:
         return error(400, f"invalid polygon: {exc}")
-    return _stream(request, dataset, lambda store: store.iter_within(dataset.name, area))
+    return _stream(request, dataset, lambda store, form: store.iter_within(dataset.name, area, form=form), form)
+
+
+def _form(request: HttpRequest) -> StreamForm | JsonResponse:
+    """Return the format and coding the request asks for, or the error response saying why not."""
+    try:
+        return choose_form(
+            query_format=request.GET.get("format"),
+            accept=request.headers.get("Accept"),
+            accept_encoding=request.headers.get("Accept-Encoding"),
+        )
+    except UnknownFormat as exc:
+        return error(400, str(exc))
+    except NotAcceptable as exc:
+        return error(406, str(exc))
 
 
 def _stream(
-    request: HttpRequest, dataset: Dataset, open_chunks: Callable[[PointStore], Iterator[Chunk]]
+    request: HttpRequest,
+    dataset: Dataset,
+    open_chunks: Callable[[PointStore, StreamForm], Iterator[Chunk]],
+    form: StreamForm,
 ) -> HttpResponseBase:
     try:
         store = get_store()
-        chunks = open_chunks(store)
+        schema = None
+        if form.format == Format.ARROW:
+            schema = store.schema(dataset.name).arrow(dataset=dataset.name, geometry=dataset.geometry)
+        chunks = open_chunks(store, form)
         # Read the first chunk before answering, so a store that is down gets a 503, not a
         # stream that starts and fails.
         first = next(chunks, None)
@@ -135,14 +162,19 @@ def _stream(
     except StoreError:
         logger.exception("the point store failed to open a stream of %r", dataset.name)
         return error(503, "the point store cannot serve this dataset now; the failure is logged for the operators")
-    body = ndjson.frame_stream(
+    body = streams.frame_stream(
         _prepend(first, chunks),
+        form=form,
+        schema=schema,
         chunk_bytes=settings.POINTS_STREAM_CHUNK_BYTES,
         max_points=settings.POINTS_MAX_RESULTS,
         max_seconds=settings.POINTS_MAX_STREAM_SECONDS,
     )
     content = _async_chunks(body) if isinstance(request, ASGIRequest) else body
-    response = StreamingHttpResponse(content, content_type=NDJSON_TYPE)
+    response = StreamingHttpResponse(content, content_type=streams.CONTENT_TYPES[form.format])
+    if form.coding.value != "identity":
+        response["Content-Encoding"] = form.coding.value
+    response["Vary"] = "Accept, Accept-Encoding"
     response["X-Dataset-Count"] = str(dataset.count)
     response["X-Accel-Buffering"] = "no"
     response["Cache-Control"] = "no-store"

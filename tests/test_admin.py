@@ -30,7 +30,7 @@ def upload(client: Client, name: str, filename: str, content: bytes, **fields: A
 
 
 def ids(name: str) -> list[Any]:
-    return sorted(r["id"] for c in get_store().iter_all(name) for r in decode_lines(c.ndjson))
+    return sorted(r["id"] for c in get_store().iter_all(name) for r in decode_lines(c.data))
 
 
 def test_upload_csv_imports_in_the_background(admin_client: Client, settings: Any, tmp_path: Path) -> None:

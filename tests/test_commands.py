@@ -23,14 +23,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def stream_ids(name: str) -> list:
-    return sorted(r["id"] for c in get_store().iter_all(name) for r in decode_lines(c.ndjson))
+    return sorted(r["id"] for c in get_store().iter_all(name) for r in decode_lines(c.data))
 
 
 def test_generate_grid_is_the_original_demo() -> None:
     out = io.StringIO()
     call_command("generate_points", "g", "--grid", "4x3", stdout=out)
     assert "12 points" in out.getvalue()
-    rows = sorted((r for c in get_store().iter_all("g") for r in decode_lines(c.ndjson)), key=lambda r: r["id"])
+    rows = sorted((r for c in get_store().iter_all("g") for r in decode_lines(c.data)), key=lambda r: r["id"])
     assert [r["pt"] for r in rows] == [[x, y] for x in range(4) for y in range(3)]
     dataset = Dataset.objects.get(name="g")
     assert dataset.status == DatasetStatus.READY and dataset.count == 12 and dataset.bounds == [0, 0, 3, 2]
@@ -39,8 +39,8 @@ def test_generate_grid_is_the_original_demo() -> None:
 def test_generate_random_is_reproducible_and_within_bounds() -> None:
     call_command("generate_points", "r1", "--random", "5000", "--bounds", "10,20,30,40", "--seed", "5")
     call_command("generate_points", "r2", "--random", "5000", "--bounds", "10,20,30,40", "--seed", "5")
-    a = [r for c in get_store().iter_all("r1") for r in decode_lines(c.ndjson)]
-    b = [r for c in get_store().iter_all("r2") for r in decode_lines(c.ndjson)]
+    a = [r for c in get_store().iter_all("r1") for r in decode_lines(c.data)]
+    b = [r for c in get_store().iter_all("r2") for r in decode_lines(c.data)]
     assert a == b and len(a) == 5000
     assert all(10 <= r["pt"][0] <= 30 and 20 <= r["pt"][1] <= 40 for r in a)
 
@@ -177,7 +177,7 @@ def test_clusters_stay_inside_their_bounds_without_piling_on_the_edges() -> None
     call_command(
         "generate_points", "cl", "--random", "20000", "--clusters", "3", "--bounds", "0,0,10,10", "--seed", "3"
     )
-    pts = [r["pt"] for c in get_store().iter_all("cl") for r in decode_lines(c.ndjson)]
+    pts = [r["pt"] for c in get_store().iter_all("cl") for r in decode_lines(c.data)]
     assert len(pts) == 20_000
     assert all(0 <= x <= 10 and 0 <= y <= 10 for x, y in pts)
     on_edges = sum(1 for x, y in pts if x in (0.0, 10.0) or y in (0.0, 10.0))

@@ -15,13 +15,14 @@ from django.core.management import call_command
 from django.test import Client
 
 from points import stores
+from points.batches import Chunk, StreamForm
 from points.datasets import dataset_import
 from points.geometry import Area
 from points.models import Dataset, DatasetStatus
 from points.ndjson import decode_lines
 from points.stores import get_store
-from points.stores.base import Chunk, StoreUnavailable
-from points.stores.sqlite import SQLiteStore
+from points.stores.base import StoreUnavailable
+from points.stores.embedded.store import EmbeddedStore
 from tests.conftest import grid_batches, random_batches
 
 SQUARE = '{"type":"Polygon","coordinates":[[[10,10],[20,10],[20,20],[10,20],[10,10]]]}'
@@ -65,13 +66,13 @@ def test_a_client_that_disconnects_mid_stream_frees_the_cursor_and_the_worker(
     assert crashes == []
 
 
-class FailingStore(SQLiteStore):
+class FailingStore(EmbeddedStore):
     """A real store whose reads fail after K chunks, as a store whose server went away would."""
 
     fail_after = 3
 
-    def _iter(self, dataset: str, area: Area | None, batch_size: int) -> Iterator[Chunk]:
-        for n, chunk in enumerate(super()._iter(dataset, area, batch_size)):
+    def _iter(self, dataset: str, area: Area | None, form: StreamForm, batch_size: int) -> Iterator[Chunk]:
+        for n, chunk in enumerate(super()._iter(dataset, area, form, batch_size)):
             if n == self.fail_after:
                 raise StoreUnavailable("MongoDB failed to read points: AutoReconnect")
             yield chunk
@@ -151,7 +152,7 @@ def test_time_limit_cuts_a_slow_stream(
     failing_store.fail_after = 10**9
     settings.POINTS_MAX_STREAM_SECONDS = 1
     clock = iter(range(0, 10**6, 2))  # a clock where every reading is two seconds after the last
-    monkeypatch.setattr("points.ndjson.time.monotonic", lambda: float(next(clock)))
+    monkeypatch.setattr("points.streams.time.monotonic", lambda: float(next(clock)))
     lines = decode_lines(body(client.get("/api/datasets/many/points")))
     assert "ran longer than 1 s" in lines[-1]["error"] and lines[-1]["count"] == len(lines) - 1 < 60_000
 

@@ -8,8 +8,10 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from points.ndjson import decode_lines, encode_points, end_line, error_line, frame_stream, select_lines
-from points.stores.base import Chunk, StoreUnavailable
+from points.batches import Chunk
+from points.ndjson import decode_lines, encode_points, end_line, error_line, select_lines
+from points.stores.base import StoreUnavailable
+from points.streams import frame_stream
 
 
 def test_plain_points_encode_like_json_dumps() -> None:

@@ -9,9 +9,10 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from points.batches import Chunk
 from points.geometry import Area, PolygonError, parse_area
-from points.ndjson import encode_points, frame_stream, iter_records
-from points.stores.base import Chunk
+from points.ndjson import encode_points, iter_records
+from points.streams import frame_stream
 
 coordinate = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False)
 

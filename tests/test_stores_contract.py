@@ -22,7 +22,7 @@ from tests.conftest import grid_batches, random_batches
 def records(chunks: Any) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for chunk in chunks:
-        lines = decode_lines(chunk.ndjson)
+        lines = decode_lines(chunk.data)
         assert len(lines) == chunk.count
         out.extend(lines)
     return out

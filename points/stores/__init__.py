@@ -16,9 +16,9 @@ class UnknownStoreScheme(ImproperlyConfigured):
 
 
 def _sqlite(url: str) -> PointStore:
-    from points.stores.sqlite import SQLiteStore
+    from points.stores.embedded.store import EmbeddedStore
 
-    return SQLiteStore.from_url(url)
+    return EmbeddedStore.from_url(url)
 
 
 def _mongo(url: str) -> PointStore:

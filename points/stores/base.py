@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
-import numpy as np
-import numpy.typing as npt
-
+from points.batches import Bounds, Chunk, PointBatch, StreamForm
 from points.geometry import Area
-from points.ndjson import encode_points
+from points.schema import PointSchema
 
 GeometryKind = Literal["planar", "spherical"]
-Bounds = tuple[float, float, float, float]
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
+PLAIN_NDJSON = StreamForm()
 
 
 class StoreError(Exception):
@@ -33,31 +28,6 @@ class DatasetExists(StoreError):
 
 class StoreUnavailable(StoreError):
     """The store's server cannot be reached or answered with an error."""
-
-
-@dataclass(frozen=True, slots=True)
-class PointBatch:
-    """Points to insert, as parallel columns; `properties` is None when the points have none."""
-
-    ids: IntArray | list[int | str]
-    xs: FloatArray
-    ys: FloatArray
-    properties: list[dict[str, Any]] | None = None
-
-    def __len__(self) -> int:
-        return len(self.xs)
-
-    def encoded(self) -> tuple[bytes, IntArray]:
-        """Return the points' NDJSON lines and line offsets (see points.ndjson.encode_points)."""
-        return encode_points(self.ids, self.xs, self.ys, self.properties)
-
-
-@dataclass(frozen=True, slots=True)
-class Chunk:
-    """Points read from a store: `count` of them, as NDJSON bytes (one line each, `\\n`-ended)."""
-
-    count: int
-    ndjson: bytes
 
 
 class PointStore(abc.ABC):
@@ -103,15 +73,23 @@ class PointStore(abc.ABC):
         """Return whether the store has storage for `dataset`."""
 
     @abc.abstractmethod
-    def iter_all(self, dataset: str, *, batch_size: int = 10_000) -> Iterator[Chunk]:
-        """Yield every point of the dataset, in chunks of about `batch_size` points.
+    def schema(self, dataset: str) -> PointSchema:
+        """Return the column types of the dataset's points, as learnt at import."""
+
+    @abc.abstractmethod
+    def iter_all(self, dataset: str, *, form: StreamForm = PLAIN_NDJSON, batch_size: int = 10_000) -> Iterator[Chunk]:
+        """Yield every point of the dataset, in chunks of about `batch_size` points, in `form`'s
+        format: compressed as `form` asks where the store keeps its points so, else plain
+        (points.batches.Chunk says how to tell).
 
         The iterator is a generator: closing it early releases the cursor at once.
         """
 
     @abc.abstractmethod
-    def iter_within(self, dataset: str, area: Area, *, batch_size: int = 10_000) -> Iterator[Chunk]:
-        """Yield the points inside `area` (see points.geometry for the rule), in chunks."""
+    def iter_within(
+        self, dataset: str, area: Area, *, form: StreamForm = PLAIN_NDJSON, batch_size: int = 10_000
+    ) -> Iterator[Chunk]:
+        """Yield the points inside `area` (see points.geometry for the rule), in chunks, as iter_all."""
 
     def size(self, dataset: str) -> int | None:
         """Return the bytes the dataset takes in the store, or None when the store cannot tell."""

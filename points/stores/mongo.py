@@ -17,14 +17,15 @@ import msgspec
 import numpy as np
 import shapely
 
+from points import arrow
+from points.batches import Bounds, Chunk, Format, PointBatch, StreamForm
 from points.geometry import Area
+from points.schema import PointSchema, records_batch
 from points.stores.base import (
-    Bounds,
-    Chunk,
+    PLAIN_NDJSON,
     DatasetExists,
     DatasetNotFound,
     GeometryKind,
-    PointBatch,
     PointStore,
     StoreError,
     StoreUnavailable,
@@ -230,12 +231,14 @@ class MongoStore(PointStore):
             raise StoreError(f"dataset {dataset!r} already has its points; drop and create it again to reload")
         scratch = self.db[f"{collection_name(dataset)}.importing-{uuid.uuid4().hex[:12]}"]
         count = 0
+        schema = PointSchema()
         lo = [float("inf"), float("inf")]
         hi = [float("-inf"), float("-inf")]
         try:
             for batch in batches:
                 if not len(batch):
                     continue
+                schema.observe(batch)
                 self._call("insert points", scratch.insert_many, _documents(batch), ordered=False)
                 count += len(batch)
                 lo = [min(lo[0], float(batch.xs.min())), min(lo[1], float(batch.ys.min()))]
@@ -251,25 +254,49 @@ class MongoStore(PointStore):
                 "record the dataset",
                 self.db[META].update_one,
                 {"_id": dataset},
-                {"$set": {"count": count, "bounds": list(bounds) if bounds else None, "loaded": True}},
+                {
+                    "$set": {
+                        "count": count,
+                        "bounds": list(bounds) if bounds else None,
+                        "schema": schema.final().to_json(),
+                        "loaded": True,
+                    }
+                },
             )
         except BaseException:
             self._call("clean up a failed import", scratch.drop)
             raise
         return count
 
-    def iter_all(self, dataset: str, *, batch_size: int = 10_000) -> Iterator[Chunk]:
-        self._meta(dataset)
-        return self._iter(dataset, {}, None, batch_size)
+    def schema(self, dataset: str) -> PointSchema:
+        return PointSchema.from_json(self._meta(dataset).get("schema"))
 
-    def iter_within(self, dataset: str, area: Area, *, batch_size: int = 10_000) -> Iterator[Chunk]:
-        geometry = self._meta(dataset)["geometry"]
-        if geometry != area.kind:
-            raise StoreError(f"dataset {dataset!r} is {geometry}, the area is {area.kind}")
-        return self._iter(dataset, within_filter(area), area, batch_size)
+    def iter_all(self, dataset: str, *, form: StreamForm = PLAIN_NDJSON, batch_size: int = 10_000) -> Iterator[Chunk]:
+        meta = self._meta(dataset)
+        return self._iter(dataset, meta, {}, None, form, batch_size)
 
-    def _iter(self, dataset: str, query: dict[str, Any], area: Area | None, batch_size: int) -> Iterator[Chunk]:
+    def iter_within(
+        self, dataset: str, area: Area, *, form: StreamForm = PLAIN_NDJSON, batch_size: int = 10_000
+    ) -> Iterator[Chunk]:
+        meta = self._meta(dataset)
+        if meta["geometry"] != area.kind:
+            raise StoreError(f"dataset {dataset!r} is {meta['geometry']}, the area is {area.kind}")
+        return self._iter(dataset, meta, within_filter(area), area, form, batch_size)
+
+    def _iter(
+        self,
+        dataset: str,
+        meta: dict[str, Any],
+        query: dict[str, Any],
+        area: Area | None,
+        form: StreamForm,
+        batch_size: int,
+    ) -> Iterator[Chunk]:
         import bson
+
+        # Compressed on the fly by the stream: MongoDB keeps no compressed copy of a stream.
+        point_schema = PointSchema.from_json(meta.get("schema"))
+        arrow_schema = point_schema.arrow(dataset=dataset, geometry=meta["geometry"])
 
         cursor = self._points(dataset).find_raw_batches(query, {"_id": 0}, batch_size=batch_size)
         if self.max_time_ms:
@@ -283,7 +310,11 @@ class MongoStore(PointStore):
                 docs = bson.decode_all(raw)
                 if area is not None:
                     docs = keep_inside(docs, area)
-                if docs:
+                if not docs:
+                    continue
+                if form.format == Format.ARROW:
+                    yield Chunk(len(docs), arrow.batch_message(records_batch(arrow_schema, point_schema, docs)))
+                else:
                     yield Chunk(len(docs), _ENCODER.encode_lines(docs))
         finally:
             # Closing kills the server-side cursor too, when a client leaves early.

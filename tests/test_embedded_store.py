@@ -12,12 +12,14 @@ from points.geometry import parse_area
 from points.ndjson import decode_lines
 from points.stores import UnknownStoreScheme, open_store
 from points.stores.base import PointBatch, StoreError
-from points.stores.sqlite import BLOCK_POINTS, SQLiteStore, _Staging
+from points.stores.embedded.blockfile import BLOCK_POINTS
+from points.stores.embedded.staging import Staging
+from points.stores.embedded.store import EmbeddedStore
 from tests.conftest import random_batches
 
 
-def read_all(store: SQLiteStore, name: str) -> list[dict]:
-    return [r for c in store.iter_all(name) for r in decode_lines(c.ndjson)]
+def read_all(store: EmbeddedStore, name: str) -> list[dict]:
+    return [r for c in store.iter_all(name) for r in decode_lines(c.data)]
 
 
 def test_out_of_core_staging_gives_the_same_points_as_in_memory(
@@ -25,12 +27,12 @@ def test_out_of_core_staging_gives_the_same_points_as_in_memory(
 ) -> None:
     batches = random_batches(50_000, (0, 0, 100, 100), seed=3, batch=3000)
     props = [PointBatch([f"p{i}" for i in range(5)], np.arange(5.0), np.arange(5.0), [{"k": i} for i in range(5)])]
-    in_memory = SQLiteStore(tmp_path / "a.sqlite3")
+    in_memory = EmbeddedStore(tmp_path / "a.sqlite3")
     in_memory.create("d", geometry="planar")
     in_memory.insert("d", batches + props)
-    monkeypatch.setattr(_Staging, "GROUP_POINTS", 7000)
-    monkeypatch.setattr(_Staging, "BUCKET_POINTS", 1000)
-    spilled = SQLiteStore(tmp_path / "b.sqlite3")
+    monkeypatch.setattr(Staging, "GROUP_POINTS", 7000)
+    monkeypatch.setattr(Staging, "BUCKET_POINTS", 1000)
+    spilled = EmbeddedStore(tmp_path / "b.sqlite3")
     spilled.create("d", geometry="planar")
     spilled.insert("d", batches + props)
     a, b = read_all(in_memory, "d"), read_all(spilled, "d")
@@ -38,8 +40,8 @@ def test_out_of_core_staging_gives_the_same_points_as_in_memory(
     key = lambda r: str(r["id"])  # noqa: E731
     assert sorted(a, key=key) == sorted(b, key=key)
     area = parse_area({"type": "Polygon", "coordinates": [[[10, 10], [60, 20], [40, 70], [10, 10]]]}, kind="planar")
-    ids_a = sorted(str(r["id"]) for c in in_memory.iter_within("d", area) for r in decode_lines(c.ndjson))
-    ids_b = sorted(str(r["id"]) for c in spilled.iter_within("d", area) for r in decode_lines(c.ndjson))
+    ids_a = sorted(str(r["id"]) for c in in_memory.iter_within("d", area) for r in decode_lines(c.data))
+    ids_b = sorted(str(r["id"]) for c in spilled.iter_within("d", area) for r in decode_lines(c.data))
     assert ids_a == ids_b and len(ids_a) > 1000
     # Only the two data files are left: no scratch file.
     for store in (in_memory, spilled):
@@ -47,17 +49,17 @@ def test_out_of_core_staging_gives_the_same_points_as_in_memory(
 
 
 def test_points_stream_in_z_order_blocks(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "z.sqlite3")
+    store = EmbeddedStore(tmp_path / "z.sqlite3")
     store.create("d", geometry="planar")
     store.insert("d", random_batches(200_000, (0, 0, 1, 1), seed=5, batch=50_000))
-    first_block = [r["pt"] for r in decode_lines(next(store.iter_all("d", batch_size=1)).ndjson)]
+    first_block = [r["pt"] for r in decode_lines(next(store.iter_all("d", batch_size=1)).data)]
     xs, ys = zip(*first_block, strict=True)
     # The first 2% of a Z-order lie in the first 1/16 of the square, not all over it.
     assert (max(xs) - min(xs)) * (max(ys) - min(ys)) < 0.1
 
 
 def test_a_failed_insert_leaves_no_points_and_no_scratch(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "f.sqlite3")
+    store = EmbeddedStore(tmp_path / "f.sqlite3")
     store.create("d", geometry="planar")
 
     def failing():
@@ -72,7 +74,7 @@ def test_a_failed_insert_leaves_no_points_and_no_scratch(tmp_path: Path) -> None
 
 
 def test_readers_see_the_old_snapshot_while_a_stream_is_open(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "s.sqlite3")
+    store = EmbeddedStore(tmp_path / "s.sqlite3")
     store.create("d", geometry="planar")
     store.insert("d", random_batches(30_000, (0, 0, 1, 1), seed=2))
     chunks = store.iter_all("d", batch_size=1000)
@@ -91,19 +93,19 @@ def test_unknown_scheme_lists_the_known_ones() -> None:
 
 def test_sqlite_url_paths(tmp_path: Path) -> None:
     store = open_store(f"sqlite:///{tmp_path}/x/points.sqlite3")
-    assert isinstance(store, SQLiteStore)
+    assert isinstance(store, EmbeddedStore)
     assert store.path == tmp_path / "x" / "points.sqlite3"
 
 
 def test_old_orphan_files_are_removed_when_a_store_opens(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "o.sqlite3")
+    store = EmbeddedStore(tmp_path / "o.sqlite3")
     store.create("d", geometry="planar")
     store.insert("d", random_batches(100, (0, 0, 1, 1), seed=1))
     orphan, fresh = store.data_dir / "gone.0123", store.data_dir / "running.4567"
     orphan.write_bytes(b"x")
     fresh.write_bytes(b"y")
     os.utime(orphan, (0, 0))
-    SQLiteStore(tmp_path / "o.sqlite3")
+    EmbeddedStore(tmp_path / "o.sqlite3")
     assert not orphan.exists() and fresh.exists()
     assert sum(c.count for c in store.iter_all("d")) == 100
 
@@ -115,27 +117,27 @@ def test_a_file_of_another_layout_is_refused_with_a_clear_message(tmp_path: Path
     with sqlite3.connect(path) as conn:
         conn.execute("CREATE TABLE datasets (name TEXT PRIMARY KEY)")
     with pytest.raises(StoreError, match="written by another version of pointsite"):
-        SQLiteStore(path)
+        EmbeddedStore(path)
 
 
 def test_skewed_data_is_sorted_in_bounded_pieces(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """One far outlier puts every other point on one Z-order code: the sort must still be cut up."""
-    from points.stores import sqlite
+    from points.stores.embedded.staging import Piece
 
-    monkeypatch.setattr(_Staging, "GROUP_POINTS", 5000)
-    monkeypatch.setattr(_Staging, "BUCKET_POINTS", 1000)
+    monkeypatch.setattr(Staging, "GROUP_POINTS", 5000)
+    monkeypatch.setattr(Staging, "BUCKET_POINTS", 1000)
     largest = [0]
-    original = sqlite._Piece.take
+    original = Piece.take
 
-    def take(self: sqlite._Piece, order: np.ndarray) -> sqlite._Piece:
+    def take(self: Piece, order: np.ndarray) -> Piece:
         largest[0] = max(largest[0], len(order))
         return original(self, order)
 
-    monkeypatch.setattr(sqlite._Piece, "take", take)
+    monkeypatch.setattr(Piece, "take", take)
     rng = np.random.default_rng(4)
     xs, ys = rng.uniform(0, 1e-6, 60_000), rng.uniform(0, 1e-6, 60_000)
     xs[0] = ys[0] = 1e6
-    store = SQLiteStore(tmp_path / "skew.sqlite3")
+    store = EmbeddedStore(tmp_path / "skew.sqlite3")
     store.create("d", geometry="planar")
     store.insert(
         "d", [PointBatch(np.arange(i, i + 3000), xs[i : i + 3000], ys[i : i + 3000]) for i in range(0, 60_000, 3000)]

@@ -1,0 +1,181 @@
+"""Frame a store's chunks as a stream's body: a format (NDJSON or Arrow) in a coding (plain, zstd,
+gzip), ended by the format's end marker, or its error marker when reading fails midway.
+
+The body goes out in pieces of about `chunk_bytes`, each made of whole compressed pieces (zstd
+frames, sync-flushed deflate), so a client decodes every point it has received; the end marker
+is inside the compressed data, so a stream cut anywhere, or one that does not decode, reads as
+cut. Closing the body early closes the store's iterator, releasing its cursor.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import zlib
+from collections.abc import Generator, Iterable
+
+import pyarrow as pa
+
+from points import arrow, codings, ndjson
+from points.batches import Chunk, Coding, Format, StreamForm
+from points.stores.base import StoreError
+
+logger = logging.getLogger(__name__)
+
+CONTENT_TYPES = {Format.NDJSON: "application/x-ndjson", Format.ARROW: arrow.CONTENT_TYPE}
+
+
+class StreamLimit(Exception):
+    """A per-request limit stopped the stream; the message says which and what to do."""
+
+
+class _Writer:
+    """A format's fixed parts: what comes first, the end and error markers, and a cut."""
+
+    def __init__(self, form: StreamForm, schema: pa.Schema | None) -> None:
+        self.format = form.format
+        self.schema = schema
+        if self.format == Format.ARROW and schema is None:
+            raise ValueError("an Arrow stream needs the dataset's Arrow schema")
+
+    def head(self) -> bytes:
+        return arrow.schema_message(self.schema) if self.schema is not None and self.format == Format.ARROW else b""
+
+    def end(self, count: int) -> bytes:
+        if self.format == Format.ARROW:
+            assert self.schema is not None
+            return arrow.end_marker(self.schema, count)
+        return ndjson.end_line(count)
+
+    def error(self, message: str, count: int) -> bytes:
+        if self.format == Format.ARROW:
+            assert self.schema is not None
+            return arrow.error_marker(self.schema, message, count)
+        return ndjson.error_line(message, count)
+
+    def first(self, data: bytes, n: int) -> bytes:
+        """Return the first `n` points of plain chunk data."""
+        if self.format == Format.ARROW:
+            assert self.schema is not None
+            table = pa.Table.from_batches(arrow.read_batches(data, self.schema), self.schema)
+            return b"".join(arrow.batch_message(b) for b in table.slice(0, n).to_batches())
+        end = -1
+        for _ in range(n):
+            end = data.index(b"\n", end + 1)
+        return data[: end + 1]
+
+
+class _Coder:
+    """A coding: turns chunks (compressed already or plain) into the body's bytes."""
+
+    def __init__(self, coding: Coding) -> None:
+        self.coding = coding
+        self.crc = 0  # gzip: CRC-32 and length of everything the member decodes to so far
+        self.size = 0
+
+    def head(self) -> bytes:
+        return codings.GZIP_HEADER if self.coding == Coding.GZIP else b""
+
+    def plain(self, data: bytes) -> bytes:
+        """Return plain bytes in this coding, as a piece of their own."""
+        if not data or self.coding == Coding.IDENTITY:
+            return data
+        if self.coding == Coding.ZSTD:
+            return codings.zstd_frame(data)
+        self.crc = zlib.crc32(data, self.crc)
+        self.size += len(data)
+        return codings.deflate_piece(data)
+
+    def chunk(self, chunk: Chunk) -> bytes:
+        if chunk.coding == Coding.IDENTITY:
+            return self.plain(chunk.data)
+        if chunk.coding != self.coding:  # not what was asked for: a store's mistake, made good
+            return self.plain(decode(chunk))
+        if self.coding == Coding.GZIP:
+            self.crc = codings.crc32_combine(self.crc, chunk.raw_crc, chunk.raw_size)
+            self.size += chunk.raw_size
+        return chunk.data
+
+    def tail(self) -> bytes:
+        return codings.gzip_trailer(self.crc, self.size) if self.coding == Coding.GZIP else b""
+
+
+def decode(chunk: Chunk) -> bytes:
+    """Return a chunk's data as plain bytes."""
+    if chunk.coding == Coding.ZSTD:
+        return codings.unzstd(chunk.data)
+    if chunk.coding == Coding.GZIP:
+        return codings.inflate_pieces(chunk.data)
+    return chunk.data
+
+
+def frame_stream(
+    chunks: Iterable[Chunk],
+    *,
+    form: StreamForm = StreamForm(),  # noqa: B008 - frozen, shared safely
+    schema: pa.Schema | None = None,
+    chunk_bytes: int = 131_072,
+    max_points: int = 0,
+    max_seconds: float = 0,
+) -> Generator[bytes, None, None]:
+    """Yield the stream's body: the chunks in `form`, gathered into pieces of about `chunk_bytes`,
+    then the end marker, or the error marker if reading the chunks fails midway or a limit is
+    hit (`max_points` points, `max_seconds` seconds; 0 = no limit). `schema` is the dataset's
+    Arrow schema, needed for Arrow streams.
+
+    Closing this generator early closes `chunks` too, so the store's cursor is released.
+    """
+    writer = _Writer(form, schema)
+    coder = _Coder(form.coding)
+    sent = 0
+    pending: list[bytes] = [coder.head(), coder.plain(writer.head())]
+    pending_size = sum(map(len, pending))
+    iterator = iter(chunks)
+    deadline = time.monotonic() + max_seconds if max_seconds else 0.0
+    try:
+        try:
+            for chunk in iterator:
+                if not chunk.count:
+                    continue
+                if max_points and sent + chunk.count > max_points:
+                    count = max_points - sent
+                    pending.append(coder.plain(writer.first(decode(chunk), count)))
+                    sent += count
+                    raise StreamLimit(
+                        f"the limit of {max_points:,} points a request was reached; "
+                        "query a smaller area to get all of its points"
+                    )
+                if deadline and time.monotonic() > deadline:
+                    raise StreamLimit(f"the query ran longer than {max_seconds:g} s, the limit; query a smaller area")
+                data = coder.chunk(chunk)
+                sent += chunk.count
+                pending.append(data)
+                pending_size += len(data)
+                if pending_size >= chunk_bytes:
+                    yield b"".join(pending) if len(pending) > 1 else pending[0]
+                    pending.clear()
+                    pending_size = 0
+        except GeneratorExit:
+            raise
+        except Exception as exc:  # the headers are gone: say so in the stream itself
+            if not isinstance(exc, StreamLimit):
+                logger.exception("point stream failed after %d points", sent)
+            pending.append(coder.plain(writer.error(public_message(exc), sent)))
+            pending.append(coder.tail())
+            yield b"".join(pending)
+            return
+        pending.append(coder.plain(writer.end(sent)))
+        pending.append(coder.tail())
+        yield b"".join(pending)
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            close()
+
+
+def public_message(exc: Exception) -> str:
+    """Return what a client may read of a failure: store errors and limits carry messages
+    written for users; anything else stays in the server log."""
+    if isinstance(exc, (StoreError, StreamLimit)):
+        return str(exc)
+    return "the server failed while reading the points; the stream is incomplete"
