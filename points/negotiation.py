@@ -9,6 +9,8 @@ from points.batches import Coding, Format, StreamForm
 CODINGS = (Coding.ZSTD, Coding.GZIP)
 _ALIASES = {"x-gzip": "gzip"}
 _NDJSON_TYPES = ("application/x-ndjson", "application/ndjson")
+# The weight of identity when the client does not name it (acceptable, never preferred).
+_LAST_RESORT = 1e-6
 
 
 class NotAcceptable(Exception):
@@ -42,8 +44,9 @@ def _weights(header: str) -> dict[str, float]:
 def choose_coding(accept_encoding: str | None) -> Coding:
     """Return the coding to send for an Accept-Encoding header (None: the header is absent).
 
-    The highest q wins, ties go to zstd, then gzip, then identity; identity is acceptable unless
-    it is given q=0, or `*;q=0` without identity named. Raise NotAcceptable when nothing is.
+    The highest q wins, ties go to zstd, then gzip, then identity. Identity is acceptable unless
+    it is given q=0, or `*;q=0` without identity named; when not named at all it is the last
+    resort, below any coding the client lists. Raise NotAcceptable when nothing is acceptable.
     """
     if accept_encoding is None:
         return Coding.IDENTITY
@@ -52,7 +55,7 @@ def choose_coding(accept_encoding: str | None) -> Coding:
     scores: list[tuple[float, Coding]] = []
     for coding in CODINGS:
         scores.append((weights.get(coding.value, star or 0.0), coding))
-    identity = weights.get("identity", 1.0 if star is None else star)
+    identity = weights.get("identity", _LAST_RESORT if star is None else star)
     scores.append((identity, Coding.IDENTITY))
     q, best = max(scores, key=lambda s: s[0])  # max keeps the first of equal scores
     if q <= 0:

@@ -144,3 +144,27 @@ def test_skewed_data_is_sorted_in_bounded_pieces(tmp_path: Path, monkeypatch: py
     )
     assert largest[0] <= 2 * 5000 + BLOCK_POINTS
     assert sorted(r["id"] for r in read_all(store, "d")) == list(range(60_000))
+
+
+@pytest.mark.parametrize("section", ["ndjson", "ndjson.zst", "arrow.deflate"])
+def test_a_damaged_block_ends_the_stream_with_an_error_never_with_wrong_points(tmp_path: Path, section: str) -> None:
+    from points.batches import Coding, Format, StreamForm
+    from points.streams import frame_stream
+    from tests.stream_client import read_body
+
+    store = EmbeddedStore(tmp_path / "d.sqlite3")
+    store.create("d", geometry="planar")
+    store.insert("d", random_batches(20_000, (0, 0, 1, 1), seed=8))
+    [version] = list(store.data_dir.iterdir())
+    path = version / section
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01  # one bit, in the middle of some block
+    path.write_bytes(bytes(data))
+    fmt, coding = {"ndjson": ("ndjson", "identity"), "ndjson.zst": ("ndjson", "zstd")}.get(section, ("arrow", "gzip"))
+    form = StreamForm(Format(fmt), Coding(coding))
+    schema = store.schema("d").arrow(dataset="d", geometry="planar")
+    body = b"".join(frame_stream(store.iter_all("d", form=form), form=form, schema=schema))
+    outcome = read_body(body, fmt, coding)
+    assert outcome.ended == "error"
+    assert outcome.message.startswith("dataset 'd' is damaged (block ")
+    assert len(outcome.points) < 20_000

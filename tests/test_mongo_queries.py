@@ -100,3 +100,35 @@ def test_documents_are_the_stream_lines() -> None:
     batch = PointBatch(np.array([1, 2]), np.array([0.5, 1.5]), np.array([2.5, 3.5]), [{"a": 1}, {}])
     assert _documents(batch) == [{"id": 1, "pt": [0.5, 2.5], "a": 1}, {"id": 2, "pt": [1.5, 3.5]}]
     assert collection_name("grid") == "points.grid"
+
+
+def test_arrow_batches_from_documents_as_the_server_sends_them() -> None:
+    import bson
+
+    from points import arrow
+    from points.schema import PointSchema, records_batch
+
+    batch = PointBatch(
+        ["a", "b", "c"],
+        np.array([0.5, 1.5, -2.0]),
+        np.array([2.5, 3.5, 4.0]),
+        [{"n": 2**40, "t": "x", "j": [1, "y"]}, {"n": -1, "j": {"k": None}}, {"n": 7, "t": None}],
+    )
+    schema = PointSchema()
+    schema.observe(batch)
+    point_schema = schema.final()
+    arrow_schema = point_schema.arrow(dataset="d", geometry="planar")
+    # What find_raw_batches returns: BSON documents back to back, without _id (projected out).
+    raw = b"".join(bson.encode(doc) for doc in _documents(batch))
+    docs = bson.decode_all(raw)
+    assert type(docs[0]["n"]) is bson.int64.Int64  # big integers come back as Int64
+    message = arrow.batch_message(records_batch(arrow_schema, point_schema, docs))
+    [got] = arrow.read_batches(message, arrow_schema)
+    assert got.to_pydict() == {
+        "id": ["a", "b", "c"],
+        "x": [0.5, 1.5, -2.0],
+        "y": [2.5, 3.5, 4.0],
+        "n": [2**40, -1, 7],
+        "t": ["x", None, None],
+        "j": ['[1,"y"]', '{"k":null}', None],
+    }

@@ -287,3 +287,35 @@ def test_replace_swaps_in_the_new_points_and_drops_the_old(store: PointStore, gr
     with pytest.raises(DatasetNotFound):
         store.replace("nothing", grid)
     assert store.count(grid) == 2
+
+
+@pytest.mark.parametrize("coding", ["identity", "zstd", "gzip"])
+def test_arrow_chunks_hold_the_stream_points(store: PointStore, grid: str, coding: str) -> None:
+    from points import arrow
+    from points.batches import Coding, Format, StreamForm
+    from points.streams import decode
+
+    form = StreamForm(Format.ARROW, Coding(coding))
+    schema = store.schema(grid).arrow(dataset=grid, geometry="planar")
+    rows: list[tuple[int, float, float]] = []
+    for chunk in store.iter_within(grid, parse_area(SQUARE, kind="planar"), form=form):
+        # Compressed as asked where the store keeps its points so, else plain: never another coding.
+        assert chunk.coding in (Coding.IDENTITY, form.coding)
+        batches = arrow.read_batches(decode(chunk), schema)
+        assert sum(b.num_rows for b in batches) == chunk.count
+        rows += [r for b in batches for r in zip(*(b.column(i).to_pylist() for i in range(3)), strict=True)]
+    expected = sorted((r["id"], *r["pt"]) for r in records(store.iter_within(grid, parse_area(SQUARE, kind="planar"))))
+    assert sorted(rows) == expected and len(rows) == 121
+
+
+def test_the_schema_is_recorded_at_import(store: PointStore) -> None:
+    from points.schema import ColumnType
+
+    store.create("typed", geometry="planar")
+    store.insert(
+        "typed",
+        [PointBatch(["a", 2], np.zeros(2), np.zeros(2), [{"n": 1, "s": "x"}, {"n": 2.5, "s": None, "j": [1]}])],
+    )
+    schema = store.schema("typed")
+    assert schema.id == ColumnType.UTF8
+    assert schema.properties == {"n": ColumnType.FLOAT64, "s": ColumnType.UTF8, "j": ColumnType.JSON}
