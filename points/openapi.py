@@ -11,12 +11,47 @@ _NDJSON = {
         "example": '{"id":0,"pt":[0.0,0.0]}\n{"id":1,"pt":[0.0,1.0]}\n{"end":true,"count":2}\n',
     }
 }
+_ARROW = {
+    "application/vnd.apache.arrow.stream": {
+        "schema": {
+            "type": "string",
+            "format": "binary",
+            "description": (
+                "An Arrow IPC stream: schema (id int64 or utf8, x and y float64, then the properties as typed "
+                "columns), record batches, then a record batch with no rows whose custom metadata is "
+                '{"end": "true", "count": "N"} or {"error": "...", "count": "N"}, then the end-of-stream marker.'
+            ),
+        }
+    }
+}
+_FORMAT = {
+    "name": "format",
+    "in": "query",
+    "required": False,
+    "description": "The stream's format; without it, the Accept header decides (NDJSON unless Arrow is preferred).",
+    "schema": {"enum": ["ndjson", "arrow"], "default": "ndjson"},
+}
+_ACCEPT_ENCODING = {
+    "name": "Accept-Encoding",
+    "in": "header",
+    "required": False,
+    "description": (
+        "zstd or gzip compress the stream (q-values honoured, zstd wins ties); identity when neither is "
+        "acceptable; 406 when identity is excluded too."
+    ),
+    "schema": {"type": "string", "examples": ["zstd", "gzip", "gzip, deflate, br, zstd"]},
+}
 _STREAM_HEADERS = {
     "X-Dataset-Count": {"description": "Points in the whole dataset (for progress).", "schema": {"type": "integer"}},
     "X-Accel-Buffering": {
         "description": "Always `no`: proxies must pass the stream on as it comes.",
         "schema": {"type": "string"},
     },
+    "Content-Encoding": {
+        "description": "`zstd` or `gzip` when the stream is compressed (absent when it is not).",
+        "schema": {"enum": ["zstd", "gzip"]},
+    },
+    "Vary": {"description": "`Accept, Accept-Encoding`.", "schema": {"type": "string"}},
 }
 _NAME = {
     "name": "name",
@@ -28,9 +63,10 @@ _NAME = {
 
 def _errors(*codes: int) -> dict[str, Any]:
     words = {
-        400: "The polygon is invalid; `error` says what and where.",
+        400: "The polygon or the `format` is invalid; `error` says what and where.",
         401: "POINTS_API_TOKEN is set and the request has neither the token nor a logged-in session.",
         404: "No dataset of that name.",
+        406: "Accept-Encoding excludes every coding the stream has (identity included).",
         409: "The dataset is importing or its import failed.",
         413: "The body is over POINTS_MAX_BODY_BYTES.",
         503: "The point store is unreachable.",
@@ -41,16 +77,22 @@ def _errors(*codes: int) -> dict[str, Any]:
 def openapi_document() -> dict[str, Any]:
     """Return the OpenAPI document."""
     stream = {
-        "description": "NDJSON: point lines, then one end line (or an error line if the server failed midway).",
+        "description": (
+            "NDJSON (point lines, then one end line, or an error line if the server failed midway) or Arrow, "
+            "compressed as negotiated; the end and error markers are inside the compressed data."
+        ),
         "headers": _STREAM_HEADERS,
-        "content": _NDJSON,
+        "content": {**_NDJSON, **_ARROW},
     }
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "pointsite",
             "version": "1.0.0",
-            "description": "Stream large point datasets as NDJSON: all points, or those inside a polygon.",
+            "description": (
+                "Stream large point datasets as NDJSON or Arrow, compressed with zstd or gzip: all points, "
+                "or those inside a polygon."
+            ),
         },
         "paths": {
             "/api/datasets": {
@@ -73,8 +115,8 @@ def openapi_document() -> dict[str, Any]:
                 "get": {
                     "summary": "Stream every point of a dataset",
                     "operationId": "streamPoints",
-                    "parameters": [_NAME],
-                    "responses": {"200": stream, **_errors(401, 404, 409, 503)},
+                    "parameters": [_NAME, _FORMAT, _ACCEPT_ENCODING],
+                    "responses": {"200": stream, **_errors(400, 401, 404, 406, 409, 503)},
                 }
             },
             "/api/datasets/{name}/points/within": {
@@ -87,12 +129,12 @@ def openapi_document() -> dict[str, Any]:
                         "position repeated last), with 2-number positions."
                     ),
                     "operationId": "streamPointsWithin",
-                    "parameters": [_NAME],
+                    "parameters": [_NAME, _FORMAT, _ACCEPT_ENCODING],
                     "requestBody": {
                         "required": True,
                         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Area"}}},
                     },
-                    "responses": {"200": stream, **_errors(400, 401, 404, 409, 413, 503)},
+                    "responses": {"200": stream, **_errors(400, 401, 404, 406, 409, 413, 503)},
                 }
             },
             "/api/openapi.json": {
