@@ -18,14 +18,21 @@ $(VENV)/.installed: requirements.txt
 	$(PIP) install --quiet -r requirements.txt
 	touch $@
 
-# d3 and the other front-end packages, exactly as the lock file says.
+# d3, apache-arrow and esbuild, exactly as the lock file says.
 frontend/node_modules/.installed: frontend/package.json frontend/package-lock.json
 	cd frontend && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# apache-arrow as one ES module for the point worker (a module worker cannot resolve its bare
+# imports, and its UMD build needs a global `this`): esbuild, from npm, bundles what
+# frontend/vendor-entry/arrow.mjs re-exports into frontend/build/ (/static/vendor/arrow/).
+frontend/build/arrow.mjs: frontend/node_modules/.installed frontend/vendor-entry/arrow.mjs
+	cd frontend && node_modules/.bin/esbuild vendor-entry/arrow.mjs --bundle --format=esm \
+		--platform=browser --target=es2020 --minify --log-level=warning --outfile=build/arrow.mjs
+
 setup: $(VENV)/.installed node
 
-node: frontend/node_modules/.installed
+node: frontend/node_modules/.installed frontend/build/arrow.mjs
 
 # Debian's Chromium for the browser tests (Playwright drives it; it downloads no browser).
 # POINTSITE_CHROMIUM may name another Chromium/Chrome binary already on the machine.
@@ -69,4 +76,4 @@ bench-load: $(VENV)/.installed
 	$(PY) bench/load.py
 
 clean:
-	rm -rf $(VENV) frontend/node_modules
+	rm -rf $(VENV) frontend/node_modules frontend/build

@@ -152,6 +152,10 @@ STATICFILES_DIRS = [
 _D3_DIST = BASE_DIR / "frontend" / "node_modules" / "d3" / "dist"
 if _D3_DIST.is_dir():
     STATICFILES_DIRS.append(("vendor/d3", _D3_DIST))
+# apache-arrow bundled for the point worker by `make node` (esbuild, frontend/vendor-entry/arrow.mjs).
+_ARROW_BUILD = BASE_DIR / "frontend" / "build"
+if _ARROW_BUILD.is_dir():
+    STATICFILES_DIRS.append(("vendor/arrow", _ARROW_BUILD))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},

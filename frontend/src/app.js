@@ -1,7 +1,7 @@
 /** Wire the page: the dataset picker, the plot, the polygon tool, the streamed queries, the status and the URL. */
 
 import { PlotView } from './plot-view.js';
-import { PointQuery } from './point-query.js';
+import { formatFromSearch, PointQuery } from './point-query.js';
 import { PointRenderer } from './point-renderer.js';
 import { PolygonTool } from './polygon-tool.js';
 import { queryGeometry } from './query-geometry.js';
@@ -95,7 +95,10 @@ function updatePlotHint() {
   hint.hidden = text === '';
   hint.classList.toggle('problem', problem);
 }
+// The stream format: Arrow unless the page's query says `?format=ndjson` (the bench and the
+// tests compare the two); the fragment keeps the query's state, the query string the format.
 const pointQuery = new PointQuery(new URL('./point-worker.js', import.meta.url), {
+  format: formatFromSearch(location.search),
   onAbortConfirmed: (count) => {
     status.root.dataset.aborted = String(count);
   },
@@ -133,10 +136,13 @@ function query(kind) {
   running = current;
   setRunning(true);
   pointQuery.run(request, {
-    onStart: (total) => status.setTotal(total),
-    onPoints: (xy, count) => {
+    onStart: (total, transport) => {
+      status.setTotal(total);
+      status.setTransport(transport);
+    },
+    onPoints: (xy, count, bodyBytes) => {
       renderer.add(xy, count);
-      status.add(count);
+      status.add(count, bodyBytes);
     },
     onFinish: (result) => {
       current.finished = result;
@@ -306,6 +312,8 @@ window.pointsite = {
     return Array.from(data);
   },
   polygons: () => tool.polygons.map((ring) => ring.map((p) => [...p])),
+  // Every point the page holds, as [x, y] pairs in arrival order (for small test datasets).
+  points: () => renderer.batches.flatMap(({ xy, count }) => Array.from({ length: count }, (_, i) => [xy[2 * i], xy[2 * i + 1]])),
   // True while held points are not all on the canvas at the current view.
   drawing: () => renderer.busy,
   // Draw at most `batches` batches a frame (0 holds the drawing, null lifts the limit): lets a

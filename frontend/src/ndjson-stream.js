@@ -20,45 +20,8 @@ const PT_PREFIX = Uint8Array.from(',"pt":[', (c) => c.charCodeAt(0));
 // Powers of ten that are exact doubles: mantissa / 10^k with both exact is correctly rounded.
 const EXACT_POWERS = Array.from({ length: 23 }, (_, k) => Number(`1e${k}`));
 
-/** Collects points into Float64Arrays [x0, y0, x1, y1, ...] of `size` points and hands each one over. */
-export class PointBatches {
-  /** `onBatch(xy, count)` gets each batch; it may keep (or transfer) `xy`: a new one is started. */
-  constructor(size, onBatch, { maxAgeMs = Infinity } = {}) {
-    this.size = size;
-    this.onBatch = onBatch;
-    this.maxAgeMs = maxAgeMs;
-    this.total = 0;
-    this.start();
-  }
-
-  start() {
-    this.xy = new Float64Array(2 * this.size);
-    this.count = 0;
-    this.since = performance.now();
-  }
-
-  push(x, y) {
-    const at = 2 * this.count;
-    this.xy[at] = x;
-    this.xy[at + 1] = y;
-    this.count += 1;
-    this.total += 1;
-    if (this.count === this.size) this.flush();
-  }
-
-  /** Hand over the points collected so far, if any. */
-  flush() {
-    if (this.count === 0) return;
-    const { xy, count } = this;
-    this.start();
-    this.onBatch(xy, count);
-  }
-
-  /** Hand over a partly filled batch that has waited long enough (slow streams fill in steadily). */
-  tick() {
-    if (this.count > 0 && performance.now() - this.since >= this.maxAgeMs) this.flush();
-  }
-}
+// The batches are shared with the Arrow reader; tests and older callers import them from here.
+export { PointBatches } from './point-batches.js';
 
 // scanNumber's second result: the value of the number it read.
 let scanned = 0;
@@ -241,8 +204,9 @@ function concat(pieces) {
  * Resolve (never reject) with `{outcome, received, message?}` where outcome is `end`, `error`
  * (the server's error line; message is its words), `invalid` (not our format), `cut` (no last
  * line, or the connection failed) or `aborted` (`signal` fired). The caller flushes `batches`.
+ * `onBytes(n)`, if given, hears of each chunk's size as it is read (the worker counts bytes).
  */
-export async function readPointStream(body, { batches, signal } = {}) {
+export async function readPointStream(body, { batches, signal, onBytes } = {}) {
   const reader = body.getReader();
   const parser = new PointLineParser(batches);
   let pending = []; // pieces of a line whose newline has not come yet
@@ -268,6 +232,7 @@ export async function readPointStream(body, { batches, signal } = {}) {
       if (signal?.aborted) return aborted();
       if (chunk.done) break;
       const bytes = chunk.value;
+      onBytes?.(bytes.length);
       const first = bytes.indexOf(NEWLINE);
       if (first < 0) {
         pending.push(bytes);

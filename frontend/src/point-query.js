@@ -1,13 +1,29 @@
 /** Run point queries in the parsing worker, one at a time: starting a query aborts the one running. */
 
+// The stream formats the worker reads. Arrow is asked for unless the page says otherwise: it
+// measured fastest (frontend/README.md, "Measured"). Whatever comes, the worker reads it by
+// its Content-Type.
+export const FORMATS = ['arrow', 'ndjson'];
+export const DEFAULT_FORMAT = 'arrow';
+
+/** Return the format the page's URL query asks for (`?format=ndjson` or `?format=arrow`), else the default. */
+export function formatFromSearch(search) {
+  const asked = new URLSearchParams(search).get('format');
+  return FORMATS.includes(asked) ? asked : DEFAULT_FORMAT;
+}
+
 /**
  * Owns the worker. `run()` returns nothing; progress comes back through the handlers given to
  * it, and only for the query that is current: messages still in flight from an aborted query
  * are dropped by id, so their points never reach the picture.
  */
 export class PointQuery {
-  /** `onAbortConfirmed(count)` runs each time the worker reports a fetch it really aborted. */
-  constructor(workerUrl, { onAbortConfirmed = () => {} } = {}) {
+  /**
+   * `format` is the stream format asked for (arrow | ndjson); `onAbortConfirmed(count)` runs
+   * each time the worker reports a fetch it really aborted.
+   */
+  constructor(workerUrl, { format = DEFAULT_FORMAT, onAbortConfirmed = () => {} } = {}) {
+    this.format = format;
     this.onAbortConfirmed = onAbortConfirmed;
     this.worker = new Worker(workerUrl, { type: 'module' });
     this.worker.onmessage = ({ data }) => this.receive(data);
@@ -24,13 +40,15 @@ export class PointQuery {
 
   /**
    * Start a query, aborting the running one. `request` is {url, method, body?}; handlers are
-   * onStart(total), onPoints(xy, count), onFinish({outcome, received, message?, status?}).
+   * onStart(total, {format, encoding}), onPoints(xy, count, bodyBytes) and
+   * onFinish({outcome, received, message?, status?, format?, encoding?, bodyBytes?, wireBytes?})
+   * (see point-worker.js).
    */
   run(request, handlers) {
     this.abort();
     const id = this.nextId++;
     this.current = { id, handlers };
-    this.worker.postMessage({ type: 'query', id, ...request });
+    this.worker.postMessage({ type: 'query', id, format: this.format, ...request });
     return id;
   }
 
@@ -49,8 +67,8 @@ export class PointQuery {
     }
     if (this.current === null || message.id !== this.current.id) return;
     const { handlers } = this.current;
-    if (message.type === 'start') handlers.onStart(message.total);
-    else if (message.type === 'points') handlers.onPoints(message.xy, message.count);
+    if (message.type === 'start') handlers.onStart(message.total, { format: message.format, encoding: message.encoding });
+    else if (message.type === 'points') handlers.onPoints(message.xy, message.count, message.bodyBytes);
     else if (message.type === 'finish') {
       this.current = null;
       handlers.onFinish(message);

@@ -10,6 +10,33 @@ function formatRate(perSecond) {
   return `${Math.round(perSecond)} points/s`;
 }
 
+const FORMAT_NAMES = { arrow: 'Arrow', ndjson: 'NDJSON' };
+
+/** Return a byte count like "950 B", "12.3 kB", "4.1 MB". */
+function formatBytes(bytes) {
+  if (bytes >= 1e6) return `${(bytes / 1e6).toFixed(1)} MB`;
+  if (bytes >= 1e3) return `${(bytes / 1e3).toFixed(1)} kB`;
+  return `${bytes} B`;
+}
+
+/**
+ * Return the transfer figure: bytes per point and MB/s over `ms`, like "16.2 B/point · 6.1 MB/s".
+ * `decoded` says the bytes are the decoded body's (the wire size is not known yet, or not
+ * given), which the figure then says too.
+ */
+export function formatTransfer({ bytes, points, ms, decoded = false }) {
+  if (!(bytes > 0)) return '';
+  const size = points > 0 ? `${(bytes / points).toFixed(1)} B/point` : formatBytes(bytes);
+  const rate = ms > 0 ? ` · ${(bytes / (1000 * ms)).toFixed(1)} MB/s` : '';
+  return `${size}${rate}${decoded ? ' (decoded)' : ''}`;
+}
+
+/** Return the transfer figure's label: the format and the encoding, like "Transfer · Arrow, zstd". */
+export function transferLabel(format, encoding) {
+  const parts = [FORMAT_NAMES[format] ?? format, encoding].filter(Boolean);
+  return parts.length > 0 ? `Transfer · ${parts.join(', ')}` : 'Transfer';
+}
+
 /** Return seconds like "0.42 s" (two decimals under ten seconds, one above). */
 export function formatSeconds(ms) {
   const s = ms / 1000;
@@ -20,7 +47,10 @@ export function formatSeconds(ms) {
  * Owns the status box. Its root element carries, for the browser tests and the bench:
  * data-state (idle | loading | done | error | cut | cancelled), data-received, data-total,
  * data-query (a number, one more per query) and, once a query is over, data-elapsed-ms and
- * data-finished-at (performance.now() when its last point was drawn).
+ * data-finished-at (performance.now() when its last point was drawn); and how the points
+ * came: data-format (arrow | ndjson, by the answer's Content-Type), data-encoding (its
+ * Content-Encoding, identity without one), data-body-bytes (decoded bytes read so far) and
+ * data-wire-bytes (bytes on the wire, once the browser says; '' until then).
  */
 export class StatusPanel {
   constructor(root, { onShow = () => {} } = {}) {
@@ -34,12 +64,40 @@ export class StatusPanel {
     this.elapsed = root.querySelector('.elapsed');
     this.message = root.querySelector('.message');
     this.hint = root.querySelector('.hint');
+    this.transfer = root.querySelector('.transfer') ?? this.addFigure('transfer');
+    this.transferDt = this.transfer.parentElement.querySelector('dt');
     this.queries = 0;
     this.received = 0;
     this.total = null;
     this.startedAt = 0;
     this.state = 'idle';
     this.ticking = false;
+    this.resetTransport();
+  }
+
+  /** Add a figure to the box (the page's template has none for the transfer): returns its <dd>. */
+  addFigure(name) {
+    const figure = document.createElement('div');
+    figure.className = `${name}-figure`;
+    const dd = document.createElement('dd');
+    dd.className = name;
+    figure.append(document.createElement('dt'), dd);
+    this.root.querySelector('.figures').append(figure);
+    return dd;
+  }
+
+  resetTransport() {
+    this.format = '';
+    this.encoding = '';
+    this.bodyBytes = 0;
+    this.wireBytes = null;
+  }
+
+  /** The answer's headers came: its format (arrow | ndjson) and Content-Encoding. */
+  setTransport({ format = '', encoding = '' } = {}) {
+    this.format = format;
+    this.encoding = encoding;
+    this.schedule();
   }
 
   /** Show a hint while nothing runs. */
@@ -48,8 +106,9 @@ export class StatusPanel {
     this.state = 'idle';
     this.received = 0;
     this.total = null;
+    this.resetTransport();
     this.hint.textContent = '';
-    this.show({ message: text, counter: '', rate: '', elapsed: '' });
+    this.show({ message: text, counter: '', rate: '', elapsed: '', transfer: '' });
     this.bar.value = 0;
     this.bar.removeAttribute('max');
     this.bar.hidden = true;
@@ -61,6 +120,7 @@ export class StatusPanel {
     this.state = 'loading';
     this.received = 0;
     this.total = null;
+    this.resetTransport();
     this.startedAt = startedAt;
     this.root.dataset.query = String(this.queries);
     this.root.dataset.stream = 'open';
@@ -69,7 +129,7 @@ export class StatusPanel {
     this.hint.textContent = '';
     this.bar.hidden = false;
     this.bar.removeAttribute('value'); // indeterminate until the total is known
-    this.show({ message: label, counter: 'waiting for the server…', rate: '', elapsed: '' });
+    this.show({ message: label, counter: 'waiting for the server…', rate: '', elapsed: '', transfer: '' });
     // The elapsed time keeps moving even while the server thinks and no batch arrives.
     clearInterval(this.timer);
     this.timer = setInterval(() => this.schedule(), 100);
@@ -95,9 +155,10 @@ export class StatusPanel {
     this.onShow();
   }
 
-  /** `count` more points arrived. */
-  add(count) {
+  /** `count` more points arrived; `bodyBytes` of the body have been read by then. */
+  add(count, bodyBytes) {
     this.received += count;
+    if (bodyBytes !== undefined) this.bodyBytes = bodyBytes;
     this.schedule();
   }
 
@@ -118,13 +179,30 @@ export class StatusPanel {
     clearInterval(this.timer);
     this.state = state;
     this.received = result.received;
+    // A cancel on the page says nothing of the bytes: what the worker last said stays.
+    this.format = result.format ?? this.format;
+    this.encoding = result.encoding ?? this.encoding;
+    this.bodyBytes = result.bodyBytes ?? this.bodyBytes;
+    this.wireBytes = result.wireBytes ?? this.wireBytes;
     this.root.dataset.elapsedMs = ms.toFixed(1);
     this.root.dataset.finishedAt = finishedAt.toFixed(1);
     // A refused polygon is still on the plot: say how to get out of the error.
     this.hint.textContent = result.outcome === 'refused' && result.status === 400 ? 'Drag a vertex to fix the polygon, or clear the polygons.' : '';
     if (state === 'done') this.bar.value = this.bar.max ?? 1;
     else if (!this.bar.hasAttribute('value')) this.bar.value = 0;
-    this.show({ message, counter: this.counterText(), rate: formatRate((result.received * 1000) / ms), elapsed: seconds });
+    this.show({
+      message,
+      counter: this.counterText(),
+      rate: formatRate((result.received * 1000) / ms),
+      elapsed: seconds,
+      transfer: this.transferText(ms),
+    });
+  }
+
+  /** The transfer figure over `ms`: by the wire bytes once known, else by the decoded ones. */
+  transferText(ms) {
+    const decoded = this.wireBytes === null;
+    return formatTransfer({ bytes: decoded ? this.bodyBytes : this.wireBytes, points: this.received, ms, decoded });
   }
 
   counterText() {
@@ -150,14 +228,22 @@ export class StatusPanel {
       counter: this.counterText(),
       rate: formatRate((this.received * 1000) / ms),
       elapsed: formatSeconds(ms),
+      transfer: this.transferText(ms),
     });
   }
 
-  show({ message, counter, rate, elapsed }) {
+  show({ message, counter, rate, elapsed, transfer }) {
     const { root } = this;
     root.dataset.state = this.state;
     root.dataset.received = String(this.received);
     root.dataset.total = this.total === null ? '' : String(this.total);
+    root.dataset.format = this.format;
+    root.dataset.encoding = this.encoding;
+    root.dataset.bodyBytes = String(this.bodyBytes);
+    root.dataset.wireBytes = this.wireBytes === null ? '' : String(this.wireBytes);
+    const label = transferLabel(this.format, this.encoding);
+    if (this.transferDt.textContent !== label) this.transferDt.textContent = label;
+    if (transfer !== undefined) this.transfer.textContent = transfer;
     if (message !== undefined) this.message.textContent = message;
     if (counter !== undefined) this.counter.textContent = counter;
     if (rate !== undefined) this.rate.textContent = rate;

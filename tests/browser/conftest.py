@@ -24,6 +24,7 @@ from tests.browser.chromium import CHROMIUM, CHROMIUM_ARGS
 # The renderer's point colour (frontend/src/point-renderer.js), as the canvas reads it back.
 POINT_RGBA = [31, 102, 170, 255]
 D3_DIST = Path(settings.BASE_DIR) / "frontend" / "node_modules" / "d3" / "dist"
+ARROW_BUNDLE = Path(settings.BASE_DIR) / "frontend" / "build" / "arrow.mjs"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -41,6 +42,8 @@ def chromium_path() -> str:
         pytest.fail(f"no Chromium at {CHROMIUM}: run `make chromium` (apt-get install chromium)")
     if not D3_DIST.is_dir():
         pytest.fail("frontend/node_modules is missing: run `make node` (npm ci in frontend/) before the tests")
+    if not ARROW_BUNDLE.is_file():
+        pytest.fail("frontend/build/arrow.mjs is missing: run `make node` (it bundles apache-arrow) before the tests")
     return CHROMIUM
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from playwright.sync_api import Page, Request
 
@@ -108,5 +109,15 @@ class PlotPage:
         return self.page.expect_request(lambda request: is_within(request))
 
 
+def url_path(url: str) -> str:
+    """Return a URL's path: the page's requests carry a query (`?format=arrow`) after it."""
+    return urlsplit(url).path
+
+
 def is_within(request: Request) -> bool:
-    return request.method == "POST" and request.url.endswith("/points/within")
+    return request.method == "POST" and url_path(request.url).endswith("/points/within")
+
+
+def streams_all(name: str) -> Callable[[Request], bool]:
+    """Return a predicate for the page's request of every point of dataset `name`."""
+    return lambda request: url_path(request.url) == f"/api/datasets/{name}/points"

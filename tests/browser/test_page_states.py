@@ -9,7 +9,7 @@ from typing import Any
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import POINT_RGBA, api_all, api_within
-from tests.browser.plot_page import PlotPage
+from tests.browser.plot_page import PlotPage, streams_all
 
 # On the 50x50 grid: x = 11..20, y = 11..30, 200 points; and x = 31..40, y = 6..15, 100 points.
 RECTANGLE = [(10.5, 10.5), (20.5, 10.5), (20.5, 30.5), (10.5, 30.5)]
@@ -94,7 +94,7 @@ def test_progress_speed_and_elapsed_time_during_and_after_a_query(page: Page, gr
     expect(page.locator("#status .elapsed")).to_have_text(re.compile(r"^\d+\.\d\d s$"))
 
     # Esc on the plot cancels the stream: the request is aborted, the bar stops where it was.
-    with page.expect_event("requestfailed", lambda r: r.url.endswith(f"/datasets/{many}/points")) as failed:
+    with page.expect_event("requestfailed", streams_all(many)) as failed:
         page.focus("#plot")
         page.keyboard.press("Escape")
     status = plot.wait_over(query)
@@ -110,7 +110,7 @@ def test_switching_dataset_mid_stream_aborts_it(page: Page, grid: str, many: str
     plot.throttle(2_000_000)
     page.click("#show-all")
     plot.wait_receiving(1)
-    with page.expect_event("requestfailed", lambda r: r.url.endswith(f"/datasets/{many}/points")) as failed:
+    with page.expect_event("requestfailed", streams_all(many)) as failed:
         plot.pick(grid)
     assert failed.value.failure == "net::ERR_ABORTED"
     page.wait_for_function("document.querySelector('#status').dataset.aborted === '1'")
