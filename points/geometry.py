@@ -30,9 +30,9 @@ import numpy.typing as npt
 import orjson
 import shapely
 
+from points.batches import BoolArray, FloatArray
+
 Kind = Literal["planar", "spherical"]
-FloatArray = npt.NDArray[np.float64]
-BoolArray = npt.NDArray[np.bool_]
 
 # A spherical polygon's vertices must lie within this angle of their mean direction.
 MAX_SPHERICAL_RADIUS_DEGREES = 89.0
