@@ -7,7 +7,7 @@ import contextlib
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,10 +123,20 @@ class Index:
         schema = PointSchema.from_json(json.loads(row["schema"]) if row["schema"] else None)
         return DatasetRow(row["name"], row["geometry"], row["count"], bounds, row["version"], schema)
 
-    def blocks(self, name: str, conn: sqlite3.Connection) -> list[BlockRow]:
-        """Return the dataset's blocks in order."""
-        rows = conn.execute(f"SELECT {', '.join(_BLOCK_COLUMNS)} FROM blocks WHERE dataset = ? ORDER BY seq", (name,))
-        return [_block(r) for r in rows]
+    def blocks(self, name: str, conn: sqlite3.Connection, sections: Iterable[Section] = Section) -> list[BlockRow]:
+        """Return the dataset's blocks in order, with the extents of `sections` only (a stream
+        reads one to three sections; reading rows as plain tuples keeps a 5M-point dataset's
+        1,221 blocks at a few ms before the first byte)."""
+        wanted = list(dict.fromkeys(sections))
+        columns = _BLOCK_COLUMNS[:8] + [f"{s.column}_{part}" for s in wanted for part in ("pos", "size", "digest")]
+        cursor = conn.cursor()
+        cursor.row_factory = None
+        rows = cursor.execute(f"SELECT {', '.join(columns)} FROM blocks WHERE dataset = ? ORDER BY seq", (name,))
+        blocks = []
+        for seq, n, min_x, min_y, max_x, max_y, ndjson_crc, arrow_crc, *parts in rows:
+            extents = {s: Extent(*parts[3 * i : 3 * i + 3]) for i, s in enumerate(wanted)}
+            blocks.append(BlockRow(seq, n, (min_x, min_y, max_x, max_y), WrittenBlock(extents, ndjson_crc, arrow_crc)))
+        return blocks
 
     def versions(self) -> set[str]:
         """Return the directories some dataset serves."""

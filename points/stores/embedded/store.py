@@ -234,16 +234,17 @@ class EmbeddedStore(PointStore):
                 raise StoreError(f"dataset {dataset!r} is {row.geometry}, the area is {area.kind}")
             if row.version is None:
                 return None, row.schema, []
+            sections = [SECTIONS[form.format, form.coding], PLAIN[form.format]]
+            if area is not None:
+                sections.append(Section.ARROW)
             reader = VersionReader(self.data_dir / row.version, dataset)
             try:
-                reader.open(SECTIONS[form.format, form.coding])
-                if area is not None:
-                    reader.open(Section.ARROW)
-                    reader.open(PLAIN[form.format])
+                for section in sections:
+                    reader.open(section)
             except FileNotFoundError:
                 reader.close()
                 raise DatasetNotFound(f"dataset {dataset!r} was just deleted") from None
-            blocks = self.index.blocks(dataset, conn)
+            blocks = self.index.blocks(dataset, conn, sections)
         if area is None:
             return reader, row.schema, [(b, True) for b in blocks]
         boxes = np.array([b.box for b in blocks], dtype=np.float64).reshape(-1, 4)
@@ -272,7 +273,8 @@ class EmbeddedStore(PointStore):
         self.open_cursors += 1
         try:
             section = SECTIONS[form.format, form.coding]
-            arrow_schema = schema.arrow(dataset=dataset, geometry="") if area is not None else None
+            # Only the columns' types matter to read a block's message back.
+            arrow_schema = schema.arrow(dataset=dataset, geometry=area.kind) if area is not None else None
             gather = _Gather(batch_size)
             for block, full in plan:
                 if full:
