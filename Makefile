@@ -67,9 +67,11 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
+# Server figures, then the page's in headless Chromium, written to bench/RESULTS.md (~15 min).
+# BENCH_FLAGS=--quick: a smoke run of both (500k points, fewer runs; RESULTS.md left alone).
 bench: demo
-	$(PY) bench/run.py
-	$(PY) bench/frontend.py
+	$(PY) bench/run.py --write $(BENCH_FLAGS)
+	$(PY) bench/frontend.py --write $(BENCH_FLAGS)
 
 # 16 concurrent full streams and 64 concurrent polygon queries against make run's server model.
 bench-load: $(VENV)/.installed
