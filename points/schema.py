@@ -6,7 +6,9 @@ nulls and do not count): only booleans → `bool`; only integers → `int64`; in
 whose integers are all within ±2^53 → `float64`; only strings → `utf8`; anything else (lists,
 objects, or a mix such as strings and numbers) → `json`, a utf8 column holding each value's
 JSON text (its Arrow field carries the metadata `pointsite:json = true`). Properties never seen
-with a value are `utf8` columns of nulls. The id is `int64` when every id is an integer, else
+with a value are `utf8` columns of nulls. A property whose name is taken (`x`, `y`, `id`, or
+`x_` after a property `x` became it) gets underscores appended until it is free, and the field
+keeps its own name in the metadata `pointsite:property`. The id is `int64` when every id is an integer, else
 `utf8` (an integer id then appears as its decimal text). NDJSON streams keep every value as it
 was imported, whatever its column type.
 """
@@ -128,9 +130,16 @@ class PointSchema:
             pa.field("x", pa.float64(), nullable=False),
             pa.field("y", pa.float64(), nullable=False),
         ]
+        taken = {"id", "x", "y"}
         for name, kind in self.properties.items():
-            metadata = {"pointsite:json": "true"} if kind == ColumnType.JSON else None
-            fields.append(pa.field(name, _ARROW_TYPES[kind], metadata=metadata))
+            metadata = {"pointsite:json": "true"} if kind == ColumnType.JSON else {}
+            column = name
+            while column in taken:  # a property named x, y or id must not shadow the point's own
+                column += "_"
+            if column != name:
+                metadata["pointsite:property"] = name
+            taken.add(column)
+            fields.append(pa.field(column, _ARROW_TYPES[kind], metadata=metadata or None))
         return pa.schema(fields, metadata={"dataset": dataset, "geometry": geometry})
 
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 import time
 import zlib
-from collections.abc import Generator, Iterable
+from collections.abc import Callable, Generator, Iterable
+from typing import Any, TypeVar
 
 import pyarrow as pa
 
@@ -22,7 +23,30 @@ from points.stores.base import StoreError
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
 CONTENT_TYPES = {Format.NDJSON: "application/x-ndjson", Format.ARROW: arrow.CONTENT_TYPE}
+
+
+class Closing(Generator[T, None, None]):
+    """A generator that also runs `cleanup` when it is closed, whether or not it ever ran (a
+    generator's own `finally` runs only once it has started, so an unread stream would keep
+    its cursor and files)."""
+
+    def __init__(self, inner: Generator[T, None, None], cleanup: Callable[[], object]) -> None:
+        self._inner = inner
+        self._cleanup = cleanup
+
+    def send(self, value: None) -> T:
+        return self._inner.send(value)
+
+    def throw(self, *args: Any) -> T:
+        return self._inner.throw(*args)
+
+    def close(self) -> None:
+        try:
+            self._inner.close()
+        finally:
+            self._cleanup()
 
 
 class StreamLimit(Exception):

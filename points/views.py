@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hmac
 import logging
@@ -9,7 +10,6 @@ import re
 from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse, StreamingHttpResponse
@@ -24,7 +24,7 @@ from points.models import NAME_PATTERN, Dataset, DatasetStatus
 from points.negotiation import NotAcceptable, UnknownFormat, choose_form
 from points.openapi import openapi_document
 from points.stores import get_store
-from points.stores.base import DatasetNotFound, PointStore, StoreError, StoreUnavailable
+from points.stores.base import DatasetNotFound, PointStore, PointStream, StoreError, StoreUnavailable
 
 logger = logging.getLogger(__name__)
 _NAME = re.compile(NAME_PATTERN)
@@ -95,7 +95,7 @@ def points_all(request: HttpRequest, name: str) -> HttpResponseBase:
     form = _form(request)
     if isinstance(form, JsonResponse):
         return form
-    return _stream(request, dataset, lambda store, form: store.iter_all(dataset.name, form=form), form)
+    return _stream(request, dataset, lambda store, form: store.open_points(dataset.name, None, form=form), form)
 
 
 @csrf_exempt  # read-only: it selects points and changes nothing, so scripts may call it freely
@@ -123,7 +123,7 @@ def points_within(request: HttpRequest, name: str) -> HttpResponseBase:
         area = parse_area(body, kind=dataset.geometry, max_vertices=settings.POINTS_MAX_VERTICES)  # type: ignore[arg-type]
     except PolygonError as exc:
         return error(400, f"invalid polygon: {exc}")
-    return _stream(request, dataset, lambda store, form: store.iter_within(dataset.name, area, form=form), form)
+    return _stream(request, dataset, lambda store, form: store.open_points(dataset.name, area, form=form), form)
 
 
 def _form(request: HttpRequest) -> StreamForm | JsonResponse:
@@ -143,15 +143,15 @@ def _form(request: HttpRequest) -> StreamForm | JsonResponse:
 def _stream(
     request: HttpRequest,
     dataset: Dataset,
-    open_chunks: Callable[[PointStore, StreamForm], Iterator[Chunk]],
+    open_points: Callable[[PointStore, StreamForm], PointStream],
     form: StreamForm,
 ) -> HttpResponseBase:
     try:
-        store = get_store()
+        opened = open_points(get_store(), form)
+        chunks = opened.chunks
         schema = None
-        if form.format == Format.ARROW:
-            schema = store.schema(dataset.name).arrow(dataset=dataset.name, geometry=dataset.geometry)
-        chunks = open_chunks(store, form)
+        if form.format == Format.ARROW:  # the schema of the very points that stream
+            schema = opened.schema.arrow(dataset=dataset.name, geometry=dataset.geometry)
         # Read the first chunk before answering, so a store that is down gets a 503, not a
         # stream that starts and fails.
         first = next(chunks, None)
@@ -162,7 +162,7 @@ def _stream(
     except StoreError:
         logger.exception("the point store failed to open a stream of %r", dataset.name)
         return error(503, "the point store cannot serve this dataset now; the failure is logged for the operators")
-    body = streams.frame_stream(
+    framed = streams.frame_stream(
         _prepend(first, chunks),
         form=form,
         schema=schema,
@@ -170,8 +170,10 @@ def _stream(
         max_points=settings.POINTS_MAX_RESULTS,
         max_seconds=settings.POINTS_MAX_STREAM_SECONDS,
     )
+    # A response closed before its body was read (the client left at once) still releases the cursor.
+    body = streams.Closing(framed, chunks.close)
     content = _async_chunks(body) if isinstance(request, ASGIRequest) else body
-    response = StreamingHttpResponse(content, content_type=streams.CONTENT_TYPES[form.format])
+    response = _PointsResponse(content, body, content_type=streams.CONTENT_TYPES[form.format])
     if form.coding.value != "identity":
         response["Content-Encoding"] = form.coding.value
     response["Vary"] = "Accept, Accept-Encoding"
@@ -179,6 +181,23 @@ def _stream(
     response["X-Accel-Buffering"] = "no"
     response["Cache-Control"] = "no-store"
     return response
+
+
+class _PointsResponse(StreamingHttpResponse):
+    """A stream whose body is closed with the response, also under ASGI, where Django closes
+    only its own wrapper of the async iterator and ours would wait for the garbage collector."""
+
+    def __init__(self, content: Any, body: Generator[bytes, None, None], **kwargs: Any) -> None:
+        super().__init__(content, **kwargs)
+        self._body = body
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            # Called once the body is no longer being read (after the last piece, or once the
+            # request's task is cancelled and awaited), so no pull is running in another thread.
+            self._body.close()
 
 
 def _prepend(first: Chunk | None, rest: Iterator[Chunk]) -> Iterator[Chunk]:
@@ -199,12 +218,19 @@ def _next_piece(body: Iterator[bytes]) -> bytes | None:
 
 async def _async_chunks(body: Generator[bytes, None, None]) -> AsyncIterator[bytes]:
     # Under ASGI, Django would buffer a synchronous iterator whole; pull it from a thread instead.
-    pull = sync_to_async(_next_piece, thread_sensitive=False)
+    loop = asyncio.get_running_loop()
+    pulling: asyncio.Future[bytes | None] | None = None
     try:
         while True:
-            piece = await pull(body)
+            pulling = loop.run_in_executor(None, _next_piece, body)
+            # Shielded: a client that leaves cancels this task, not the pull, which runs on in
+            # its thread; the body must not be closed while it does (a generator already executing).
+            piece = await asyncio.shield(pulling)
+            pulling = None
             if piece is None:
                 return
             yield piece
     finally:
-        await sync_to_async(body.close, thread_sensitive=False)()
+        if pulling is not None:
+            await asyncio.wait([pulling])
+        await loop.run_in_executor(None, body.close)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 from points.geometry import parse_area
 from points.ndjson import decode_lines
 from points.stores import UnknownStoreScheme, open_store
-from points.stores.base import PointBatch, StoreError
+from points.stores.base import DatasetNotFound, PointBatch, StoreError
 from points.stores.embedded.blockfile import BLOCK_POINTS
 from points.stores.embedded.staging import Staging
 from points.stores.embedded.store import EmbeddedStore
@@ -168,3 +169,85 @@ def test_a_damaged_block_ends_the_stream_with_an_error_never_with_wrong_points(t
     assert outcome.ended == "error"
     assert outcome.message.startswith("dataset 'd' is damaged (block ")
     assert len(outcome.points) < 20_000
+
+
+def _open_files(directory: Path) -> list[str]:
+    """Return the files under `directory` this process holds open."""
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            target = os.readlink(f"/proc/self/fd/{fd}")
+            if target.startswith(str(directory)):
+                found.append(target)
+    return found
+
+
+def test_a_stream_keeps_the_schema_and_points_of_one_version_across_a_replacement(tmp_path: Path) -> None:
+    from points import arrow
+    from points.batches import Format, StreamForm
+    from points.schema import ColumnType
+    from points.streams import decode
+
+    store = EmbeddedStore(tmp_path / "v.sqlite3")
+    store.create("d", geometry="planar")
+    store.insert("d", [PointBatch(np.arange(3), np.arange(3.0), np.arange(3.0))])
+    opened = store.open_points("d", None, form=StreamForm(Format.ARROW))
+    # A re-import with string ids and a property publishes before the stream is read.
+    store.create("d~new", geometry="planar")
+    store.insert("d~new", [PointBatch(["a", "b"], np.zeros(2), np.zeros(2), [{"p": 1}, {"p": 2}])])
+    store.replace("d~new", "d")
+    assert store.schema("d").id == ColumnType.UTF8
+    assert opened.schema.id == ColumnType.INT64 and not opened.schema.properties
+    schema = opened.schema.arrow(dataset="d", geometry="planar")
+    rows = [r for c in opened.chunks for b in arrow.read_batches(decode(c), schema) for r in b.to_pylist()]
+    assert rows == [{"id": i, "x": float(i), "y": float(i)} for i in range(3)]
+
+
+def test_a_version_replaced_between_the_snapshot_and_the_open_is_read_in_its_new_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from points.stores.embedded import blockfile
+
+    store = EmbeddedStore(tmp_path / "r.sqlite3")
+    store.create("d", geometry="planar")
+    store.insert("d", [PointBatch(np.array([1]), np.zeros(1), np.zeros(1))])
+    real_open = blockfile.VersionReader.open
+
+    def replaced_first(self: blockfile.VersionReader, section: blockfile.Section) -> None:
+        # The first open comes after the snapshot named the old version: a real re-import
+        # publishes and removes it right then.
+        monkeypatch.setattr(blockfile.VersionReader, "open", real_open)
+        store.create("d~new", geometry="planar")
+        store.insert("d~new", [PointBatch(np.array([2, 3]), np.zeros(2), np.zeros(2))])
+        store.replace("d~new", "d")
+        real_open(self, section)
+
+    monkeypatch.setattr(blockfile.VersionReader, "open", replaced_first)
+    assert sorted(r["id"] for c in store.iter_all("d") for r in decode_lines(c.data)) == [2, 3]
+
+
+def test_missing_files_are_reported_as_such(tmp_path: Path) -> None:
+    import shutil
+
+    store = EmbeddedStore(tmp_path / "m.sqlite3")
+    store.create("d", geometry="planar")
+    store.insert("d", [PointBatch(np.array([1]), np.zeros(1), np.zeros(1))])
+    for version in store.data_dir.iterdir():
+        shutil.rmtree(version)
+    with pytest.raises(DatasetNotFound, match="the files of dataset 'd' are missing"):
+        store.iter_all("d")
+
+
+def test_closing_a_stream_before_reading_it_releases_its_files(tmp_path: Path) -> None:
+    store = EmbeddedStore(tmp_path / "c.sqlite3")
+    store.create("d", geometry="planar")
+    store.insert("d", random_batches(10_000, (0, 0, 1, 1), seed=1))
+    area = parse_area({"type": "Polygon", "coordinates": [[[0, 0], [0.5, 0], [0.5, 0.5], [0, 0]]]}, kind="planar")
+    for _ in range(20):
+        store.iter_all("d").close()
+        store.iter_within("d", area).close()
+    assert _open_files(store.data_dir) == []
+    chunks = store.iter_all("d")
+    assert len(_open_files(store.data_dir)) >= 1  # open from the call on, before the first chunk
+    chunks.close()
+    assert _open_files(store.data_dir) == [] and store.open_cursors == 0

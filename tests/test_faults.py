@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,7 +21,7 @@ from points.geometry import Area
 from points.models import Dataset, DatasetStatus
 from points.ndjson import decode_lines
 from points.stores import get_store
-from points.stores.base import StoreUnavailable
+from points.stores.base import PLAIN_NDJSON, PointStream, StoreUnavailable
 from points.stores.embedded.store import EmbeddedStore
 from tests.conftest import grid_batches, random_batches
 
@@ -71,11 +71,20 @@ class FailingStore(EmbeddedStore):
 
     fail_after = 3
 
-    def _iter(self, dataset: str, area: Area | None, form: StreamForm, batch_size: int) -> Iterator[Chunk]:
-        for n, chunk in enumerate(super()._iter(dataset, area, form, batch_size)):
-            if n == self.fail_after:
-                raise StoreUnavailable("MongoDB failed to read points: AutoReconnect")
-            yield chunk
+    def open_points(
+        self, dataset: str, area: Area | None, *, form: StreamForm = PLAIN_NDJSON, batch_size: int = 10_000
+    ) -> PointStream:
+        opened = super().open_points(dataset, area, form=form, batch_size=batch_size)
+        return PointStream(opened.schema, self._failing(opened.chunks))
+
+    def _failing(self, chunks: Generator[Chunk, None, None]) -> Generator[Chunk, None, None]:
+        try:
+            for n, chunk in enumerate(chunks):
+                if n == self.fail_after:
+                    raise StoreUnavailable("MongoDB failed to read points: AutoReconnect")
+                yield chunk
+        finally:
+            chunks.close()
 
 
 @pytest.fixture

@@ -294,3 +294,87 @@ def test_a_client_leaving_a_compressed_stream_frees_the_cursor(
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
     assert wait_until(lambda: store.open_cursors == before), "the store's cursor was not closed"
     assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+def test_properties_named_like_the_coordinates_do_not_shadow_them(client: Client) -> None:
+    import pyarrow as pa
+
+    batch = PointBatch(np.array([1, 2]), np.array([1.5, 2.5]), np.array([3.5, 4.5]), [{"x": "px", "y": 7}, {"x_": 1}])
+    dataset_import(name="xy", batches=[batch], replace=True)
+    data = body(fetch(client, "xy", "arrow", "zstd"))
+    table = pa.ipc.open_stream(
+        zstandard.ZstdDecompressor().stream_reader(data, read_across_frames=True).read()
+    ).read_all()
+    assert table.column_names == ["id", "x", "y", "x_", "y_", "x__"]
+    assert table.column("x").to_pylist() == [1.5, 2.5] and table.column("y").to_pylist() == [3.5, 4.5]
+    assert table.column("x_").to_pylist() == ["px", None] and table.column("x__").to_pylist() == [None, 1]
+    assert table.schema.field("x_").metadata == {b"pointsite:property": b"x"}
+    assert table.schema.field("x__").metadata == {b"pointsite:property": b"x_"}
+    # NDJSON keeps every name as imported.
+    assert read_ndjson(body(fetch(client, "xy", "ndjson", "identity"))).points[0][3] == {"x": "px", "y": 7}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_asgi_clients_that_leave_mid_stream_release_the_cursor_and_files() -> None:
+    import asyncio
+    import os
+
+    from django.core.asgi import get_asgi_application
+
+    dataset_import(name="leave", batches=random_batches(60_000, (0, 0, 1, 1), seed=4), replace=True)
+    store = get_store()
+    app = get_asgi_application()
+    blocks = str(store.data_dir)  # type: ignore[attr-defined]
+
+    def open_block_files() -> int:
+        targets = []
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                targets.append(os.readlink(f"/proc/self/fd/{fd}"))
+            except OSError:
+                continue
+        return sum(t.startswith(blocks) for t in targets)
+
+    async def leave_after_first_piece(coding: str) -> None:
+        sent: list[dict[str, Any]] = []
+        first = asyncio.Event()
+        requested = False
+
+        async def receive() -> dict[str, Any]:
+            nonlocal requested
+            if not requested:
+                requested = True
+                return {"type": "http.request", "body": b"", "more_body": False}
+            await first.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+            if message["type"] == "http.response.body" and message.get("body"):
+                first.set()
+
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": "/api/datasets/leave/points",
+            "raw_path": b"/api/datasets/leave/points",
+            "query_string": b"format=arrow",
+            "root_path": "",
+            "headers": [(b"host", b"127.0.0.1"), (b"accept-encoding", coding.encode())],
+            "client": ("127.0.0.1", 1),
+            "server": ("127.0.0.1", 80),
+        }
+        await app(scope, receive, send)  # raises if an error escapes the app
+        assert sent[0]["status"] == 200
+
+    async def many() -> None:
+        for coding in ("zstd", "gzip", "identity") * 5:
+            await leave_after_first_piece(coding)
+
+    asyncio.run(many())
+    # No garbage collection: the stream's files and cursor go back as the client leaves.
+    assert wait_until(lambda: store.open_cursors == 0)
+    assert open_block_files() == 0

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
+from dataclasses import dataclass
 from typing import Literal
 
 from points.batches import Bounds, Chunk, PointBatch, StreamForm
@@ -12,6 +13,14 @@ from points.schema import PointSchema
 
 GeometryKind = Literal["planar", "spherical"]
 PLAIN_NDJSON = StreamForm()
+
+
+@dataclass(frozen=True, slots=True)
+class PointStream:
+    """A stream's points as a store reads them: their schema and their chunks, of one version."""
+
+    schema: PointSchema
+    chunks: Generator[Chunk, None, None]
 
 
 class StoreError(Exception):
@@ -77,19 +86,30 @@ class PointStore(abc.ABC):
         """Return the column types of the dataset's points, as learnt at import."""
 
     @abc.abstractmethod
-    def iter_all(self, dataset: str, *, form: StreamForm = PLAIN_NDJSON, batch_size: int = 10_000) -> Iterator[Chunk]:
-        """Yield every point of the dataset, in chunks of about `batch_size` points, in `form`'s
-        format: compressed as `form` asks where the store keeps its points so, else plain
-        (points.batches.Chunk says how to tell).
+    def open_points(
+        self, dataset: str, area: Area | None, *, form: StreamForm = PLAIN_NDJSON, batch_size: int = 10_000
+    ) -> PointStream:
+        """Return the dataset's points (all of them, or those inside `area`: see points.geometry
+        for the rule) and their schema, both as of one moment, so a replacement published
+        meanwhile cannot give a stream one version's schema and another's points.
 
-        The iterator is a generator: closing it early releases the cursor at once.
+        The chunks come in about `batch_size` points, in `form`'s format, compressed as `form`
+        asks where the store keeps its points so, else plain (points.batches.Chunk says how to
+        tell). Raise DatasetNotFound now if the dataset has no points to read. Closing the
+        chunks, even before the first is read, releases the cursor and files at once.
         """
 
-    @abc.abstractmethod
+    def iter_all(
+        self, dataset: str, *, form: StreamForm = PLAIN_NDJSON, batch_size: int = 10_000
+    ) -> Generator[Chunk, None, None]:
+        """Return every point of the dataset, in chunks (see open_points)."""
+        return self.open_points(dataset, None, form=form, batch_size=batch_size).chunks
+
     def iter_within(
         self, dataset: str, area: Area, *, form: StreamForm = PLAIN_NDJSON, batch_size: int = 10_000
-    ) -> Iterator[Chunk]:
-        """Yield the points inside `area` (see points.geometry for the rule), in chunks, as iter_all."""
+    ) -> Generator[Chunk, None, None]:
+        """Return the points inside `area`, in chunks (see open_points)."""
+        return self.open_points(dataset, area, form=form, batch_size=batch_size).chunks
 
     def size(self, dataset: str) -> int | None:
         """Return the bytes the dataset takes in the store, or None when the store cannot tell."""

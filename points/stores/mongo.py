@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -27,6 +27,7 @@ from points.stores.base import (
     DatasetNotFound,
     GeometryKind,
     PointStore,
+    PointStream,
     StoreError,
     StoreUnavailable,
 )
@@ -271,17 +272,16 @@ class MongoStore(PointStore):
     def schema(self, dataset: str) -> PointSchema:
         return PointSchema.from_json(self._meta(dataset).get("schema"))
 
-    def iter_all(self, dataset: str, *, form: StreamForm = PLAIN_NDJSON, batch_size: int = 10_000) -> Iterator[Chunk]:
+    def open_points(
+        self, dataset: str, area: Area | None, *, form: StreamForm = PLAIN_NDJSON, batch_size: int = 10_000
+    ) -> PointStream:
+        # One metadata read gives the schema and the geometry the query is built for.
         meta = self._meta(dataset)
-        return self._iter(dataset, meta, {}, None, form, batch_size)
-
-    def iter_within(
-        self, dataset: str, area: Area, *, form: StreamForm = PLAIN_NDJSON, batch_size: int = 10_000
-    ) -> Iterator[Chunk]:
-        meta = self._meta(dataset)
-        if meta["geometry"] != area.kind:
+        if area is not None and meta["geometry"] != area.kind:
             raise StoreError(f"dataset {dataset!r} is {meta['geometry']}, the area is {area.kind}")
-        return self._iter(dataset, meta, within_filter(area), area, form, batch_size)
+        query = {} if area is None else within_filter(area)
+        chunks = self._iter(dataset, meta, query, area, form, batch_size)
+        return PointStream(PointSchema.from_json(meta.get("schema")), chunks)
 
     def _iter(
         self,
@@ -291,7 +291,7 @@ class MongoStore(PointStore):
         area: Area | None,
         form: StreamForm,
         batch_size: int,
-    ) -> Iterator[Chunk]:
+    ) -> Generator[Chunk, None, None]:
         import bson
 
         # Compressed on the fly by the stream: MongoDB keeps no compressed copy of a stream.

@@ -37,7 +37,15 @@ from points import arrow, codings, ndjson
 from points.batches import Bounds, Chunk, Coding, Format, PointBatch, StreamForm
 from points.geometry import Area
 from points.schema import PointSchema, record_batch, records_batch
-from points.stores.base import PLAIN_NDJSON, DatasetExists, DatasetNotFound, GeometryKind, PointStore, StoreError
+from points.stores.base import (
+    PLAIN_NDJSON,
+    DatasetExists,
+    DatasetNotFound,
+    GeometryKind,
+    PointStore,
+    PointStream,
+    StoreError,
+)
 from points.stores.embedded.blockfile import (
     BLOCK_POINTS,
     PLAIN,
@@ -49,10 +57,13 @@ from points.stores.embedded.blockfile import (
 )
 from points.stores.embedded.index import BlockRow, Index, block_values, snapshot, writing
 from points.stores.embedded.staging import StagedBlock, Staging
+from points.streams import Closing
 
 # Files of an import that died are removed when a store opens and they are this old (seconds).
 _ORPHAN_AGE = 3600
 _DECODER = msgspec.json.Decoder()
+# Snapshots tried when a replacement removes the version just named (then it is gone for good).
+_OPEN_ATTEMPTS = 5
 # Threads that compress blocks during an import.
 _ENCODERS = max(os.cpu_count() or 1, 1)
 
@@ -213,50 +224,50 @@ class EmbeddedStore(PointStore):
 
     # --- reading ---------------------------------------------------------------------------
 
-    def iter_all(
-        self, dataset: str, *, form: StreamForm = PLAIN_NDJSON, batch_size: int = 10_000
-    ) -> Generator[Chunk, None, None]:
-        return self._iter(dataset, None, form, batch_size)
-
-    def iter_within(
-        self, dataset: str, area: Area, *, form: StreamForm = PLAIN_NDJSON, batch_size: int = 10_000
-    ) -> Generator[Chunk, None, None]:
-        return self._iter(dataset, area, form, batch_size)
-
     def _plan(
         self, dataset: str, area: Area | None, form: StreamForm
     ) -> tuple[VersionReader | None, PointSchema, list[tuple[BlockRow, bool]]]:
         """Return a reader of the dataset's version with its sections open, its schema, and the
         blocks to read (with whether each is wholly inside), all as of one snapshot."""
-        with snapshot(self.index) as conn:
-            row = self.index.dataset(dataset, conn)
-            if area is not None and row.geometry != area.kind:
-                raise StoreError(f"dataset {dataset!r} is {row.geometry}, the area is {area.kind}")
-            if row.version is None:
-                return None, row.schema, []
-            sections = [SECTIONS[form.format, form.coding], PLAIN[form.format]]
-            if area is not None:
-                sections.append(Section.ARROW)
-            reader = VersionReader(self.data_dir / row.version, dataset)
-            try:
-                for section in sections:
-                    reader.open(section)
-            except FileNotFoundError:
-                reader.close()
-                raise DatasetNotFound(f"dataset {dataset!r} was just deleted") from None
-            blocks = self.index.blocks(dataset, conn, sections)
-        if area is None:
-            return reader, row.schema, [(b, True) for b in blocks]
-        boxes = np.array([b.box for b in blocks], dtype=np.float64).reshape(-1, 4)
-        all_in, maybe = area.classify_boxes(boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3])
-        plan = [(b, bool(full)) for b, full, some in zip(blocks, all_in, maybe, strict=True) if full or some]
-        return reader, row.schema, plan
+        sections = [SECTIONS[form.format, form.coding], PLAIN[form.format]]
+        if area is not None:
+            sections.append(Section.ARROW)
+        # A replacement may publish and unlink the version between the snapshot and the open:
+        # then a new snapshot names the new version.
+        for _attempt in range(_OPEN_ATTEMPTS):
+            with snapshot(self.index) as conn:
+                row = self.index.dataset(dataset, conn)
+                if area is not None and row.geometry != area.kind:
+                    raise StoreError(f"dataset {dataset!r} is {row.geometry}, the area is {area.kind}")
+                if row.version is None:
+                    return None, row.schema, []
+                reader = VersionReader(self.data_dir / row.version, dataset)
+                try:
+                    for section in sections:
+                        reader.open(section)
+                except FileNotFoundError:
+                    reader.close()
+                    continue
+                try:
+                    blocks = self.index.blocks(dataset, conn, sections)
+                    if area is None:
+                        return reader, row.schema, [(b, True) for b in blocks]
+                    boxes = np.array([b.box for b in blocks], dtype=np.float64).reshape(-1, 4)
+                    all_in, maybe = area.classify_boxes(boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3])
+                except BaseException:
+                    reader.close()
+                    raise
+            plan = [(b, bool(full)) for b, full, some in zip(blocks, all_in, maybe, strict=True) if full or some]
+            return reader, row.schema, plan
+        raise DatasetNotFound(f"the files of dataset {dataset!r} are missing; import it again")
 
-    def _iter(self, dataset: str, area: Area | None, form: StreamForm, batch_size: int) -> Generator[Chunk, None, None]:
-        # Open (and fail) now, at the call, not at the first next(): the caller learns at once
-        # that the dataset is missing.
+    def open_points(
+        self, dataset: str, area: Area | None, *, form: StreamForm = PLAIN_NDJSON, batch_size: int = 10_000
+    ) -> PointStream:
+        # Opened (or failed) now, at the call, not at the first next().
         reader, schema, plan = self._plan(dataset, area, form)
-        return self._read(dataset, reader, schema, plan, area, form, batch_size)
+        chunks = self._read(dataset, reader, schema, plan, area, form, batch_size)
+        return PointStream(schema, Closing(chunks, reader.close if reader is not None else lambda: None))
 
     def _read(
         self,
