@@ -12,6 +12,7 @@ import { RecordBatchReader } from '../build/arrow.mjs';
 import { readArrowPointStream } from '../src/arrow-stream.js';
 import { readPointStream } from '../src/ndjson-stream.js';
 import { PointBatches } from '../src/point-batches.js';
+import { streamOf } from '../test-helpers/byte-chunks.mjs';
 
 const N = Number(process.argv[2] ?? 1_000_000);
 const PER = 16_384;
@@ -53,17 +54,6 @@ function arrowStream(points, withProperties) {
   return RecordBatchStreamWriter.writeAll([...batches, end]).toUint8Array(true);
 }
 
-/** Return a body that yields `chunks` (cut beforehand, so the timing is the reader's alone). */
-function body(chunks) {
-  let i = 0;
-  return new ReadableStream({
-    pull(controller) {
-      if (i < chunks.length) controller.enqueue(chunks[i++]);
-      else controller.close();
-    },
-  });
-}
-
 function chunksOf(bytes) {
   const chunks = [];
   for (let at = 0; at < bytes.length; at += CHUNK) chunks.push(bytes.slice(at, at + CHUNK));
@@ -74,7 +64,7 @@ async function time(read, bytes) {
   const runs = [];
   for (let k = 0; k < 9; k += 1) {
     const batches = new PointBatches(PER, () => {});
-    const stream = body(chunksOf(bytes));
+    const stream = streamOf(chunksOf(bytes)); // cut beforehand: the timing is the reader's alone
     const start = performance.now();
     const result = await read(stream, { batches });
     batches.flush();

@@ -12,6 +12,7 @@ import { Bool, Field, Float64, Int64, makeData, RecordBatch, RecordBatchStreamWr
 import { RecordBatchReader } from '../build/arrow.mjs';
 import { readArrowPointStream } from '../src/arrow-stream.js';
 import { PointBatches } from '../src/point-batches.js';
+import { random, splitRandomly, streamOf } from '../test-helpers/byte-chunks.mjs';
 
 /** Return a schema as the server sends it: id, x, y, then the given property fields. */
 function pointSchema(properties = [], { stringIds = false } = {}) {
@@ -55,40 +56,6 @@ function pointStream(n, { per = 4, schema = pointSchema(), extra, last } = {}) {
 }
 
 const END_OF_STREAM = 8; // the IPC end-of-stream marker: 0xFFFFFFFF then a zero length
-
-/** Return a ReadableStream that yields the given byte chunks, then closes. */
-function streamOf(chunks) {
-  let i = 0;
-  return new ReadableStream({
-    pull(controller) {
-      if (i < chunks.length) controller.enqueue(chunks[i++]);
-      else controller.close();
-    },
-  });
-}
-
-/** Return a small seeded random generator (mulberry32), so a failing case can be replayed. */
-function random(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Return `bytes` cut at random places into chunks of 1 to `maxSize` bytes. */
-function splitRandomly(bytes, rand, maxSize) {
-  const chunks = [];
-  for (let at = 0; at < bytes.length; ) {
-    const size = 1 + Math.floor(rand() * maxSize);
-    chunks.push(bytes.slice(at, at + size));
-    at += size;
-  }
-  return chunks;
-}
 
 /** Read byte chunks (or one Uint8Array) and return {result, points, bytes} with points as [x, y] pairs. */
 async function read(input, { body, ...options } = {}) {
