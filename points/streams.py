@@ -110,11 +110,8 @@ class _Coder:
         self.size += len(data)
         return codings.deflate_piece(data)
 
-    def chunk(self, chunk: Chunk) -> bytes:
-        if chunk.coding == Coding.IDENTITY:
-            return self.plain(chunk.data)
-        if chunk.coding != self.coding:  # not what was asked for: a store's mistake, made good
-            return self.plain(decode(chunk))
+    def coded(self, chunk: Chunk) -> bytes:
+        """Return a chunk already in this coding as it is (gzip: its CRC joins the member's)."""
         if self.coding == Coding.GZIP:
             self.crc = codings.crc32_combine(self.crc, chunk.raw_crc, chunk.raw_size)
             self.size += chunk.raw_size
@@ -122,6 +119,45 @@ class _Coder:
 
     def tail(self) -> bytes:
         return codings.gzip_trailer(self.crc, self.size) if self.coding == Coding.GZIP else b""
+
+
+class _Body:
+    """The body being gathered: bytes ready to go, and plain bytes (edge blocks, a store that
+    keeps nothing compressed, the markers) waiting to be compressed together, as one piece."""
+
+    def __init__(self, coder: _Coder) -> None:
+        self.coder = coder
+        self.ready: list[bytes] = [coder.head()]
+        self.plain: list[bytes] = []
+        self.size = 0
+
+    def add_plain(self, data: bytes) -> None:
+        self.plain.append(data)
+        self.size += len(data)
+
+    def add(self, chunk: Chunk) -> None:
+        if chunk.coding != self.coder.coding or chunk.coding == Coding.IDENTITY:
+            self.add_plain(decode(chunk))  # (a chunk in another coding would be a store's mistake)
+            return
+        self._compress()
+        data = self.coder.coded(chunk)
+        self.ready.append(data)
+        self.size += len(data)
+
+    def _compress(self) -> None:
+        if self.plain:
+            self.ready.append(self.coder.plain(b"".join(self.plain)))
+            self.plain.clear()
+
+    def take(self, *, last: bool = False) -> bytes:
+        """Return what is gathered, as whole compressed pieces (and the coding's end if `last`)."""
+        self._compress()
+        if last:
+            self.ready.append(self.coder.tail())
+        data = b"".join(self.ready) if len(self.ready) > 1 else self.ready[0]
+        self.ready.clear()
+        self.size = 0
+        return data
 
 
 def decode(chunk: Chunk) -> bytes:
@@ -150,10 +186,9 @@ def frame_stream(
     Closing this generator early closes `chunks` too, so the store's cursor is released.
     """
     writer = _Writer(form, schema)
-    coder = _Coder(form.coding)
+    body = _Body(_Coder(form.coding))
+    body.add_plain(writer.head())
     sent = 0
-    pending: list[bytes] = [coder.head(), coder.plain(writer.head())]
-    pending_size = sum(map(len, pending))
     iterator = iter(chunks)
     deadline = time.monotonic() + max_seconds if max_seconds else 0.0
     try:
@@ -163,7 +198,7 @@ def frame_stream(
                     continue
                 if max_points and sent + chunk.count > max_points:
                     count = max_points - sent
-                    pending.append(coder.plain(writer.first(decode(chunk), count)))
+                    body.add_plain(writer.first(decode(chunk), count))
                     sent += count
                     raise StreamLimit(
                         f"the limit of {max_points:,} points a request was reached; "
@@ -171,26 +206,20 @@ def frame_stream(
                     )
                 if deadline and time.monotonic() > deadline:
                     raise StreamLimit(f"the query ran longer than {max_seconds:g} s, the limit; query a smaller area")
-                data = coder.chunk(chunk)
+                body.add(chunk)
                 sent += chunk.count
-                pending.append(data)
-                pending_size += len(data)
-                if pending_size >= chunk_bytes:
-                    yield b"".join(pending) if len(pending) > 1 else pending[0]
-                    pending.clear()
-                    pending_size = 0
+                if body.size >= chunk_bytes:
+                    yield body.take()
         except GeneratorExit:
             raise
         except Exception as exc:  # the headers are gone: say so in the stream itself
             if not isinstance(exc, StreamLimit):
                 logger.exception("point stream failed after %d points", sent)
-            pending.append(coder.plain(writer.error(public_message(exc), sent)))
-            pending.append(coder.tail())
-            yield b"".join(pending)
+            body.add_plain(writer.error(public_message(exc), sent))
+            yield body.take(last=True)
             return
-        pending.append(coder.plain(writer.end(sent)))
-        pending.append(coder.tail())
-        yield b"".join(pending)
+        body.add_plain(writer.end(sent))
+        yield body.take(last=True)
     finally:
         close = getattr(iterator, "close", None)
         if close is not None:

@@ -69,7 +69,7 @@ def test_a_client_that_disconnects_mid_stream_frees_the_cursor_and_the_worker(
 class FailingStore(EmbeddedStore):
     """A real store whose reads fail after K chunks, as a store whose server went away would."""
 
-    fail_after = 3
+    fail_after = 8  # chunks of a block (4,096 points) each: past 30,000 points
 
     def open_points(
         self, dataset: str, area: Area | None, *, form: StreamForm = PLAIN_NDJSON, batch_size: int = 10_000

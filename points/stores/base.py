@@ -93,7 +93,8 @@ class PointStore(abc.ABC):
         for the rule) and their schema, both as of one moment, so a replacement published
         meanwhile cannot give a stream one version's schema and another's points.
 
-        The chunks come in about `batch_size` points, in `form`'s format, compressed as `form`
+        The chunks hold at most about `batch_size` points (a store may send smaller ones, such
+        as its blocks), in `form`'s format, compressed as `form`
         asks where the store keeps its points so, else plain (points.batches.Chunk says how to
         tell). Raise DatasetNotFound now if the dataset has no points to read. Closing the
         chunks, even before the first is read, releases the cursor and files at once.

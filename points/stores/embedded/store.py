@@ -25,7 +25,7 @@ import shutil
 import time
 import uuid
 from collections import deque
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Generator, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -33,8 +33,8 @@ import msgspec
 import numpy as np
 import pyarrow as pa
 
-from points import arrow, codings, ndjson
-from points.batches import Bounds, Chunk, Coding, Format, PointBatch, StreamForm
+from points import arrow, ndjson
+from points.batches import Bounds, Chunk, Format, PointBatch, StreamForm
 from points.geometry import Area
 from points.schema import PointSchema, record_batch, records_batch
 from points.stores.base import (
@@ -266,7 +266,8 @@ class EmbeddedStore(PointStore):
     ) -> PointStream:
         # Opened (or failed) now, at the call, not at the first next().
         reader, schema, plan = self._plan(dataset, area, form)
-        chunks = self._read(dataset, reader, schema, plan, area, form, batch_size)
+        # A chunk per block (4,096 points at most, under any batch_size): the stream gathers them.
+        chunks = self._read(dataset, reader, schema, plan, area, form)
         return PointStream(schema, Closing(chunks, reader.close if reader is not None else lambda: None))
 
     def _read(
@@ -277,7 +278,6 @@ class EmbeddedStore(PointStore):
         plan: list[tuple[BlockRow, bool]],
         area: Area | None,
         form: StreamForm,
-        batch_size: int,
     ) -> Generator[Chunk, None, None]:
         if reader is None:  # created, never loaded: no points
             return
@@ -286,13 +286,12 @@ class EmbeddedStore(PointStore):
             section = SECTIONS[form.format, form.coding]
             # Only the columns' types matter to read a block's message back.
             arrow_schema = schema.arrow(dataset=dataset, geometry=area.kind) if area is not None else None
-            gather = _Gather(batch_size)
             for block, full in plan:
                 if full:
                     data = reader.read(section, block.written.extents[section], block.seq)
                     crc = block.written.ndjson_crc if form.format == Format.NDJSON else block.written.arrow_crc
                     size = block.written.extents[PLAIN[form.format]].size
-                    yield from gather.add(Chunk(block.n, data, form.coding, size, crc))
+                    yield Chunk(block.n, data, form.coding, size, crc)
                     continue
                 assert area is not None and arrow_schema is not None
                 message = reader.read(Section.ARROW, block.written.extents[Section.ARROW], block.seq)
@@ -308,8 +307,7 @@ class EmbeddedStore(PointStore):
                 else:
                     lines = reader.read(Section.NDJSON, block.written.extents[Section.NDJSON], block.seq)
                     data = ndjson.select_lines(lines, ndjson.line_offsets(lines), mask)
-                yield from gather.add(Chunk(n, data))
-            yield from gather.flush()
+                yield Chunk(n, data)
         finally:
             reader.close()
             self.open_cursors -= 1
@@ -321,34 +319,3 @@ def _block_batch(block: StagedBlock, arrow_schema: pa.Schema, schema: PointSchem
         return record_batch(arrow_schema, schema, block.ids, block.xs, block.ys, None)
     records = [_DECODER.decode(line) for line in block.lines.splitlines()]
     return records_batch(arrow_schema, schema, records)
-
-
-class _Gather:
-    """Joins consecutive chunks of one coding into chunks of about `size` points."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.parts: list[Chunk] = []
-        self.count = 0
-
-    def add(self, chunk: Chunk) -> Iterator[Chunk]:
-        if self.parts and self.parts[0].coding != chunk.coding:
-            yield from self.flush()
-        self.parts.append(chunk)
-        self.count += chunk.count
-        if self.count >= self.size:
-            yield from self.flush()
-
-    def flush(self) -> Iterator[Chunk]:
-        if not self.parts:
-            return
-        parts, self.parts, self.count = self.parts, [], 0
-        if len(parts) == 1:
-            yield parts[0]
-            return
-        crc, size = parts[0].raw_crc, parts[0].raw_size
-        if parts[0].coding == Coding.GZIP:
-            for part in parts[1:]:
-                crc = codings.crc32_combine(crc, part.raw_crc, part.raw_size)
-                size += part.raw_size
-        yield Chunk(sum(p.count for p in parts), b"".join(p.data for p in parts), parts[0].coding, size, crc)
