@@ -43,18 +43,26 @@ def wait_until(condition: Any, timeout: float = 15.0) -> bool:
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(("fmt", "coding"), [("ndjson", "identity"), ("ndjson", "zstd"), ("arrow", "gzip")])
 def test_a_client_that_disconnects_mid_stream_frees_the_cursor_and_the_worker(
-    live_server: Any, caplog: pytest.LogCaptureFixture
+    live_server: Any, caplog: pytest.LogCaptureFixture, fmt: str, coding: str
 ) -> None:
     call_command("generate_points", "big", "--random", "300000", "--seed", "2")
     store = get_store()
     before = store.open_cursors
     address = urlsplit(live_server.url)
     caplog.set_level(logging.INFO)
+    request = (
+        f"GET /api/datasets/big/points?format={fmt} HTTP/1.1\r\nHost: localhost\r\nAccept-Encoding: {coding}\r\n\r\n"
+    )
     with socket.create_connection((address.hostname, address.port), timeout=10) as sock:
-        sock.sendall(b"GET /api/datasets/big/points HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        received = sock.recv(65536)
+        sock.sendall(request.encode())
+        received = b""
+        while b"\r\n\r\n" not in received:
+            received += sock.recv(65536)
         assert b"200 OK" in received
+        if coding != "identity":
+            assert f"Content-Encoding: {coding}".encode() in received
         assert wait_until(lambda: store.open_cursors == before + 1)
         # Leave with most of the stream unread: the close resets the connection.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")

@@ -5,17 +5,13 @@ anywhere reads as cut."""
 from __future__ import annotations
 
 import json
-import logging
 import random
-import socket
 import zlib
 from typing import Any
-from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
 import zstandard
-from django.core.management import call_command
 from django.test import Client
 
 from points.batches import PointBatch
@@ -269,31 +265,6 @@ def test_zstd_frames_decode_as_one_stream(client: Client, rand: Dataset) -> None
     data = body(fetch(client, "rand", "ndjson", "zstd"))
     text = zstandard.ZstdDecompressor().stream_reader(data, read_across_frames=True).read()
     assert text.endswith(b'{"end":true,"count":30000}\n')
-
-
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize(("fmt", "coding"), [("ndjson", "zstd"), ("arrow", "gzip")])
-def test_a_client_leaving_a_compressed_stream_frees_the_cursor(
-    live_server: Any, caplog: pytest.LogCaptureFixture, fmt: str, coding: str
-) -> None:
-    call_command("generate_points", "big", "--random", "300000", "--seed", "2")
-    store = get_store()
-    before = store.open_cursors
-    address = urlsplit(live_server.url)
-    caplog.set_level(logging.INFO)
-    request = (
-        f"GET /api/datasets/big/points?format={fmt} HTTP/1.1\r\nHost: localhost\r\nAccept-Encoding: {coding}\r\n\r\n"
-    )
-    with socket.create_connection((address.hostname, address.port), timeout=10) as sock:
-        sock.sendall(request.encode())
-        received = b""
-        while b"\r\n\r\n" not in received:
-            received += sock.recv(65536)
-        assert b"200 OK" in received and f"Content-Encoding: {coding}".encode() in received
-        assert wait_until(lambda: store.open_cursors == before + 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-    assert wait_until(lambda: store.open_cursors == before), "the store's cursor was not closed"
-    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 def test_properties_named_like_the_coordinates_do_not_shadow_them(client: Client) -> None:
