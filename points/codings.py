@@ -13,11 +13,14 @@ be sent one after another, each readable as soon as it arrives:
 
 from __future__ import annotations
 
+import gzip
 import struct
 import threading
 import zlib
 
 import zstandard
+
+from points.batches import Coding
 
 #: zstd level of pieces (level 1 measured the smallest *and* fastest on 4,096-point blocks)
 ZSTD_LEVEL = 1
@@ -47,6 +50,15 @@ def deflate_piece(data: bytes) -> bytes:
 def gzip_trailer(crc: int, size: int) -> bytes:
     """Return the end of a gzip member: the final deflate block, CRC-32 and size mod 2^32."""
     return DEFLATE_FINAL_BLOCK + struct.pack("<II", crc & 0xFFFFFFFF, size & 0xFFFFFFFF)
+
+
+def compress_whole(data: bytes, coding: Coding) -> bytes:
+    """Return a whole response body compressed as `coding` (one zstd frame, or one gzip member)."""
+    if coding == Coding.ZSTD:
+        return zstd_frame(data)
+    if coding == Coding.GZIP:
+        return gzip.compress(data, compresslevel=1, mtime=0)
+    return data
 
 
 def unzstd(data: bytes) -> bytes:

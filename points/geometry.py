@@ -21,6 +21,7 @@ straight lines, so the exact geodesic test becomes a planar one done by shapely 
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -30,7 +31,8 @@ import numpy.typing as npt
 import orjson
 import shapely
 
-from points.batches import BoolArray, FloatArray
+from points.batches import BoolArray, Bounds, FloatArray, IntArray
+from points.rings import Ring
 
 Kind = Literal["planar", "spherical"]
 
@@ -51,9 +53,31 @@ class Part:
     holes: tuple[FloatArray, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class BoxClasses:
+    """How an area meets a list of boxes (the blocks of a store): every point of a box in
+    `all_in` is inside; a box in neither holds no point that is inside; the points of a box in
+    `maybe` must be tested, and only against the parts `parts(i)` names."""
+
+    all_in: BoolArray
+    maybe: BoolArray
+    # The candidate parts of box i are _parts[_starts[i]:_starts[i + 1]].
+    _starts: IntArray
+    _parts: IntArray
+
+    def parts(self, box: int) -> IntArray:
+        """Return the indices of the parts box `box` must be tested against."""
+        return self._parts[self._starts[box] : self._starts[box + 1]]
+
+
 @dataclass(frozen=True)
 class Area:
-    """A validated query area: one or more polygons of one geometry kind."""
+    """A validated query area: one or more polygons of one geometry kind.
+
+    Its parts' envelopes are indexed (an STRtree), so a box or a point meets only the parts near
+    it, and each part tests points against a local ring of the edges near them (points.rings):
+    the cost of a query follows the points it decides, not the shape of the area.
+    """
 
     kind: Kind
     parts: tuple[Part, ...]
@@ -71,29 +95,65 @@ class Area:
         """Return the number of positions over all rings."""
         return sum(len(p.shell) + sum(len(h) for h in p.holes) for p in self.parts)
 
-    def contains_xy(self, xs: FloatArray, ys: FloatArray) -> BoolArray:
-        """Return a mask of the points (xs[i], ys[i]) inside the area."""
+    @functools.cached_property
+    def _envelopes(self) -> tuple[shapely.STRtree, IntArray]:
+        # (min_x, min_y, max_x, max_y) boxes holding each part, in the data's coordinates; a
+        # spherical part across the antimeridian has two.
+        boxes = [(box, i) for i, test in enumerate(self._tests) for box in test.envelopes()]
+        corners = np.array([b for b, _ in boxes], dtype=np.float64)
+        owners = np.array([i for _, i in boxes], dtype=np.int64)
+        return shapely.STRtree(shapely.box(corners[:, 0], corners[:, 1], corners[:, 2], corners[:, 3])), owners
+
+    def _candidates(self, geometries: npt.NDArray[np.object_]) -> tuple[IntArray, IntArray]:
+        """Return (geometry, part) index pairs whose envelopes meet, unique, ordered by geometry."""
+        tree, owners = self._envelopes
+        found, envelope = tree.query(geometries)
+        parts = len(self._tests)
+        keys = np.unique(found.astype(np.int64) * parts + owners[envelope])
+        return keys // parts, keys % parts
+
+    def contains_xy(self, xs: FloatArray, ys: FloatArray, parts: IntArray | None = None) -> BoolArray:
+        """Return a mask of the points (xs[i], ys[i]) inside the area; with `parts`, test only
+        against those parts (the others are known to hold none of the points)."""
         mask = np.zeros(len(xs), dtype=bool)
-        for test in self._tests:
-            todo = ~mask
-            if todo.all():
+        if parts is None and len(self._tests) > _FEW_PARTS:
+            found, owner = self._candidates(shapely.points(xs, ys))
+            order = np.argsort(owner, kind="stable")
+            found, owner = found[order], owner[order]
+            cuts = np.flatnonzero(np.diff(owner)) + 1
+            for points, part in zip(np.split(found, cuts), owner[np.r_[0, cuts]] if len(owner) else [], strict=True):
+                todo = points[~mask[points]]
+                if len(todo):
+                    mask[todo] = self._tests[int(part)].contains_xy(xs[todo], ys[todo])
+            return mask
+        for i in range(len(self._tests)) if parts is None else parts.tolist():
+            test = self._tests[i]
+            near: BoolArray = test.near(xs, ys) & ~mask
+            if near.all():
                 mask |= test.contains_xy(xs, ys)
-            elif todo.any():
-                mask[todo] = test.contains_xy(xs[todo], ys[todo])
+            elif near.any():
+                mask[near] = test.contains_xy(xs[near], ys[near])
         return mask
 
-    def classify_boxes(
-        self, min_x: FloatArray, min_y: FloatArray, max_x: FloatArray, max_y: FloatArray
-    ) -> tuple[BoolArray, BoolArray]:
-        """Return (all_in, maybe) masks of the boxes: every point of a box in `all_in` is inside;
-        a box in neither holds no point that is inside; the rest must be tested point by point."""
-        all_in = np.zeros(len(min_x), dtype=bool)
-        maybe = np.zeros(len(min_x), dtype=bool)
-        for test in self._tests:
-            part_in, part_maybe = test.classify_boxes(min_x, min_y, max_x, max_y)
-            all_in |= part_in
-            maybe |= part_maybe
-        return all_in, maybe & ~all_in
+    def classify_boxes(self, min_x: FloatArray, min_y: FloatArray, max_x: FloatArray, max_y: FloatArray) -> BoxClasses:
+        """Return how the area meets each box (see BoxClasses); only the parts whose envelope
+        meets a box are asked about it."""
+        n = len(min_x)
+        box, part = self._candidates(shapely.box(min_x, min_y, max_x, max_y))
+        if self.kind == "planar":
+            outlines = shapely.box(min_x[box], min_y[box], max_x[box], max_y[box])
+            pair_in, pair_maybe = _classify_pairs(self._tests, part, outlines, np.ones(len(box), dtype=bool))
+        else:
+            pair_in, pair_maybe = _classify_spherical_pairs(
+                self._tests, part, min_x[box], min_y[box], max_x[box], max_y[box]
+            )
+        all_in = np.zeros(n, dtype=bool)
+        all_in[box[pair_in]] = True
+        keep = pair_maybe & ~all_in[box]
+        maybe = np.zeros(n, dtype=bool)
+        maybe[box[keep]] = True
+        starts = np.searchsorted(box[keep], np.arange(n + 1))
+        return BoxClasses(all_in, maybe, starts, part[keep])
 
     def to_geojson(self) -> dict[str, Any]:
         """Return the area as a GeoJSON MultiPolygon."""
@@ -103,53 +163,85 @@ class Area:
         }
 
 
+# Areas of at most this many parts test points against each part in turn, without the index.
+_FEW_PARTS = 16
+
+
 class _PartTest:
+    """One polygon's tests, in the plane its rings live in (the data's, or a gnomonic one)."""
+
+    shell: Ring
+    holes: list[Ring]
+
+    def envelopes(self) -> list[Bounds]:
+        """Return boxes (in the data's coordinates) that hold every point of the polygon."""
+        raise NotImplementedError
+
     def contains_xy(self, xs: FloatArray, ys: FloatArray) -> BoolArray:
         raise NotImplementedError
 
-    def classify_boxes(
-        self, min_x: FloatArray, min_y: FloatArray, max_x: FloatArray, max_y: FloatArray
-    ) -> tuple[BoolArray, BoolArray]:
-        raise NotImplementedError
+    @functools.cached_property
+    def _envelope_array(self) -> FloatArray:
+        return np.array(self.envelopes(), dtype=np.float64)
+
+    def near(self, xs: FloatArray, ys: FloatArray) -> BoolArray:
+        """Return a mask of the points in the polygon's envelopes (the others are outside it)."""
+        boxes = self._envelope_array
+        mask = (xs >= boxes[0, 0]) & (xs <= boxes[0, 2]) & (ys >= boxes[0, 1]) & (ys <= boxes[0, 3])
+        for x0, y0, x1, y1 in boxes[1:].tolist():
+            mask |= (xs >= x0) & (xs <= x1) & (ys >= y0) & (ys <= y1)
+        return mask
+
+    def _covers_plane(self, px: FloatArray, py: FloatArray) -> BoolArray:
+        """Return the points (in the rings' plane) inside the shell or on it, and in no hole nor on one."""
+        mask = self.shell.covers_xy(px, py)
+        for hole in self.holes:
+            inside = np.flatnonzero(mask)
+            if not len(inside):
+                break
+            mask[inside] = ~hole.covers_xy(px[inside], py[inside])
+        return mask
 
 
-def _planar_mask(shell: shapely.Polygon, holes: list[shapely.Polygon], xs: FloatArray, ys: FloatArray) -> BoolArray:
-    mask: BoolArray = shapely.intersects_xy(shell, xs, ys)
-    for hole in holes:
-        if mask.any():
-            mask &= ~shapely.intersects_xy(hole, xs, ys)
-    return mask
-
-
-def _planar_classify(
-    shell: shapely.Polygon, holes: list[shapely.Polygon], boxes: npt.NDArray[np.object_]
+def _classify_pairs(
+    tests: list[_PartTest], part: IntArray, outlines: npt.NDArray[np.object_], trusted: BoolArray
 ) -> tuple[BoolArray, BoolArray]:
-    all_in: BoolArray = shapely.covers(shell, boxes)
-    maybe: BoolArray = shapely.intersects(shell, boxes)
-    for hole in holes:
-        all_in &= ~shapely.intersects(hole, boxes)
-        maybe &= ~shapely.covers(hole, boxes)
+    """Return (all_in, maybe) for pairs of a part and an outline polygon (in the part's plane)
+    that holds a box; untrusted outlines are "maybe" (their points are tested)."""
+    all_in = np.zeros(len(part), dtype=bool)
+    maybe = np.ones(len(part), dtype=bool)
+    if not trusted.any():
+        return all_in, maybe
+    shells = np.array([t.shell.polygon for t in tests], dtype=object)
+    sel = np.flatnonzero(trusted)
+    p, boxes = part[sel], outlines[sel]
+    sel_in: BoolArray = shapely.covers(shells[p], boxes)
+    sel_maybe: BoolArray = shapely.intersects(shells[p], boxes)
+    for i in np.unique(p[[bool(tests[j].holes) for j in p]]).tolist() if len(p) else []:
+        rows = np.flatnonzero(p == i)
+        for hole in tests[i].holes:
+            sel_in[rows] &= ~shapely.intersects(hole.polygon, boxes[rows])
+            sel_maybe[rows] &= ~shapely.covers(hole.polygon, boxes[rows])
+    all_in[sel] = sel_in
+    maybe[sel] = sel_maybe
     return all_in, maybe
 
 
 class _PlanarPartTest(_PartTest):
     def __init__(self, part: Part) -> None:
-        self.shell = shapely.Polygon(part.shell)
-        self.holes = [shapely.Polygon(h) for h in part.holes]
-        for geom in (self.shell, *self.holes):
-            shapely.prepare(geom)
+        self.shell = Ring(part.shell)
+        self.holes = [Ring(h) for h in part.holes]
+
+    def envelopes(self) -> list[Bounds]:
+        lo, hi = self.shell.coords.min(axis=0), self.shell.coords.max(axis=0)
+        return [(float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1]))]
 
     def contains_xy(self, xs: FloatArray, ys: FloatArray) -> BoolArray:
-        return _planar_mask(self.shell, self.holes, xs, ys)
-
-    def classify_boxes(
-        self, min_x: FloatArray, min_y: FloatArray, max_x: FloatArray, max_y: FloatArray
-    ) -> tuple[BoolArray, BoolArray]:
-        return _planar_classify(self.shell, self.holes, shapely.box(min_x, min_y, max_x, max_y))
+        return self._covers_plane(xs, ys)
 
 
 def lonlat_to_xyz(lon: FloatArray, lat: FloatArray) -> FloatArray:
-    """Return unit vectors (n, 3) for longitudes and latitudes in degrees."""
+    """Return unit vectors (..., 3) for longitudes and latitudes in degrees."""
     lam = np.radians(lon)
     phi = np.radians(lat)
     cos_phi = np.cos(phi)
@@ -192,6 +284,62 @@ def _step_bow(step_lon: FloatArray, lat_a: FloatArray, lat_b: FloatArray) -> Flo
     return np.maximum(np.maximum(bow(lo), bow(hi)), at_peak)
 
 
+def _box_outlines(min_x: FloatArray, min_y: FloatArray, max_x: FloatArray, max_y: FloatArray) -> FloatArray:
+    """Return (n, 32, 3) unit vectors tracing an outline around each lon/lat box (8 geodesic
+    steps a side), grown so the outline surely holds the box's curved parallels."""
+    pad_x = (max_x - min_x) * 0.01 + 1e-7
+    x0, x1 = min_x - pad_x, max_x + pad_x
+    # A side along a parallel is traced by 8 great-circle steps, and each step bows toward the
+    # nearer pole: on the side nearer the equator it cuts into the box. Pad each latitude side
+    # by the most a step can bow there (plus a little), so the traced outline holds the box.
+    bow = _step_bow((x1 - x0) / 8, min_y, max_y)
+    pad_y = (max_y - min_y) * 0.01 + bow * 1.01 + 1e-7
+    y0 = np.maximum(min_y - pad_y, -90.0)
+    y1 = np.minimum(max_y + pad_y, 90.0)
+    t = np.linspace(0.0, 1.0, 9)[:-1]
+    w, h = (x1 - x0)[:, None], (y1 - y0)[:, None]
+    lon = np.concatenate(
+        [x0[:, None] + w * t, np.repeat(x1[:, None], 8, 1), x1[:, None] - w * t, np.repeat(x0[:, None], 8, 1)], axis=1
+    )
+    lat = np.concatenate(
+        [np.repeat(y0[:, None], 8, 1), y0[:, None] + h * t, np.repeat(y1[:, None], 8, 1), y1[:, None] - h * t], axis=1
+    )
+    return lonlat_to_xyz(lon, lat)
+
+
+def _classify_spherical_pairs(
+    tests: list[_PartTest], part: IntArray, min_x: FloatArray, min_y: FloatArray, max_x: FloatArray, max_y: FloatArray
+) -> tuple[BoolArray, BoolArray]:
+    """Return (all_in, maybe) for pairs of a spherical part and a lon/lat box: each box's outline
+    is projected into its part's gnomonic plane and classified there."""
+    k = len(part)
+    outlines = np.empty(k, dtype=object)
+    trusted = np.zeros(k, dtype=bool)
+    far = np.zeros(k, dtype=bool)
+    # Boxes wider than 90 degrees or crossing a pole stay "maybe": their points are tested.
+    small = np.flatnonzero(((max_x - min_x) <= 90) & ((max_y - min_y) <= 90))
+    if len(small):
+        xyz = _box_outlines(min_x[small], min_y[small], max_x[small], max_y[small])
+        projections = [t.proj for t in tests]  # type: ignore[attr-defined]
+        sub = part[small]
+        center = np.array([projections[i].center for i in sub.tolist()]).reshape(-1, 3)
+        e1 = np.array([projections[i].e1 for i in sub.tolist()]).reshape(-1, 3)
+        e2 = np.array([projections[i].e2 for i in sub.tolist()]).reshape(-1, 3)
+        d = np.einsum("kij,kj->ki", xyz, center)
+        safe = np.where(d > 0, d, 1.0)
+        coords = np.stack([np.einsum("kij,kj->ki", xyz, e1) / safe, np.einsum("kij,kj->ki", xyz, e2) / safe], axis=-1)
+        # Far from the centre the projection stretches too much to trust the outline.
+        ok = d.min(axis=1) > 0.2
+        trusted[small] = ok
+        far[small] = d.max(axis=1) <= 0.0
+        if ok.any():
+            closed = np.concatenate([coords[ok], coords[ok][:, :1]], axis=1)
+            outlines[small[ok]] = shapely.polygons(closed)
+    all_in, maybe = _classify_pairs(tests, part, outlines, trusted)
+    maybe &= ~far
+    return all_in, maybe
+
+
 class _SphericalPartTest(_PartTest):
     def __init__(self, part: Part) -> None:
         shell_xyz = lonlat_to_xyz(part.shell[:-1, 0], part.shell[:-1, 1])
@@ -203,95 +351,55 @@ class _SphericalPartTest(_PartTest):
                 "split it into a MultiPolygon of smaller parts"
             )
         self.center = center / norm
-        if float((shell_xyz @ self.center).min()) < _MIN_COS:
+        nearest = float((shell_xyz @ self.center).min())
+        if nearest < _MIN_COS:
             raise PolygonError(
                 "a spherical polygon must fit in a hemisphere (every vertex within "
                 f"{MAX_SPHERICAL_RADIUS_DEGREES:g} degrees of the polygon's centre); "
                 "split a larger area into a MultiPolygon of smaller parts"
             )
+        # The polygon lies in the cap around its centre that holds its vertices (a cap under a
+        # hemisphere is convex: it holds the arcs between them too).
+        self.radius = math.degrees(math.acos(min(1.0, nearest)))
         self.proj = _Gnomonic(self.center)
-        self.shell = self._planar(part.shell)
-        self.holes = [self._planar(h) for h in part.holes]
-        for geom in (self.shell, *self.holes):
-            shapely.prepare(geom)
+        self.shell = Ring(self._planar(part.shell))
+        self.holes = [Ring(self._planar(h)) for h in part.holes]
 
-    def _planar(self, ring: FloatArray) -> shapely.Polygon:
+    def _planar(self, ring: FloatArray) -> FloatArray:
         px, py, d = self.proj.project(lonlat_to_xyz(ring[:, 0], ring[:, 1]))
         if float(d.min()) < _MIN_COS:
             raise PolygonError(
                 f"a hole lies more than {MAX_SPHERICAL_RADIUS_DEGREES:g} degrees from its polygon's centre"
             )
-        return shapely.Polygon(np.column_stack([px, py]))
+        return np.column_stack([px, py])
+
+    def envelopes(self) -> list[Bounds]:
+        # The lon/lat box of the cap, grown a little; split in two across the antimeridian.
+        lat = math.degrees(math.asin(max(-1.0, min(1.0, float(self.center[2])))))
+        lon = math.degrees(math.atan2(float(self.center[1]), float(self.center[0])))
+        r = self.radius + 1e-6
+        if lat + r >= 90:
+            return [(-180.0, lat - r, 180.0, 90.0)]
+        if lat - r <= -90:
+            return [(-180.0, -90.0, 180.0, lat + r)]
+        half = math.degrees(math.asin(min(1.0, math.sin(math.radians(r)) / math.cos(math.radians(lat))))) + 1e-6
+        lo, hi = lon - half, lon + half
+        if lo < -180:
+            return [(-180.0, lat - r, hi, lat + r), (lo + 360, lat - r, 180.0, lat + r)]
+        if hi > 180:
+            return [(lo, lat - r, 180.0, lat + r), (-180.0, lat - r, hi - 360, lat + r)]
+        return [(lo, lat - r, hi, lat + r)]
 
     def contains_xy(self, xs: FloatArray, ys: FloatArray) -> BoolArray:
         px, py, d = self.proj.project(lonlat_to_xyz(xs, ys))
         # Points 90 degrees or more from the centre cannot be inside a polygon within 89 of it.
         near = d > 0
-        mask = np.zeros(len(xs), dtype=bool)
         if near.all():
-            return _planar_mask(self.shell, self.holes, px, py)
+            return self._covers_plane(px, py)
+        mask = np.zeros(len(xs), dtype=bool)
         if near.any():
-            mask[near] = _planar_mask(self.shell, self.holes, px[near], py[near])
+            mask[near] = self._covers_plane(px[near], py[near])
         return mask
-
-    def classify_boxes(
-        self, min_x: FloatArray, min_y: FloatArray, max_x: FloatArray, max_y: FloatArray
-    ) -> tuple[BoolArray, BoolArray]:
-        n = len(min_x)
-        all_in = np.zeros(n, dtype=bool)
-        maybe = np.ones(n, dtype=bool)
-        # Boxes wider than 90 degrees or crossing a pole stay "maybe": their points are tested.
-        small = ((max_x - min_x) <= 90) & ((max_y - min_y) <= 90)
-        if not small.any():
-            return all_in, maybe
-        idx = np.flatnonzero(small)
-        # Grow each lon/lat box a little, so the densified outline projected below surely holds
-        # the box's curved parallels, then trace its outline with 8 steps per side.
-        pad_x = (max_x[idx] - min_x[idx]) * 0.01 + 1e-7
-        x0, x1 = min_x[idx] - pad_x, max_x[idx] + pad_x
-        # A side along a parallel is traced by 8 great-circle steps, and each step bows toward the
-        # nearer pole: on the side nearer the equator it cuts into the box. Pad each latitude side
-        # by the most a step can bow there (plus a little), so the traced outline holds the box.
-        bow = np.radians(_step_bow((x1 - x0) / 8, min_y[idx], max_y[idx]))
-        pad_y = (max_y[idx] - min_y[idx]) * 0.01 + np.degrees(bow) * 1.01 + 1e-7
-        y0 = np.maximum(min_y[idx] - pad_y, -90.0)
-        y1 = np.minimum(max_y[idx] + pad_y, 90.0)
-        t = np.linspace(0.0, 1.0, 9)[:-1]
-        lon = np.concatenate(
-            [
-                x0[:, None] + (x1 - x0)[:, None] * t,
-                np.repeat(x1[:, None], 8, 1),
-                x1[:, None] - (x1 - x0)[:, None] * t,
-                np.repeat(x0[:, None], 8, 1),
-            ],
-            axis=1,
-        )
-        lat = np.concatenate(
-            [
-                np.repeat(y0[:, None], 8, 1),
-                y0[:, None] + (y1 - y0)[:, None] * t,
-                np.repeat(y1[:, None], 8, 1),
-                y1[:, None] - (y1 - y0)[:, None] * t,
-            ],
-            axis=1,
-        )
-        px, py, d = self.proj.project(lonlat_to_xyz(lon.ravel(), lat.ravel()))
-        d = d.reshape(lon.shape)
-        # Far from the centre the projection stretches too much to trust the outline.
-        trusted = d.min(axis=1) > 0.2
-        far = d.max(axis=1) <= 0.0
-        coords = np.stack([px.reshape(lon.shape), py.reshape(lon.shape)], axis=-1)
-        coords = np.concatenate([coords, coords[:, :1]], axis=1)
-        sub_in = np.zeros(len(idx), dtype=bool)
-        sub_maybe = ~far
-        if trusted.any():
-            boxes = shapely.polygons(coords[trusted])
-            t_in, t_maybe = _planar_classify(self.shell, self.holes, boxes)
-            sub_in[trusted] = t_in
-            sub_maybe[trusted] = t_maybe
-        all_in[idx] = sub_in
-        maybe[idx] = sub_maybe
-        return all_in, maybe
 
 
 # ---------------------------------------------------------------------------------------------
@@ -401,7 +509,7 @@ def _part(value: Any, where: str, kind: Kind, budget: list[int], max_vertices: i
     else:
         test = spherical = _SphericalPartTest(part)
         # In the gnomonic plane edges are straight, so planar validity is validity on the sphere.
-        polygon = shapely.Polygon(spherical.shell.exterior.coords, [h.exterior.coords for h in spherical.holes])
+        polygon = shapely.Polygon(spherical.shell.coords, [h.coords for h in spherical.holes])
         reason = shapely.is_valid_reason(polygon)
         if reason != "Valid Geometry":
             text = reason.partition("[")[0].lower()

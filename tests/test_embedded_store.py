@@ -251,3 +251,70 @@ def test_closing_a_stream_before_reading_it_releases_its_files(tmp_path: Path) -
     assert len(_open_files(store.data_dir)) >= 1  # open from the call on, before the first chunk
     chunks.close()
     assert _open_files(store.data_dir) == [] and store.open_cursors == 0
+
+
+# --- pruning, counts from the index, the grid file ------------------------------------------
+
+
+def test_queries_read_only_the_blocks_they_need(tmp_path: Path) -> None:
+    """A small polygon reads a few of the dataset's blocks; its count reads only those on its
+    edge. (Fails if the classification stopped pruning: every block would be read.)"""
+    store = EmbeddedStore(tmp_path / "p.sqlite3")
+    store.create("d", geometry="planar")
+    store.insert("d", random_batches(200_000, (0, 0, 1000, 1000), seed=2, batch=50_000))
+    blocks = -(-200_000 // BLOCK_POINTS)
+    corner = parse_area(
+        {"type": "Polygon", "coordinates": [[[0, 0], [400, 0], [400, 400], [0, 400], [0, 0]]]}, kind="planar"
+    )
+    before = store.blocks_read
+    streamed = sum(c.count for c in store.iter_within("d", corner))
+    read = store.blocks_read - before
+    assert 0 < read <= blocks // 3, (read, blocks)
+    before = store.blocks_read
+    assert store.count_points("d", corner) == streamed
+    assert store.blocks_read - before < read  # the blocks wholly inside were counted, not read
+    whole = parse_area(
+        {"type": "Polygon", "coordinates": [[[-1, -1], [1001, -1], [1001, 1001], [-1, 1001], [-1, -1]]]},
+        kind="planar",
+    )
+    before = store.blocks_read
+    assert store.count_points("d", whole) == 200_000
+    assert store.blocks_read == before  # every block wholly inside: nothing read
+
+
+def test_the_default_count_and_overview_agree_with_the_embedded_ones(tmp_path: Path) -> None:
+    """The base class's count and overview (what the MongoDB store runs) against the embedded
+    store's own, on the same data."""
+    from points.overview import Grid
+    from points.stores.base import PointStore
+
+    store = EmbeddedStore(tmp_path / "b.sqlite3")
+    store.create("d", geometry="planar")
+    store.insert("d", random_batches(30_000, (0, 0, 100, 100), seed=4))
+    area = parse_area({"type": "Polygon", "coordinates": [[[10, 10], [80, 5], [50, 90], [10, 10]]]}, kind="planar")
+    assert PointStore.count_points(store, "d", area) == store.count_points("d", area) > 5_000
+    grid = Grid((5.0, 5.0, 95.5, 70.25), 33, 17)
+    assert (PointStore.overview(store, "d", grid) == store.overview("d", grid)).all()
+
+
+def test_an_overview_builds_a_missing_grid_file_and_refuses_a_damaged_one(tmp_path: Path) -> None:
+    from points.overview import Grid
+    from points.stores.embedded.blockfile import DamagedBlock
+    from points.stores.embedded.grid import NAME
+
+    store = EmbeddedStore(tmp_path / "g.sqlite3")
+    store.create("d", geometry="planar")
+    store.insert("d", random_batches(20_000, (0, 0, 1, 1), seed=6))
+    [version] = list(store.data_dir.iterdir())
+    grid = Grid((0.0, 0.0, 1.0, 1.0), 10, 10)
+    first = store.overview("d", grid)
+    assert first.sum() == 20_000
+    # A version written before grid files existed gets one at its first overview.
+    (version / NAME).unlink()
+    assert (store.overview("d", grid) == first).all()
+    assert (version / NAME).stat().st_size == 128 + 20 * 20_000
+    data = bytearray((version / NAME).read_bytes())
+    data[128 + 16 * 20_000 + 1] ^= 0x40  # one fine cell
+    (version / NAME).write_bytes(bytes(data))
+    with pytest.raises(DamagedBlock, match="grid file"):
+        store.overview("d", grid)

@@ -113,7 +113,8 @@ def test_classify_boxes_agrees_with_the_point_test() -> None:
     )
     lo = rng.uniform(-2, 12, (500, 2))
     hi = lo + rng.uniform(0, 3, (500, 2))
-    all_in, maybe = area.classify_boxes(lo[:, 0], lo[:, 1], hi[:, 0], hi[:, 1])
+    classes = area.classify_boxes(lo[:, 0], lo[:, 1], hi[:, 0], hi[:, 1])
+    all_in, maybe = classes.all_in, classes.maybe
     for i in range(500):
         xs = rng.uniform(lo[i, 0], hi[i, 0], 200)
         ys = rng.uniform(lo[i, 1], hi[i, 1], 200)
@@ -130,7 +131,8 @@ def test_spherical_classify_boxes_is_conservative() -> None:
     area = parse_area(poly(ring), kind="spherical")
     lo = np.column_stack([rng.uniform(-180, 170, 800), rng.uniform(-90, 80, 800)])
     hi = np.minimum(lo + rng.uniform(0, 12, (800, 2)), [180, 90])
-    all_in, maybe = area.classify_boxes(lo[:, 0], lo[:, 1], hi[:, 0], hi[:, 1])
+    classes = area.classify_boxes(lo[:, 0], lo[:, 1], hi[:, 0], hi[:, 1])
+    all_in, maybe = classes.all_in, classes.maybe
     assert all_in.any() and maybe.any()
     for i in range(800):
         xs = rng.uniform(lo[i, 0], hi[i, 0], 100)
@@ -185,7 +187,8 @@ def test_spherical_boxes_are_classified_safely_on_their_sides_along_parallels() 
                 [lon, edge + outside * 0.2],
             ]
             area = parse_area(poly(ring), kind="spherical")
-            all_in, maybe = area.classify_boxes(lo[:1], lo[1:], hi[:1], hi[1:])
+            classes = area.classify_boxes(lo[:1], lo[1:], hi[:1], hi[1:])
+            all_in, maybe = classes.all_in, classes.maybe
             xs = np.linspace(lon + 0.1, lon + 0.9, 9)
             assert area.contains_xy(xs, np.full(9, edge)).all()  # points on the box's side are inside
             assert maybe[0] or all_in[0], (lat0, lon)

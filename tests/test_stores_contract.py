@@ -32,6 +32,8 @@ def ids_within(store: PointStore, name: str, geojson: dict[str, Any], kind: str 
     area = parse_area(geojson, kind=kind)  # type: ignore[arg-type]
     got = [r["id"] for r in records(store.iter_within(name, area))]
     assert len(got) == len(set(got)), "a point was sent twice"
+    # Every case counts what it streams.
+    assert store.count_points(name, area) == len(got)
     return sorted(got)
 
 
@@ -319,3 +321,78 @@ def test_the_schema_is_recorded_at_import(store: PointStore) -> None:
     schema = store.schema("typed")
     assert schema.id == ColumnType.UTF8
     assert schema.properties == {"n": ColumnType.FLOAT64, "s": ColumnType.UTF8, "j": ColumnType.JSON}
+
+
+# --- counts and overviews ------------------------------------------------------------------
+
+
+def test_count_of_the_whole_dataset_is_its_count(store: PointStore, grid: str) -> None:
+    assert store.count_points(grid, None) == 2500
+
+
+def test_many_part_multipolygon_and_star_match_shapely(store: PointStore) -> None:
+    """Shapes whose cost used to grow with their parts and edges: exact answers, counted alike."""
+    from bench import shapes
+
+    batches = random_batches(60_000, (0, 0, 1000, 1000), seed=12)
+    store.create("shapes", geometry="planar")
+    store.insert("shapes", batches)
+    xs = np.concatenate([b.xs for b in batches])
+    ys = np.concatenate([b.ys for b in batches])
+    ids = np.concatenate([np.asarray(b.ids) for b in batches])
+    for shape in ("star", "squares", "walk"):
+        doc = shapes.planar(shape)
+        geometry = shapely.geometry.shape(doc)
+        expected = sorted(ids[shapely.intersects_xy(geometry, xs, ys)].tolist())
+        assert ids_within(store, "shapes", doc) == expected, shape
+        assert 5_000 < len(expected) < 20_000
+
+
+@pytest.mark.parametrize(
+    "bbox", [None, (0.0, 0.0, 1000.0, 1000.0), (120.5, 300.25, 610.0, 777.75), (-50.0, -50.0, 20.0, 20.0)]
+)
+@pytest.mark.parametrize(("width", "height"), [(1, 1), (7, 3), (256, 128)])
+def test_overview_matches_numpy_histogram2d(
+    store: PointStore, bbox: tuple[float, float, float, float] | None, width: int, height: int
+) -> None:
+    from points.overview import parse_grid
+
+    batches = random_batches(50_000, (0, 0, 1000, 1000), seed=5)
+    store.create("dense", geometry="planar")
+    store.insert("dense", batches)
+    xs = np.concatenate([b.xs for b in batches])
+    ys = np.concatenate([b.ys for b in batches])
+    text = None if bbox is None else ",".join(map(str, bbox))
+    grid = parse_grid(str(width), str(height), text, store.bounds("dense"))
+    x_edges, y_edges = grid.edges()
+    expected, _, _ = np.histogram2d(ys, xs, bins=[y_edges, x_edges])
+    counts = store.overview("dense", grid)
+    assert counts.shape == (height, width)
+    assert (counts == expected).all()
+    min_x, min_y, max_x, max_y = grid.bbox
+    inside = (xs >= min_x) & (xs <= max_x) & (ys >= min_y) & (ys <= max_y)
+    assert counts.sum() == inside.sum()
+
+
+def test_overview_counts_points_on_edges_as_histogram2d(store: PointStore, grid: str) -> None:
+    """The grid's points sit on the cells' edges: left and bottom edges are in, the last ones closed."""
+    from points.overview import Grid
+
+    for cells in (1, 7, 49, 50, 98):
+        grid_cells = Grid((0.0, 0.0, 49.0, 49.0), cells, cells)
+        x_edges, y_edges = grid_cells.edges()
+        xs = np.repeat(np.arange(50.0), 50)
+        ys = np.tile(np.arange(50.0), 50)
+        expected, _, _ = np.histogram2d(ys, xs, bins=[y_edges, x_edges])
+        assert (store.overview(grid, grid_cells) == expected).all(), cells
+    part = Grid((10.0, 10.0, 20.0, 20.0), 10, 5)
+    counts = store.overview(grid, part)
+    assert counts.sum() == 121 and counts[-1, -1] == 2 * 3
+
+
+def test_overview_of_an_empty_dataset_is_zeros(store: PointStore) -> None:
+    from points.overview import Grid
+
+    store.create("empty", geometry="planar")
+    store.insert("empty", [])
+    assert not store.overview("empty", Grid((0.0, 0.0, 1.0, 1.0), 4, 2)).any()

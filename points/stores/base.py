@@ -7,12 +7,17 @@ from collections.abc import Generator, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from points.batches import Bounds, Chunk, PointBatch, StreamForm
+import numpy as np
+
+from points import arrow
+from points.batches import Bounds, Chunk, Format, IntArray, PointBatch, StreamForm
 from points.geometry import Area
+from points.overview import Grid, accumulate
 from points.schema import PointSchema
 
 GeometryKind = Literal["planar", "spherical"]
 PLAIN_NDJSON = StreamForm()
+PLAIN_ARROW = StreamForm(Format.ARROW)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +116,38 @@ class PointStore(abc.ABC):
     ) -> Generator[Chunk, None, None]:
         """Return the points inside `area`, in chunks (see open_points)."""
         return self.open_points(dataset, area, form=form, batch_size=batch_size).chunks
+
+    def count_points(self, dataset: str, area: Area | None) -> int:
+        """Return how many points `open_points(dataset, area)` would yield, exactly.
+
+        This default reads every candidate point as a stream would, without sending it; the
+        embedded store counts the blocks wholly inside the area from its index."""
+        if area is None:
+            return self.count(dataset)
+        chunks = self.open_points(dataset, area, form=PLAIN_ARROW).chunks
+        try:
+            return sum(chunk.count for chunk in chunks)
+        finally:
+            chunks.close()
+
+    def overview(self, dataset: str, grid: Grid) -> IntArray:
+        """Return the (height, width) counts of the dataset's points in the grid's cells (see
+        points.overview for the rule).
+
+        This default reads every point as a stream would; the embedded store counts from the
+        fine cells it keeps for every point."""
+        stream = self.open_points(dataset, None, form=PLAIN_ARROW)
+        counts = np.zeros((grid.height, grid.width), dtype=np.int64)
+        schema = stream.schema.arrow(dataset=dataset, geometry="planar")
+        try:
+            for chunk in stream.chunks:
+                for batch in arrow.read_batches(chunk.data, schema):
+                    xs = batch.column(1).to_numpy(zero_copy_only=False)
+                    ys = batch.column(2).to_numpy(zero_copy_only=False)
+                    accumulate(counts, xs, ys, grid)
+        finally:
+            stream.chunks.close()
+        return counts
 
     def size(self, dataset: str) -> int | None:
         """Return the bytes the dataset takes in the store, or None when the store cannot tell."""
