@@ -53,6 +53,15 @@ _STREAM_HEADERS = {
     },
     "Vary": {"description": "`Accept, Accept-Encoding`.", "schema": {"type": "string"}},
 }
+_COUNT = {
+    "description": "How many points the stream would send.",
+    "content": {
+        "application/json": {
+            "schema": {"type": "object", "required": ["count"], "properties": {"count": {"type": "integer"}}},
+            "example": {"count": 949316},
+        }
+    },
+}
 _NAME = {
     "name": "name",
     "in": "path",
@@ -63,10 +72,10 @@ _NAME = {
 
 def _errors(*codes: int) -> dict[str, Any]:
     words = {
-        400: "The polygon or the `format` is invalid; `error` says what and where.",
+        400: "The polygon, the `format` or a grid parameter is invalid; `error` says what and where.",
         401: "POINTS_API_TOKEN is set and the request has neither the token nor a logged-in session.",
         404: "No dataset of that name.",
-        406: "Accept-Encoding excludes every coding the stream has (identity included).",
+        406: "Accept-Encoding excludes every coding the response has (identity included).",
         409: "The dataset is importing or its import failed.",
         413: "The body is over POINTS_MAX_BODY_BYTES.",
         503: "The point store is unreachable.",
@@ -137,6 +146,73 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {"200": stream, **_errors(400, 401, 404, 406, 409, 413, 503)},
                 }
             },
+            "/api/datasets/{name}/points/count": {
+                "get": {
+                    "summary": "Count the points of a dataset",
+                    "operationId": "countPoints",
+                    "parameters": [_NAME],
+                    "responses": {"200": _COUNT, **_errors(401, 404, 409, 503)},
+                },
+                "post": {
+                    "summary": "Count the points inside a polygon",
+                    "description": (
+                        "Exactly the number of points `POST …/points/within` would send for the same body, with "
+                        "the same errors. The embedded store counts the blocks wholly inside the polygon from "
+                        "its index and reads only those on its edge; MongoDB reads every candidate point's "
+                        "coordinates, as a stream would."
+                    ),
+                    "operationId": "countPointsWithin",
+                    "parameters": [_NAME],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Area"}}},
+                    },
+                    "responses": {"200": _COUNT, **_errors(400, 401, 404, 409, 413, 503)},
+                },
+            },
+            "/api/datasets/{name}/overview": {
+                "get": {
+                    "summary": "A density grid of the dataset's points",
+                    "description": (
+                        "Cell (r, c) counts the points with `bbox[0] + c*dx <= x < bbox[0] + (c+1)*dx` and "
+                        "`bbox[1] + r*dy <= y < bbox[1] + (r+1)*dy` (dx = (bbox[2] - bbox[0]) / width, dy "
+                        "likewise), the last column and row closed, as numpy.histogram2d counts with those "
+                        "edges. `counts` is row-major, row 0 at the lowest y; points outside the bbox are not "
+                        "counted. Compressed (zstd or gzip) when Accept-Encoding allows."
+                    ),
+                    "operationId": "overview",
+                    "parameters": [
+                        _NAME,
+                        {
+                            "name": "width",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 2048, "default": 256},
+                        },
+                        {
+                            "name": "height",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 2048, "default": 256},
+                        },
+                        {
+                            "name": "bbox",
+                            "in": "query",
+                            "required": False,
+                            "description": "min_x,min_y,max_x,max_y; the dataset's bounds by default.",
+                            "schema": {"type": "string", "examples": ["0,0,500,250"]},
+                        },
+                        _ACCEPT_ENCODING,
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "The grid.",
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Overview"}}},
+                        },
+                        **_errors(400, 401, 404, 406, 409, 503),
+                    },
+                }
+            },
             "/api/openapi.json": {
                 "get": {
                     "summary": "This document",
@@ -156,6 +232,16 @@ def openapi_document() -> dict[str, Any]:
             },
             "schemas": {
                 "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
+                "Overview": {
+                    "type": "object",
+                    "required": ["bbox", "width", "height", "counts"],
+                    "properties": {
+                        "bbox": {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4},
+                        "width": {"type": "integer"},
+                        "height": {"type": "integer"},
+                        "counts": {"type": "array", "items": {"type": "integer"}},
+                    },
+                },
                 "Dataset": {
                     "type": "object",
                     "properties": {

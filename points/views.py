@@ -10,19 +10,21 @@ import re
 from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from typing import Any
 
+import orjson
 from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from points import streams
-from points.batches import Chunk, Format, StreamForm
-from points.geometry import PolygonError, parse_area
+from points import codings, streams
+from points.batches import Chunk, Coding, Format, StreamForm
+from points.geometry import Area, PolygonError, parse_area
 from points.models import NAME_PATTERN, Dataset, DatasetStatus
-from points.negotiation import NotAcceptable, UnknownFormat, choose_form
+from points.negotiation import NotAcceptable, UnknownFormat, choose_coding, choose_form
 from points.openapi import openapi_document
+from points.overview import GridError, parse_grid
 from points.stores import get_store
 from points.stores.base import DatasetNotFound, PointStore, PointStream, StoreError, StoreUnavailable
 
@@ -109,6 +111,71 @@ def points_within(request: HttpRequest, name: str) -> HttpResponseBase:
     form = _form(request)
     if isinstance(form, JsonResponse):
         return form
+    area = _area(request, dataset)
+    if isinstance(area, JsonResponse):
+        return area
+    return _stream(request, dataset, lambda store, form: store.open_points(dataset.name, area, form=form), form)
+
+
+@csrf_exempt  # read-only, as points_within
+@require_http_methods(["GET", "POST"])
+@api_access
+def points_count(request: HttpRequest, name: str) -> HttpResponseBase:
+    """Return how many points a stream of the dataset (GET) or of the polygon in the body (POST) would send."""
+    dataset = _ready_dataset(name)
+    if isinstance(dataset, JsonResponse):
+        return dataset
+    area: Area | None = None
+    if request.method == "POST":
+        parsed = _area(request, dataset)
+        if isinstance(parsed, JsonResponse):
+            return parsed
+        area = parsed
+    try:
+        count = get_store().count_points(dataset.name, area)
+    except StoreError as exc:
+        return _store_failure(dataset, exc, "count the points of")
+    return JsonResponse({"count": count})
+
+
+@require_GET
+@api_access
+def overview(request: HttpRequest, name: str) -> HttpResponseBase:
+    """Return the dataset's density grid: how many points fall in each cell (see points.overview)."""
+    dataset = _ready_dataset(name)
+    if isinstance(dataset, JsonResponse):
+        return dataset
+    try:
+        coding = choose_coding(request.headers.get("Accept-Encoding"))
+    except NotAcceptable as exc:
+        return error(406, str(exc))
+    bounds = dataset.bounds
+    try:
+        grid = parse_grid(
+            request.GET.get("width"),
+            request.GET.get("height"),
+            request.GET.get("bbox"),
+            (bounds[0], bounds[1], bounds[2], bounds[3]) if bounds else None,
+        )
+    except GridError as exc:
+        return error(400, str(exc))
+    try:
+        counts = get_store().overview(dataset.name, grid)
+    except StoreError as exc:
+        return _store_failure(dataset, exc, "count an overview of")
+    body = orjson.dumps(
+        {"bbox": list(grid.bbox), "width": grid.width, "height": grid.height, "counts": counts.reshape(-1)},
+        option=orjson.OPT_SERIALIZE_NUMPY,
+    )
+    response = HttpResponse(codings.compress_whole(body, coding), content_type="application/json")
+    if coding != Coding.IDENTITY:
+        response["Content-Encoding"] = coding.value
+    response["Vary"] = "Accept-Encoding"
+    return response
+
+
+def _area(request: HttpRequest, dataset: Dataset) -> Area | JsonResponse:
+    """Return the area in the request's body, or the error response saying why there is none."""
     limit = settings.POINTS_MAX_BODY_BYTES
     if not request.META.get("CONTENT_LENGTH") and "chunked" in request.headers.get("Transfer-Encoding", "").lower():
         # WSGI servers hand Django no body without a length: say so rather than "empty".
@@ -120,10 +187,19 @@ def points_within(request: HttpRequest, name: str) -> HttpResponseBase:
     if len(body) > limit:
         return error(413, f"the polygon body is over the limit of {limit:,} bytes")
     try:
-        area = parse_area(body, kind=dataset.geometry, max_vertices=settings.POINTS_MAX_VERTICES)  # type: ignore[arg-type]
+        return parse_area(body, kind=dataset.geometry, max_vertices=settings.POINTS_MAX_VERTICES)  # type: ignore[arg-type]
     except PolygonError as exc:
         return error(400, f"invalid polygon: {exc}")
-    return _stream(request, dataset, lambda store, form: store.open_points(dataset.name, area, form=form), form)
+
+
+def _store_failure(dataset: Dataset, exc: StoreError, doing: str) -> JsonResponse:
+    """Return the response for a store error met before anything was sent."""
+    if isinstance(exc, DatasetNotFound):
+        return error(409, f"dataset {dataset.name!r} has no points in the point store; import it again")
+    if isinstance(exc, StoreUnavailable):
+        return error(503, f"the point store is unavailable: {exc}")
+    logger.error("the point store failed to %s %r", doing, dataset.name, exc_info=exc)
+    return error(503, "the point store cannot serve this dataset now; the failure is logged for the operators")
 
 
 def _form(request: HttpRequest) -> StreamForm | JsonResponse:
@@ -155,13 +231,8 @@ def _stream(
         # Read the first chunk before answering, so a store that is down gets a 503, not a
         # stream that starts and fails.
         first = next(chunks, None)
-    except DatasetNotFound:
-        return error(409, f"dataset {dataset.name!r} has no points in the point store; import it again")
-    except StoreUnavailable as exc:
-        return error(503, f"the point store is unavailable: {exc}")
-    except StoreError:
-        logger.exception("the point store failed to open a stream of %r", dataset.name)
-        return error(503, "the point store cannot serve this dataset now; the failure is logged for the operators")
+    except StoreError as exc:
+        return _store_failure(dataset, exc, "open a stream of")
     framed = streams.frame_stream(
         _prepend(first, chunks),
         form=form,

@@ -27,9 +27,13 @@ def body(response: Any) -> bytes:
     return b"".join(response.streaming_content)
 
 
-def post(client: Client, name: str, payload: Any, **extra: Any) -> Any:
+def post(client: Client, name: str, payload: Any, endpoint: str = "within", **extra: Any) -> Any:
     data = payload if isinstance(payload, (bytes, str)) else json.dumps(payload)
-    return client.post(f"/api/datasets/{name}/points/within", data=data, content_type="application/json", **extra)
+    return client.post(f"/api/datasets/{name}/points/{endpoint}", data=data, content_type="application/json", **extra)
+
+
+# The polygon endpoints: one stream, one count, with the same body and the same errors.
+POLYGON_ENDPOINTS = pytest.mark.parametrize("endpoint", ["within", "count"])
 
 
 def test_dataset_list(client: Client, grid: Dataset) -> None:
@@ -91,19 +95,24 @@ def test_within_needs_no_csrf_token(grid: Dataset) -> None:
         ({"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [0, 0]]]}, "a ring needs at least 4"),
     ],
 )
-def test_bad_polygons_get_a_400_with_the_reason(client: Client, grid: Dataset, payload: Any, message: str) -> None:
-    response = post(client, "grid", payload)
+@POLYGON_ENDPOINTS
+def test_bad_polygons_get_a_400_with_the_reason(
+    client: Client, grid: Dataset, payload: Any, message: str, endpoint: str
+) -> None:
+    response = post(client, "grid", payload, endpoint)
     assert response.status_code == 400
     assert response["Content-Type"] == "application/json"
     assert message in response.json()["error"]
 
 
-def test_vertex_and_body_limits(client: Client, grid: Dataset, settings: Any) -> None:
+@POLYGON_ENDPOINTS
+def test_vertex_and_body_limits(client: Client, grid: Dataset, settings: Any, endpoint: str) -> None:
     settings.POINTS_MAX_VERTICES = 4
-    response = post(client, "grid", {"type": "Polygon", "coordinates": [[[0, 0], [9, 0], [9, 9], [0, 9], [0, 0]]]})
+    square = {"type": "Polygon", "coordinates": [[[0, 0], [9, 0], [9, 9], [0, 9], [0, 0]]]}
+    response = post(client, "grid", square, endpoint)
     assert response.status_code == 400 and "more than 4 vertices" in response.json()["error"]
     settings.POINTS_MAX_BODY_BYTES = 2048
-    response = post(client, "grid", {"type": "Polygon", "coordinates": [[[0, 0]] * 300]})
+    response = post(client, "grid", {"type": "Polygon", "coordinates": [[[0, 0]] * 300]}, endpoint)
     assert response.status_code == 413 and "limit is 2,048" in response.json()["error"]
 
 
@@ -113,17 +122,26 @@ def test_unknown_dataset_is_404(client: Client, grid: Dataset) -> None:
         "/api/datasets/" + "x" * 500 + "/points",
         "/api/datasets/%2e%2e/points",
         "/api/datasets/caf%C3%A9/points",
+        "/api/datasets/nope/points/count",
+        "/api/datasets/nope/overview",
     ]:
         response = client.get(path)
         assert response.status_code == 404, path
         assert "error" in response.json()
     assert post(client, "nope", SQUARE).status_code == 404
+    assert post(client, "nope", SQUARE, "count").status_code == 404
 
 
 @pytest.mark.parametrize("status", [DatasetStatus.IMPORTING, DatasetStatus.FAILED])
 def test_a_dataset_that_is_not_ready_is_409(client: Client, grid: Dataset, status: str) -> None:
     Dataset.objects.filter(name="grid").update(status=status, status_message="bad row on line 3")
-    for response in (client.get("/api/datasets/grid/points"), post(client, "grid", SQUARE)):
+    for response in (
+        client.get("/api/datasets/grid/points"),
+        post(client, "grid", SQUARE),
+        post(client, "grid", SQUARE, "count"),
+        client.get("/api/datasets/grid/points/count"),
+        client.get("/api/datasets/grid/overview"),
+    ):
         assert response.status_code == 409
         assert status in response.json()["error"] or "failed" in response.json()["error"]
 
@@ -146,6 +164,8 @@ def test_openapi_document_lists_the_endpoints(client: Client) -> None:
         "/api/datasets",
         "/api/datasets/{name}/points",
         "/api/datasets/{name}/points/within",
+        "/api/datasets/{name}/points/count",
+        "/api/datasets/{name}/overview",
         "/api/openapi.json",
     }
 
@@ -158,6 +178,62 @@ def test_unknown_api_path_is_json_404(client: Client) -> None:
 def test_wrong_methods(client: Client, grid: Dataset) -> None:
     assert client.post("/api/datasets/grid/points").status_code == 405
     assert client.get("/api/datasets/grid/points/within").status_code == 405
+    assert client.put("/api/datasets/grid/points/count").status_code == 405
+    assert client.post("/api/datasets/grid/overview").status_code == 405
+
+
+def test_count_answers_what_the_stream_would_send(client: Client, grid: Dataset) -> None:
+    assert client.get("/api/datasets/grid/points/count").json() == {"count": 2500}
+    response = post(client, "grid", SQUARE, "count")
+    assert response.status_code == 200 and response.json() == {"count": 121}
+    streamed = decode_lines(body(post(client, "grid", SQUARE)))[-1]["count"]
+    assert streamed == 121
+    strict = Client(enforce_csrf_checks=True)  # read-only, like within
+    assert post(strict, "grid", SQUARE, "count").json() == {"count": 121}
+
+
+def test_overview_is_a_density_grid_like_histogram2d(client: Client, grid: Dataset) -> None:
+    import numpy as np
+
+    response = client.get("/api/datasets/grid/overview?width=7&height=5")
+    assert response.status_code == 200 and response["Content-Type"] == "application/json"
+    doc = response.json()
+    assert doc["bbox"] == [0.0, 0.0, 49.0, 49.0] and doc["width"] == 7 and doc["height"] == 5
+    xs, ys = np.repeat(np.arange(50.0), 50), np.tile(np.arange(50.0), 50)
+    expected, _, _ = np.histogram2d(ys, xs, bins=[np.linspace(0, 49, 6), np.linspace(0, 49, 8)])
+    assert doc["counts"] == expected.astype(int).ravel().tolist() and sum(doc["counts"]) == 2500
+    zoomed = client.get("/api/datasets/grid/overview?width=2&height=1&bbox=10,10,20,20").json()
+    assert zoomed["bbox"] == [10.0, 10.0, 20.0, 20.0] and sum(zoomed["counts"]) == 121
+    default = client.get("/api/datasets/grid/overview").json()
+    assert default["width"] == default["height"] == 256 and sum(default["counts"]) == 2500
+
+
+def test_overview_is_compressed_when_asked(client: Client, grid: Dataset) -> None:
+    from points.codings import unzstd
+
+    plain = client.get("/api/datasets/grid/overview?width=300&height=300").content
+    response = client.get("/api/datasets/grid/overview?width=300&height=300", HTTP_ACCEPT_ENCODING="zstd")
+    assert response["Content-Encoding"] == "zstd" and "Accept-Encoding" in response["Vary"]
+    assert unzstd(response.content) == plain and len(response.content) < len(plain) / 5
+    refused = client.get("/api/datasets/grid/overview", HTTP_ACCEPT_ENCODING="identity;q=0")
+    assert refused.status_code == 406
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("width=0", "width must be a whole number from 1 to 2048"),
+        ("height=4096", "height must be a whole number from 1 to 2048"),
+        ("width=abc", "width must be a whole number"),
+        ("bbox=1,2,3", "bbox must be 4 finite numbers"),
+        ("bbox=1,2,x,4", "bbox must be 4 numbers"),
+        ("bbox=5,0,1,1", "min_x < max_x"),
+        ("bbox=0,0,nan,1", "finite"),
+    ],
+)
+def test_bad_overview_parameters_get_a_400(client: Client, grid: Dataset, query: str, message: str) -> None:
+    response = client.get(f"/api/datasets/grid/overview?{query}")
+    assert response.status_code == 400 and message in response.json()["error"]
 
 
 def test_asgi_streams_with_an_async_iterator(grid: Dataset) -> None:
