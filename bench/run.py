@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.gunicorn import Gunicorn  # noqa: E402
+from bench.queries import run_queries, targets  # noqa: E402
 from bench.results import write_server  # noqa: E402
 from points.codings import unzstd  # noqa: E402
 from points.ndjson import encode_points  # noqa: E402
@@ -357,6 +358,9 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help="also write bench/RESULTS.md")
     parser.add_argument("--quick", action="store_true", help="smoke run: 500k only, 2 runs, 1 cold run, no --write")
     parser.add_argument("--keep", action="store_true", help="keep the data folder (its path is printed)")
+    parser.add_argument(
+        "--only", choices=["queries"], help="only issue 9's query, count and overview figures (printed, not written)"
+    )
     args = parser.parse_args()
     if args.quick:
         args.sizes, args.runs, args.cold_runs, args.write = "500k", 2, 1, False
@@ -369,7 +373,11 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="pointsite-bench-"))
     try:
-        run_all(args, sizes, work, say)
+        if args.only == "queries":
+            args.write = False
+            run_queries_only(args, sizes, work, say)
+        else:
+            run_all(args, sizes, work, say)
     finally:
         if args.keep:
             print(f"data kept in {work}")
@@ -380,6 +388,63 @@ def main() -> None:
         print("written to bench/RESULTS.md")
     elif args.quick:
         print("(quick run: bench/RESULTS.md not written)")
+
+
+def generate_query_datasets(env: dict[str, str], sizes: list[str], *, planar: bool) -> list[tuple[str, str, str]]:
+    """Generate the datasets of the query figures (the planar ones only with `planar`); return
+    (label, name, kind) of each."""
+    datasets = []
+    for size in sizes:
+        n = SIZES[size]
+        if planar:
+            manage(
+                env,
+                "generate_points",
+                f"gen-{size.lower()}-0",
+                "--random",
+                str(n),
+                "--bounds",
+                "0,0,1000,1000",
+                "--seed",
+                "1",
+            )
+        manage(env, "generate_points", f"sph-{size.lower()}-q", "--random", str(n), "--spherical", "--seed", "2")
+        datasets += [
+            (f"planar {size}", f"gen-{size.lower()}-0", "planar"),
+            (f"lon/lat {size}", f"sph-{size.lower()}-q", "spherical"),
+        ]
+    return datasets
+
+
+def cold_ratios(server: Gunicorn, work: Path, size: str, runs: int) -> dict[str, float]:
+    """Return cold ÷ warm of the full stream of the planar dataset, in the default and the page's form."""
+    name = f"gen-{size.lower()}-0"
+    folder = version_dir(work, name)
+    ratios = {}
+    for fmt, coding in (("ndjson", "identity"), ("arrow", "zstd")):
+        path = f"/api/datasets/{name}/points"
+        warm = median([fetch_form(server.port, "GET", path, None, fmt, coding).total for _ in range(runs)])
+        cold = []
+        for _ in range(runs):
+            evict(folder)
+            cold.append(fetch_form(server.port, "GET", path, None, fmt, coding).total)
+        ratios[f"{size} full stream, {fmt} {coding}: cold ÷ warm"] = median(cold) / warm
+    return ratios
+
+
+def run_queries_only(args: argparse.Namespace, sizes: list[str], work: Path, say: Callable[[str], None]) -> None:
+    env = {**os.environ, "POINTSITE_VAR_DIR": str(work), "DJANGO_LOG_LEVEL": "WARNING"}
+    env.pop("POINTS_STORE_URL", None)
+    env.pop("DATABASE_URL", None)
+    manage(env, "migrate", "--noinput", "-v0")
+    datasets = generate_query_datasets(env, sizes, planar=True)
+    server = bench_server(env)
+    try:
+        figures = run_queries(server.port, datasets, args.runs, say)
+        if "5M" in sizes:
+            targets(figures, "gen-5m-0", "sph-5m-q", cold_ratios(server, work, "5M", args.cold_runs), say)
+    finally:
+        server.stop()
 
 
 def run_all(args: argparse.Namespace, sizes: list[str], work: Path, say: Callable[[str], None]) -> None:
@@ -460,6 +525,8 @@ def run_all(args: argparse.Namespace, sizes: list[str], work: Path, say: Callabl
     )
     csv6.unlink()
     say("")
+
+    query_datasets = generate_query_datasets(env, sizes, planar=False)
 
     # --- streams over HTTP -----------------------------------------------------------------
     server = bench_server(env)
@@ -547,6 +614,9 @@ def run_all(args: argparse.Namespace, sizes: list[str], work: Path, say: Callabl
                         )
         say("")
 
+        # --- issue 9: shapes, counts, overviews ----------------------------------------------
+        query_figures = run_queries(server.port, query_datasets, args.runs, say)
+
         # --- wire bytes per point --------------------------------------------------------------
         say("## Wire bytes per point, full stream (body as sent: Content-Encoding applied)")
         say("")
@@ -580,7 +650,7 @@ def run_all(args: argparse.Namespace, sizes: list[str], work: Path, say: Callabl
     # --- disk ------------------------------------------------------------------------------
     say("## Disk: bytes per point of a dataset version (every section kept; the SQLite index aside)")
     say("")
-    sections = [s.value for s in Section]
+    sections = [s.value for s in Section] + ["grid"]
     say("| dataset | points | total B/point | " + " | ".join(sections) + " |")
     say("|---|---:|---:|" + "---:|" * len(sections))
     for label, name, _ in datasets:
@@ -618,6 +688,14 @@ def run_all(args: argparse.Namespace, sizes: list[str], work: Path, say: Callabl
             f"≤ {TARGET_WIRE_BYTES:.0f} | {met} |"
         )
     say("")
+
+    if "5M" in sizes:
+        ratios: dict[str, float] = {}
+        for fmt, coding in (("ndjson", "identity"), ("arrow", "zstd")):
+            full = forms["all 5M", fmt, coding]
+            if full.cold is not None:
+                ratios[f"5M full stream, {fmt} {coding}: cold ÷ warm"] = full.cold / full.warm
+        targets(query_figures, "gen-5m-0", "sph-5m-q", ratios, say)
 
     say("## MongoDB read path on synthetic BSON (no server here): 10,000 small documents a batch")
     say("")

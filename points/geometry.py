@@ -112,9 +112,12 @@ class Area:
         keys = np.unique(found.astype(np.int64) * parts + owners[envelope])
         return keys // parts, keys % parts
 
-    def contains_xy(self, xs: FloatArray, ys: FloatArray, parts: IntArray | None = None) -> BoolArray:
+    def contains_xy(
+        self, xs: FloatArray, ys: FloatArray, parts: IntArray | None = None, starts: IntArray | None = None
+    ) -> BoolArray:
         """Return a mask of the points (xs[i], ys[i]) inside the area; with `parts`, test only
-        against those parts (the others are known to hold none of the points)."""
+        against those parts (the others are known to hold none of the points). `starts` says
+        where runs of points close together start (the blocks of a store; see points.rings)."""
         mask = np.zeros(len(xs), dtype=bool)
         if parts is None and len(self._tests) > _FEW_PARTS:
             found, owner = self._candidates(shapely.points(xs, ys))
@@ -130,9 +133,95 @@ class Area:
             test = self._tests[i]
             near: BoolArray = test.near(xs, ys) & ~mask
             if near.all():
-                mask |= test.contains_xy(xs, ys)
+                mask |= test.contains_xy(xs, ys, starts)
             elif near.any():
-                mask[near] = test.contains_xy(xs[near], ys[near])
+                chosen = np.flatnonzero(near)
+                mask[chosen] = test.contains_xy(xs[chosen], ys[chosen], _starts_within(chosen, starts))
+        return mask
+
+    def contains_blocks(self, xs: FloatArray, ys: FloatArray, starts: IntArray, parts: list[IntArray]) -> BoolArray:
+        """Return a mask of the points of consecutive blocks (block i starts at starts[i] and is
+        tested against the parts parts[i] names) inside the area, in as few passes as can be."""
+        if all(np.array_equal(p, parts[0]) for p in parts[1:]):
+            return self.contains_xy(xs, ys, parts[0], starts)
+        # Blocks near different parts (many parts): the small ones all in one pass over (point,
+        # part) pairs, the others block by block.
+        ends = np.append(starts[1:], len(xs))
+        block = np.repeat(np.arange(len(starts)), [len(p) for p in parts])
+        part = np.concatenate(parts) if len(block) else np.zeros(0, dtype=np.int64)
+        simple = self._simple[part]
+        mask = self._simple_pairs(xs, ys, starts[block[simple]], ends[block[simple]], part[simple])
+        for b in np.unique(block[~simple]).tolist():
+            start, end = int(starts[b]), int(ends[b])
+            others = parts[b][~self._simple[parts[b]]]
+            todo = np.flatnonzero(~mask[start:end]) + start
+            if len(todo):
+                mask[todo] |= self.contains_xy(xs[todo], ys[todo], others)
+        return mask
+
+    @functools.cached_property
+    def _simple(self) -> BoolArray:
+        """Return which parts are small polygons without holes (tested by pairs, see _simple_pairs)."""
+        return np.array([not t.holes and t.shell.edges < _SIMPLE_EDGES for t in self._tests], dtype=bool)
+
+    @functools.cached_property
+    def _envelope_table(self) -> tuple[FloatArray, IntArray, IntArray, IntArray]:
+        """Return every part's envelopes as (boxes, their parts, each part's first one, how many)."""
+        boxes = [(i, box) for i, t in enumerate(self._tests) for box in t.envelopes()]
+        part = np.array([i for i, _ in boxes], dtype=np.int64)
+        count = np.bincount(part, minlength=len(self._tests))
+        return np.array([b for _, b in boxes], dtype=np.float64), part, np.cumsum(count) - count, count
+
+    @functools.cached_property
+    def _shells(self) -> npt.NDArray[np.object_]:
+        return np.array([t.shell.polygon for t in self._tests], dtype=object)
+
+    def _simple_pairs(
+        self, xs: FloatArray, ys: FloatArray, starts: IntArray, ends: IntArray, part: IntArray
+    ) -> BoolArray:
+        """Return a mask of the points inside simple parts, for (run of points, part) pairs: the
+        runs' points in each part's envelopes are tested against it in one GEOS call."""
+        mask = np.zeros(len(xs), dtype=bool)
+        if not len(part):
+            return mask
+        env_box, env_part, env_first, env_count = self._envelope_table
+        # Each (run, part) pair with each envelope of the part.
+        counts = env_count[part]
+        pair = np.repeat(np.arange(len(part)), counts)
+        envelope = env_first[part][pair] + np.arange(len(pair)) - np.repeat(np.cumsum(counts) - counts, counts)
+        # The runs' groups of 32 points whose boxes meet the envelope, then their points in it.
+        group_first = np.arange(0, len(xs), 32)
+        group_x0, group_x1 = np.minimum.reduceat(xs, group_first), np.maximum.reduceat(xs, group_first)
+        group_y0, group_y1 = np.minimum.reduceat(ys, group_first), np.maximum.reduceat(ys, group_first)
+        g0 = starts[pair] // 32  # runs start on a group (blocks hold whole groups but the last)
+        span = int((-(-ends[pair] // 32) - g0).max())
+        groups = np.minimum(g0[:, None] + np.arange(span), (-(-ends[pair] // 32) - 1)[:, None])
+        x0, y0, x1, y1 = (env_box[envelope, k, None] for k in range(4))
+        meets = (
+            (group_x1[groups] >= x0) & (group_x0[groups] <= x1) & (group_y1[groups] >= y0) & (group_y0[groups] <= y1)
+        )
+        row, col = np.nonzero(meets)
+        index = np.minimum(groups[row, col, None] * 32 + np.arange(32), len(xs) - 1)
+        index = np.where((index >= starts[pair[row], None]) & (index < ends[pair[row], None]), index, -1)
+        env = envelope[row]
+        px, py = xs[index], ys[index]
+        inside = (index >= 0) & (px >= env_box[env, 0, None]) & (px <= env_box[env, 2, None])
+        inside &= (py >= env_box[env, 1, None]) & (py <= env_box[env, 3, None])
+        hit_row, hit_col = np.nonzero(inside)
+        points = index[hit_row, hit_col]
+        owners = env_part[env[hit_row]]
+        if len(points) and counts.max() > 1:
+            keys = np.unique(points * len(self._tests) + owners)  # a point met twice by one part
+            points, owners = keys // len(self._tests), keys % len(self._tests)
+        if not len(points):
+            return mask
+        if self.kind == "planar":
+            qx, qy = xs[points], ys[points]
+            inside = np.ones(len(points), dtype=bool)
+        else:
+            qx, qy, inside = _project_pairs(self._tests, owners, xs[points], ys[points])
+        found: BoolArray = shapely.intersects_xy(self._shells[owners], qx, qy) & inside
+        mask[points[found]] = True
         return mask
 
     def classify_boxes(self, min_x: FloatArray, min_y: FloatArray, max_x: FloatArray, max_y: FloatArray) -> BoxClasses:
@@ -167,6 +256,33 @@ class Area:
 _FEW_PARTS = 16
 
 
+# Parts without holes and with fewer edges than this are "simple" (see Area._simple_pairs).
+_SIMPLE_EDGES = 32
+
+
+def _project_pairs(
+    tests: list[_PartTest], owners: IntArray, lon: FloatArray, lat: FloatArray
+) -> tuple[FloatArray, FloatArray, BoolArray]:
+    """Return each point projected into its part's gnomonic plane, and whether it is within 90
+    degrees of the part's centre (the others cannot be inside it)."""
+    xyz = lonlat_to_xyz(lon, lat)
+    projections = [t.proj for t in tests]  # type: ignore[attr-defined]
+    center = np.array([p.center for p in projections])[owners]
+    e1 = np.array([p.e1 for p in projections])[owners]
+    e2 = np.array([p.e2 for p in projections])[owners]
+    d = np.einsum("ij,ij->i", xyz, center)
+    safe = np.where(d > 0, d, 1.0)
+    return np.einsum("ij,ij->i", xyz, e1) / safe, np.einsum("ij,ij->i", xyz, e2) / safe, d > 0
+
+
+def _starts_within(chosen: IntArray, starts: IntArray | None) -> IntArray | None:
+    """Return where the runs beginning at `starts` begin among the points `chosen` (ascending)."""
+    if starts is None:
+        return None
+    at: IntArray = np.unique(np.searchsorted(chosen, starts))
+    return at[at < len(chosen)]
+
+
 class _PartTest:
     """One polygon's tests, in the plane its rings live in (the data's, or a gnomonic one)."""
 
@@ -177,7 +293,7 @@ class _PartTest:
         """Return boxes (in the data's coordinates) that hold every point of the polygon."""
         raise NotImplementedError
 
-    def contains_xy(self, xs: FloatArray, ys: FloatArray) -> BoolArray:
+    def contains_xy(self, xs: FloatArray, ys: FloatArray, starts: IntArray | None = None) -> BoolArray:
         raise NotImplementedError
 
     @functools.cached_property
@@ -192,14 +308,14 @@ class _PartTest:
             mask |= (xs >= x0) & (xs <= x1) & (ys >= y0) & (ys <= y1)
         return mask
 
-    def _covers_plane(self, px: FloatArray, py: FloatArray) -> BoolArray:
+    def _covers_plane(self, px: FloatArray, py: FloatArray, starts: IntArray | None) -> BoolArray:
         """Return the points (in the rings' plane) inside the shell or on it, and in no hole nor on one."""
-        mask = self.shell.covers_xy(px, py)
+        mask = self.shell.covers_xy(px, py, starts)
         for hole in self.holes:
             inside = np.flatnonzero(mask)
             if not len(inside):
                 break
-            mask[inside] = ~hole.covers_xy(px[inside], py[inside])
+            mask[inside] = ~hole.covers_xy(px[inside], py[inside], _starts_within(inside, starts))
         return mask
 
 
@@ -236,8 +352,8 @@ class _PlanarPartTest(_PartTest):
         lo, hi = self.shell.coords.min(axis=0), self.shell.coords.max(axis=0)
         return [(float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1]))]
 
-    def contains_xy(self, xs: FloatArray, ys: FloatArray) -> BoolArray:
-        return self._covers_plane(xs, ys)
+    def contains_xy(self, xs: FloatArray, ys: FloatArray, starts: IntArray | None = None) -> BoolArray:
+        return self._covers_plane(xs, ys, starts)
 
 
 def lonlat_to_xyz(lon: FloatArray, lat: FloatArray) -> FloatArray:
@@ -248,15 +364,20 @@ def lonlat_to_xyz(lon: FloatArray, lat: FloatArray) -> FloatArray:
     return np.stack([cos_phi * np.cos(lam), cos_phi * np.sin(lam), np.sin(phi)], axis=-1)
 
 
+def _cross(a: FloatArray, b: FloatArray) -> FloatArray:
+    """Return the cross product of two 3-vectors (numpy.cross costs ~50 us a call in its axis handling)."""
+    return np.array([a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]])
+
+
 class _Gnomonic:
     """The gnomonic projection centred on a unit vector: great circles become straight lines."""
 
     def __init__(self, center: FloatArray) -> None:
         self.center = center
         helper = np.array([0.0, 0.0, 1.0]) if abs(center[2]) < 0.9 else np.array([1.0, 0.0, 0.0])
-        self.e1 = np.cross(helper, center)
-        self.e1 /= np.linalg.norm(self.e1)
-        self.e2 = np.cross(center, self.e1)
+        self.e1 = _cross(helper, center)
+        self.e1 /= float(np.sqrt(self.e1 @ self.e1))
+        self.e2 = _cross(center, self.e1)
 
     def project(self, xyz: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
         """Return (px, py, cos_angle): plane coordinates and the cosine of the angle to the centre."""
@@ -390,15 +511,16 @@ class _SphericalPartTest(_PartTest):
             return [(lo, lat - r, 180.0, lat + r), (-180.0, lat - r, hi - 360, lat + r)]
         return [(lo, lat - r, hi, lat + r)]
 
-    def contains_xy(self, xs: FloatArray, ys: FloatArray) -> BoolArray:
+    def contains_xy(self, xs: FloatArray, ys: FloatArray, starts: IntArray | None = None) -> BoolArray:
         px, py, d = self.proj.project(lonlat_to_xyz(xs, ys))
         # Points 90 degrees or more from the centre cannot be inside a polygon within 89 of it.
         near = d > 0
         if near.all():
-            return self._covers_plane(px, py)
+            return self._covers_plane(px, py, starts)
         mask = np.zeros(len(xs), dtype=bool)
         if near.any():
-            mask[near] = self._covers_plane(px[near], py[near])
+            chosen = np.flatnonzero(near)
+            mask[chosen] = self._covers_plane(px[chosen], py[chosen], _starts_within(chosen, starts))
         return mask
 
 

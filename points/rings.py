@@ -6,9 +6,9 @@ horizontal line through the point crosses: ~30M points/s against a square, ~1M a
 together (a block of the embedded store is consecutive along a Z-order curve), so `covers_xy`
 takes them in groups of GROUP consecutive points and works from the edges near each group:
 
-* Only the edges whose boxes meet the points' box (grown by a margin) can matter; with none,
-  every point is where the first one is.
-* A group's first point (its reference) is tested by GEOS.
+* Only the edges whose boxes meet a segment's box (a run of points given together: a block) and
+  whose lines cross it can matter; of those, only the ones that meet a group's box matter to it.
+* A group's first point (its reference) is tested by GEOS (a few per cent of the points).
 * Every other point is where its reference is, flipped by each edge that separates them. An edge
   with both ends outside the group's box crosses all of it, so being on opposite sides of its line
   is a crossing; an edge ending inside the box also needs the segment's own signs.
@@ -68,69 +68,104 @@ class Ring:
         """Return the number of edges."""
         return len(self._lo)
 
-    def covers_xy(self, xs: FloatArray, ys: FloatArray) -> BoolArray:
-        """Return a mask of the points inside the ring or on it (see the module's notes)."""
+    def covers_xy(self, xs: FloatArray, ys: FloatArray, starts: IntArray | None = None) -> BoolArray:
+        """Return a mask of the points inside the ring or on it (see the module's notes).
+
+        `starts` cuts the points into segments (where each block of the embedded store starts):
+        groups never span two segments, and each segment's edges are looked up on their own."""
         n = len(xs)
         if n < MIN_POINTS or self.edges < MIN_EDGES:
             return self._geos(xs, ys)
-        x0, y0, x1, y1 = float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max())
-        pad = max(0.01 * max(x1 - x0, y1 - y0), 1e-9 * max(abs(x0), abs(y0), abs(x1), abs(y1), 1.0))
-        lo, hi = self._lo, self._hi
-        near = np.flatnonzero(
-            (hi[:, 0] >= x0 - pad) & (lo[:, 0] <= x1 + pad) & (hi[:, 1] >= y0 - pad) & (lo[:, 1] <= y1 + pad)
-        )
-        if not len(near):  # no edge near: every point is where the first one is
-            return np.full(n, bool(self._geos(xs[:1], ys[:1])[0]))
-        if len(near) > MAX_NEAR * self.edges:
-            return self._geos(xs, ys)
-        # Groups of GROUP points (the last one padded with copies of the last point).
-        groups = -(-n // GROUP)
-        px = np.empty(groups * GROUP)
-        py = np.empty(groups * GROUP)
-        px[:n], px[n:] = xs, xs[-1]
-        py[:n], py[n:] = ys, ys[-1]
-        gx, gy = px.reshape(groups, GROUP), py.reshape(groups, GROUP)
+        if starts is None or not len(starts) or starts[0] != 0:
+            starts = np.concatenate([[0], starts if starts is not None else []]).astype(np.int64)
+        ends = np.append(starts[1:], n)
+        # Groups of GROUP points of one segment; a segment's last group is padded with copies of
+        # its last point (same coordinates, same answer).
+        per_segment = -(-(ends - starts) // GROUP)
+        groups = int(per_segment.sum())
+        segment = np.repeat(np.arange(len(starts)), per_segment)
+        first_group = np.cumsum(per_segment) - per_segment
+        take = None
+        if n == groups * GROUP:  # segments of whole groups (blocks of 4,096): no copy
+            gx, gy = xs.reshape(groups, GROUP), ys.reshape(groups, GROUP)
+        else:
+            first = starts[segment] + (np.arange(groups) - first_group[segment]) * GROUP
+            take = np.minimum(first[:, None] + np.arange(GROUP), (ends[segment] - 1)[:, None])
+            gx, gy = xs[take], ys[take]
         boxes = gx.min(axis=1), gy.min(axis=1), gx.max(axis=1), gy.max(axis=1)
-        group, edge = self._meeting(near, *boxes)
+        group, edge, whole = self._meeting(segment, first_group, per_segment, boxes)
         if len(group) * GROUP > MAX_PAIRS_PER_POINT * n:  # spread-out points: GEOS it is
             return self._geos(xs, ys)
         found = np.repeat(self._geos(gx[:, 0], gy[:, 0]), GROUP).reshape(groups, GROUP)
+        unsure = np.zeros((groups, GROUP), dtype=bool)
+        unsure[whole] = True
         if len(group):
             flips, doubt = self._flips(
                 edge, gx[group], gy[group], (boxes[0][group], boxes[1][group], boxes[2][group], boxes[3][group])
             )
-            dirty, first = np.unique(group, return_index=True)
-            found[dirty] ^= np.add.reduceat(flips, first, axis=0) % 2 == 1
-            unsure = np.zeros((groups, GROUP), dtype=bool)
-            unsure[dirty] = np.logical_or.reduceat(doubt, first, axis=0)
-            redo = np.flatnonzero(unsure.ravel()[:n])
-            if len(redo):
-                found.ravel()[redo] = self._geos(xs[redo], ys[redo])
-        return found.ravel()[:n]
+            dirty, at = np.unique(group, return_index=True)
+            found[dirty] ^= np.add.reduceat(flips, at, axis=0) % 2 == 1
+            unsure[dirty] |= np.logical_or.reduceat(doubt, at, axis=0)
+        redo = np.flatnonzero(unsure)
+        if len(redo):
+            found.ravel()[redo] = self._geos(gx.ravel()[redo], gy.ravel()[redo])
+        if take is None:
+            return found.ravel()
+        out = np.empty(n, dtype=bool)
+        out[take.ravel()] = found.ravel()
+        return out
 
     def _geos(self, xs: FloatArray, ys: FloatArray) -> BoolArray:
         mask: BoolArray = shapely.intersects_xy(self.polygon, xs, ys)
         return mask
 
     def _meeting(
-        self, near: IntArray, gx0: FloatArray, gy0: FloatArray, gx1: FloatArray, gy1: FloatArray
-    ) -> tuple[IntArray, IntArray]:
-        """Return (box, edge) index pairs, ordered by box, of the edges (among `near`) that may
-        meet each box: those whose own box meets it, less those with the box wholly on one side
-        of their line."""
-        lo, hi = self._lo[near, :, None], self._hi[near, :, None]
-        meets = (hi[:, 0] >= gx0) & (lo[:, 0] <= gx1) & (hi[:, 1] >= gy0) & (lo[:, 1] <= gy1)
-        box, which = np.nonzero(meets.T)
-        edge = near[which]
+        self,
+        segment: IntArray,
+        first_group: IntArray,
+        per_segment: IntArray,
+        boxes: tuple[FloatArray, FloatArray, FloatArray, FloatArray],
+    ) -> tuple[IntArray, IntArray, IntArray]:
+        """Return (group, edge) index pairs, ordered by group, of the edges that may meet each
+        group's box (those whose own box meets it, less those with the box wholly on one side of
+        their line), and the groups whose segment has too many edges near it (GEOS tests them)."""
+        gx0, gy0, gx1, gy1 = boxes
+        lo, hi = self._lo, self._hi
+        groups: list[IntArray] = []
+        edges: list[IntArray] = []
+        whole: list[IntArray] = []
+        for start, count in zip(first_group.tolist(), per_segment.tolist(), strict=True):
+            stop = start + count
+            x0, y0 = gx0[start:stop], gy0[start:stop]
+            x1, y1 = gx1[start:stop], gy1[start:stop]
+            # The edges near the segment (whose boxes meet the segment's box), then each group's.
+            bx0, by0, bx1, by1 = x0.min(), y0.min(), x1.max(), y1.max()
+            near = np.flatnonzero((hi[:, 0] >= bx0) & (lo[:, 0] <= bx1) & (hi[:, 1] >= by0) & (lo[:, 1] <= by1))
+            if len(near) > max(MAX_NEAR * self.edges, MIN_EDGES):
+                whole.append(np.arange(start, stop))
+                continue
+            near = near[self._crosses_box(near, bx0, by0, bx1, by1)]
+            nlo, nhi = lo[near, :, None], hi[near, :, None]
+            meets = (nhi[:, 0] >= x0) & (nlo[:, 0] <= x1) & (nhi[:, 1] >= y0) & (nlo[:, 1] <= y1)
+            box, which = np.nonzero(meets.T)
+            groups.append(box + start)
+            edges.append(near[which])
+        group = np.concatenate(groups) if groups else np.zeros(0, dtype=np.int64)
+        edge = np.concatenate(edges) if edges else np.zeros(0, dtype=np.int64)
+        keep = self._crosses_box(edge, gx0[group], gy0[group], gx1[group], gy1[group])
+        return group[keep], edge[keep], np.concatenate(whole) if whole else np.zeros(0, dtype=np.int64)
+
+    def _crosses_box(self, edge: IntArray, x0: FloatArray, y0: FloatArray, x1: FloatArray, y1: FloatArray) -> BoolArray:
+        """Return which edges' lines do not have the box (x0, y0, x1, y1) wholly on one side."""
         ax, ay = self._ax[edge], self._ay[edge]
         dx, dy = self._bx[edge] - ax, self._by[edge] - ay
         # The line's value dx * (y - ay) - dy * (x - ax) is largest and smallest at two corners.
-        top, bottom = np.where(dx > 0, gy1[box], gy0[box]), np.where(dx > 0, gy0[box], gy1[box])
-        west, east = np.where(dy > 0, gx0[box], gx1[box]), np.where(dy > 0, gx1[box], gx0[box])
+        top, bottom = np.where(dx > 0, y1, y0), np.where(dx > 0, y0, y1)
+        west, east = np.where(dy > 0, x0, x1), np.where(dy > 0, x1, x0)
         above, _ = _sides(dx * (bottom - ay), dy * (east - ax))  # its smallest value is > 0
         _, below = _sides(dx * (top - ay), dy * (west - ax))  # its largest value is < 0
-        keep = ~above & ~below
-        return box[keep], edge[keep]
+        crosses: BoolArray = ~above & ~below
+        return crosses
 
     def _flips(
         self,

@@ -7,6 +7,7 @@ import contextlib
 import json
 import sqlite3
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,8 @@ from points.schema import PointSchema
 from points.stores.base import DatasetNotFound, GeometryKind, StoreError
 from points.stores.embedded.blockfile import LAYOUT_VERSION, Extent, Section, WrittenBlock
 
+# Versions whose block rows a process keeps (see Index.version_blocks).
+_CACHED_VERSIONS = 16
 _EXTENT_COLUMNS = [f"{s.column}_{part}" for s in Section for part in ("pos", "size", "digest")]
 _BLOCK_COLUMNS = ["seq", "n", "min_x", "min_y", "max_x", "max_y", "ndjson_crc", "arrow_crc", *_EXTENT_COLUMNS]
 
@@ -80,6 +83,8 @@ class Index:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._local = threading.local()
+        self._lock = threading.Lock()
+        self._versions: OrderedDict[str, list[BlockRow]] = OrderedDict()
         with contextlib.closing(self.connect()) as conn:
             conn.execute("PRAGMA journal_mode=WAL")
             version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -123,10 +128,26 @@ class Index:
         schema = PointSchema.from_json(json.loads(row["schema"]) if row["schema"] else None)
         return DatasetRow(row["name"], row["geometry"], row["count"], bounds, row["version"], schema)
 
+    def version_blocks(self, name: str, version: str, conn: sqlite3.Connection) -> list[BlockRow]:
+        """Return the blocks of the dataset's `version` (the one `conn`'s snapshot names), with
+        every section's extents. A version's blocks never change, so this process keeps those
+        of the versions it read last: a query then plans without reading the index (~6 ms for
+        a 5M-point dataset's 1,221 rows)."""
+        with self._lock:
+            cached = self._versions.get(version)
+            if cached is not None:
+                self._versions.move_to_end(version)
+                return cached
+        blocks = self.blocks(name, conn)
+        with self._lock:
+            self._versions[version] = blocks
+            while len(self._versions) > _CACHED_VERSIONS:
+                self._versions.popitem(last=False)
+        return blocks
+
     def blocks(self, name: str, conn: sqlite3.Connection, sections: Iterable[Section] = Section) -> list[BlockRow]:
-        """Return the dataset's blocks in order, with the extents of `sections` only (a stream
-        reads one to three sections; reading rows as plain tuples keeps a 5M-point dataset's
-        1,221 blocks at a few ms before the first byte)."""
+        """Return the dataset's blocks in order, with the extents of `sections` only (reading
+        rows as plain tuples keeps a 5M-point dataset's 1,221 blocks at a few ms)."""
         wanted = list(dict.fromkeys(sections))
         columns = _BLOCK_COLUMNS[:8] + [f"{s.column}_{part}" for s in wanted for part in ("pos", "size", "digest")]
         cursor = conn.cursor()

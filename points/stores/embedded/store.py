@@ -20,6 +20,7 @@ still read to the end (the files are unlinked, not truncated).
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import time
@@ -35,7 +36,7 @@ import numpy as np
 import pyarrow as pa
 
 from points import arrow, ndjson
-from points.batches import BoolArray, Bounds, Chunk, Format, IntArray, PointBatch, StreamForm
+from points.batches import BoolArray, Bounds, Chunk, FloatArray, Format, IntArray, PointBatch, StreamForm
 from points.geometry import Area
 from points.overview import FineGrid, Grid
 from points.schema import PointSchema, record_batch, records_batch
@@ -53,6 +54,7 @@ from points.stores.embedded.blockfile import (
     BLOCK_POINTS,
     PLAIN,
     SECTIONS,
+    DamagedBlock,
     EncodedBlock,
     Section,
     VersionReader,
@@ -64,6 +66,7 @@ from points.stores.embedded.index import BlockRow, Index, block_values, snapshot
 from points.stores.embedded.staging import StagedBlock, Staging
 from points.streams import Closing
 
+logger = logging.getLogger(__name__)
 # Files of an import that died are removed when a store opens and they are this old (seconds).
 _ORPHAN_AGE = 3600
 _DECODER = msgspec.json.Decoder()
@@ -242,10 +245,10 @@ class EmbeddedStore(PointStore):
 
     def _plan(
         self, dataset: str, area: Area | None, form: StreamForm
-    ) -> tuple[VersionReader | None, PointSchema, list[tuple[BlockRow, IntArray | None]]]:
-        """Return a reader of the dataset's version with its sections open, its schema, and the
+    ) -> tuple[VersionReader | None, PointSchema, list[tuple[BlockRow, IntArray | None]], IntArray]:
+        """Return a reader of the dataset's version with its sections open, its schema, the
         blocks to read, each with None when it is wholly inside, else the area's parts its points
-        are tested against, all as of one snapshot."""
+        are tested against, and where each block's points start, all as of one snapshot."""
         sections = [SECTIONS[form.format, form.coding], PLAIN[form.format]]
         if area is not None:
             sections.append(Section.ARROW)
@@ -257,7 +260,7 @@ class EmbeddedStore(PointStore):
                 if area is not None and row.geometry != area.kind:
                     raise StoreError(f"dataset {dataset!r} is {row.geometry}, the area is {area.kind}")
                 if row.version is None:
-                    return None, row.schema, []
+                    return None, row.schema, [], np.zeros(0, dtype=np.int64)
                 reader = VersionReader(self.data_dir / row.version, dataset)
                 try:
                     for section in sections:
@@ -266,29 +269,23 @@ class EmbeddedStore(PointStore):
                     reader.close()
                     continue
                 try:
-                    blocks = self.index.blocks(dataset, conn, sections)
-                    if area is None:
-                        return reader, row.schema, [(b, None) for b in blocks]
-                    boxes = np.array([b.box for b in blocks], dtype=np.float64).reshape(-1, 4)
-                    classes = area.classify_boxes(boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3])
+                    blocks = self.index.version_blocks(dataset, row.version, conn)
+                    plan: list[tuple[BlockRow, IntArray | None]] = (
+                        [(b, None) for b in blocks] if area is None else _classified(area, blocks)
+                    )
                 except BaseException:
                     reader.close()
                     raise
-            plan = [
-                (b, None if classes.all_in[i] else classes.parts(i))
-                for i, b in enumerate(blocks)
-                if classes.all_in[i] or classes.maybe[i]
-            ]
-            return reader, row.schema, plan
+            return reader, row.schema, plan, _offsets(blocks)
         raise DatasetNotFound(f"the files of dataset {dataset!r} are missing; import it again")
 
     def open_points(
         self, dataset: str, area: Area | None, *, form: StreamForm = PLAIN_NDJSON, batch_size: int = 10_000
     ) -> PointStream:
         # Opened (or failed) now, at the call, not at the first next().
-        reader, schema, plan = self._plan(dataset, area, form)
+        reader, schema, plan, offsets = self._plan(dataset, area, form)
         # A chunk per block (4,096 points at most, under any batch_size): the stream gathers them.
-        chunks = self._read(dataset, reader, schema, plan, area, form)
+        chunks = self._read(dataset, reader, schema, plan, offsets, area, form)
         return PointStream(schema, Closing(chunks, reader.close if reader is not None else lambda: None))
 
     def _read(
@@ -297,6 +294,7 @@ class EmbeddedStore(PointStore):
         reader: VersionReader | None,
         schema: PointSchema,
         plan: list[tuple[BlockRow, IntArray | None]],
+        offsets: IntArray,
         area: Area | None,
         form: StreamForm,
     ) -> Generator[Chunk, None, None]:
@@ -307,21 +305,41 @@ class EmbeddedStore(PointStore):
             section = SECTIONS[form.format, form.coding]
             # Only the columns' types matter to read a block's message back.
             arrow_schema = schema.arrow(dataset=dataset, geometry=area.kind) if area is not None else None
+            # The coordinates of blocks on the area's edge: from the grid file when there is one
+            # (an NDJSON stream then reads no Arrow section at all), else from their messages.
+            fine = _existing_grid(reader.directory, dataset) if area is not None else None
 
-            def edge(block: BlockRow, parts: IntArray) -> Chunk | None:
+            def edges(blocks: list[tuple[BlockRow, IntArray]]) -> list[Chunk | None]:
                 assert area is not None and arrow_schema is not None
-                batch, message, mask = self._test_block(reader, block, parts, area, arrow_schema)
-                n = int(mask.sum())
-                if not n:
-                    return None
-                if form.format == Format.ARROW:
-                    data = arrow.batch_message(batch.filter(pa.array(mask))) if n < block.n else message
+                messages: list[bytes] = []
+                batches: list[pa.RecordBatch] = []
+                if form.format == Format.ARROW or fine is None:
+                    messages = [reader.read(Section.ARROW, b.written.extents[Section.ARROW], b.seq) for b, _ in blocks]
+                    batches = [arrow.read_batch(m, arrow_schema) for m in messages]
+                if fine is not None:
+                    coords = [_span(fine, offsets, b) for b, _ in blocks]
                 else:
-                    lines = reader.read(Section.NDJSON, block.written.extents[Section.NDJSON], block.seq)
-                    data = ndjson.select_lines(lines, ndjson.line_offsets(lines), mask)
-                return Chunk(n, data)
+                    coords = [
+                        (b.column(1).to_numpy(zero_copy_only=True), b.column(2).to_numpy(zero_copy_only=True))
+                        for b in batches
+                    ]
+                masks = _masks(area, blocks, coords)
+                chunks: list[Chunk | None] = []
+                for i, ((block, _), mask) in enumerate(zip(blocks, masks, strict=True)):
+                    n = int(mask.sum())
+                    if not n:
+                        chunks.append(None)
+                    elif form.format == Format.ARROW:
+                        whole = n == block.n
+                        chunks.append(
+                            Chunk(n, messages[i] if whole else arrow.batch_message(batches[i].filter(pa.array(mask))))
+                        )
+                    else:
+                        lines = reader.read(Section.NDJSON, block.written.extents[Section.NDJSON], block.seq)
+                        chunks.append(Chunk(n, ndjson.select_lines(lines, ndjson.line_offsets(lines), mask)))
+                return chunks
 
-            for block, tested in _tested(plan, edge):
+            for block, tested in _tested(plan, edges):
                 self.blocks_read += 1
                 if tested is _WHOLE:
                     data = reader.read(section, block.written.extents[section], block.seq)
@@ -334,38 +352,38 @@ class EmbeddedStore(PointStore):
             reader.close()
             self.open_cursors -= 1
 
-    def _test_block(
-        self, reader: VersionReader, block: BlockRow, parts: IntArray, area: Area, arrow_schema: pa.Schema
-    ) -> tuple[pa.RecordBatch, bytes, BoolArray]:
-        """Return a block on an area's edge as a record batch, its message, and the mask of its
-        points inside the area."""
-        message = reader.read(Section.ARROW, block.written.extents[Section.ARROW], block.seq)
-        batch = arrow.read_batch(message, arrow_schema)
-        xs = batch.column(1).to_numpy(zero_copy_only=True)
-        ys = batch.column(2).to_numpy(zero_copy_only=True)
-        return batch, message, area.contains_xy(xs, ys, parts)
-
     def count_points(self, dataset: str, area: Area | None) -> int:
-        # Blocks wholly inside are counted from the index; only the blocks on the area's edge
-        # are read (their Arrow section).
+        # Blocks wholly inside are counted from the index; only the points of the blocks on the
+        # area's edge are tested, their coordinates taken from the version's grid file (mapped
+        # and checked once per process) rather than decoded from their Arrow messages.
         if area is None:
             return self.count(dataset)
-        reader, schema, plan = self._plan(dataset, area, StreamForm(Format.ARROW))
-        if reader is None:
-            return 0
-        try:
-            arrow_schema = schema.arrow(dataset=dataset, geometry=area.kind)
+        for _attempt in range(_OPEN_ATTEMPTS):
+            with snapshot(self.index) as conn:
+                row = self.index.dataset(dataset, conn)
+                if row.geometry != area.kind:
+                    raise StoreError(f"dataset {dataset!r} is {row.geometry}, the area is {area.kind}")
+                if row.version is None:
+                    return 0
+                blocks = self.index.version_blocks(dataset, row.version, conn)
+            try:
+                fine = self._grid(dataset, self.data_dir / row.version, row.schema, row.bounds, blocks)
+            except FileNotFoundError:
+                continue  # replaced meanwhile: the next snapshot names the new version
+            offsets = _offsets(blocks)
 
-            def edge(block: BlockRow, parts: IntArray) -> int:
-                self.blocks_read += 1
-                return int(self._test_block(reader, block, parts, area, arrow_schema)[2].sum())
+            def edges(
+                tested: list[tuple[BlockRow, IntArray]], fine: FineGrid = fine, offsets: IntArray = offsets
+            ) -> list[int]:
+                self.blocks_read += len(tested)
+                masks = _masks(area, tested, [_span(fine, offsets, b) for b, _ in tested])
+                return [int(mask.sum()) for mask in masks]
 
             total = 0
-            for block, found in _tested(plan, edge):
+            for block, found in _tested(_classified(area, blocks), edges):
                 total += block.n if found is _WHOLE else int(found)  # type: ignore[call-overload]
             return total
-        finally:
-            reader.close()
+        raise DatasetNotFound(f"the files of dataset {dataset!r} are missing; import it again")
 
     def overview(self, dataset: str, grid: Grid) -> IntArray:
         # Counted from the version's grid file (built now if the version predates them), over
@@ -373,7 +391,7 @@ class EmbeddedStore(PointStore):
         for _attempt in range(_OPEN_ATTEMPTS):
             with snapshot(self.index) as conn:
                 row = self.index.dataset(dataset, conn)
-                blocks = self.index.blocks(dataset, conn, [Section.ARROW]) if row.version else []
+                blocks = self.index.version_blocks(dataset, row.version, conn) if row.version else []
             if row.version is None or not blocks:
                 return np.zeros((grid.height, grid.width), dtype=np.int64)
             directory = self.data_dir / row.version
@@ -418,18 +436,85 @@ class EmbeddedStore(PointStore):
         return open_grid(directory / GRID, dataset)
 
 
+def _offsets(blocks: list[BlockRow]) -> IntArray:
+    """Return where each block's points start among the version's (by block seq)."""
+    sizes = np.array([b.n for b in blocks], dtype=np.int64)
+    offsets: IntArray = np.cumsum(sizes) - sizes
+    return offsets
+
+
+def _span(fine: FineGrid, offsets: IntArray, block: BlockRow) -> tuple[FloatArray, FloatArray]:
+    """Return a block's coordinates from the version's grid file (views, not copies)."""
+    start = int(offsets[block.seq])
+    return fine.xs[start : start + block.n], fine.ys[start : start + block.n]
+
+
+def _existing_grid(directory: Path, dataset: str) -> FineGrid | None:
+    """Return the version's grid file, or None if it has none (it is not built for a stream) or
+    it is damaged (the stream then takes the coordinates from the checked Arrow section)."""
+    try:
+        return open_grid(directory / GRID, dataset)
+    except FileNotFoundError:
+        return None
+    except DamagedBlock:
+        logger.warning("dataset %r: its grid file is damaged; streams read the Arrow section", dataset)
+        return None
+
+
+def _masks(
+    area: Area, blocks: list[tuple[BlockRow, IntArray]], coords: list[tuple[FloatArray, FloatArray]]
+) -> list[BoolArray]:
+    """Return the masks of the blocks' points inside the area, tested together (one pass per
+    part, not per block: a test's cost is mostly fixed per call)."""
+    sizes = np.array([len(x) for x, _ in coords], dtype=np.int64)
+    starts = np.cumsum(sizes) - sizes
+    xs = np.concatenate([x for x, _ in coords])
+    ys = np.concatenate([y for _, y in coords])
+    mask = area.contains_blocks(xs, ys, starts, [parts for _, parts in blocks])
+    return [mask[start : start + size] for start, size in zip(starts.tolist(), sizes.tolist(), strict=True)]
+
+
+def _classified(area: Area, blocks: list[BlockRow]) -> list[tuple[BlockRow, IntArray | None]]:
+    """Return the blocks that hold points inside the area, each with None when it is wholly
+    inside, else the area's parts its points are tested against."""
+    boxes = np.array([b.box for b in blocks], dtype=np.float64).reshape(-1, 4)
+    classes = area.classify_boxes(boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3])
+    return [
+        (b, None if classes.all_in[i] else classes.parts(i))
+        for i, b in enumerate(blocks)
+        if classes.all_in[i] or classes.maybe[i]
+    ]
+
+
 # A block wholly inside: read as it is, not tested.
 _WHOLE = object()
+# Blocks on an area's edge tested together (a few MB of coordinates at most).
+_BATCH = 8
 
 
 def _tested(
-    plan: list[tuple[BlockRow, IntArray | None]], test: Callable[[BlockRow, IntArray], T]
+    plan: list[tuple[BlockRow, IntArray | None]], test: Callable[[list[tuple[BlockRow, IntArray]]], list[T]]
 ) -> Generator[tuple[BlockRow, T | object], None, None]:
     """Yield each block of the plan with _WHOLE (wholly inside) or what `test` returned for it
-    (a block on the edge), in order. (Testing blocks ahead on other threads measured slower
-    on 2 cores: the tests are many small numpy steps that hold the GIL between them.)"""
-    for block, parts in plan:
-        yield block, _WHOLE if parts is None else test(block, parts)
+    (a block on the edge), in order. The blocks on the edge are tested _BATCH at a time: a test's
+    cost is mostly fixed per call, not per point. (Testing blocks ahead on other threads
+    measured slower on 2 cores: the tests are numpy steps that hold the GIL between them.)"""
+    pending: list[tuple[BlockRow, IntArray | None]] = []
+    edge = 0
+    for i, (block, parts) in enumerate(plan):
+        pending.append((block, parts))
+        if parts is not None:
+            edge += 1
+        # A batch ends at _BATCH blocks on the edge, at the end, and at a short block (the groups
+        # of a test must not run across blocks).
+        if edge and (edge == _BATCH or i == len(plan) - 1 or (parts is not None and block.n % BLOCK_POINTS)):
+            on_edge = [(b, p) for b, p in pending if p is not None]
+            results = iter(test(on_edge))
+            for done, done_parts in pending:
+                yield done, _WHOLE if done_parts is None else next(results)
+            pending, edge = [], 0
+    for done, _ in pending:
+        yield done, _WHOLE
 
 
 def _block_batch(block: StagedBlock, arrow_schema: pa.Schema, schema: PointSchema) -> pa.RecordBatch:
