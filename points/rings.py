@@ -36,6 +36,9 @@ MIN_EDGES = 8
 #: When more than this share of a ring's edges is near the points (points spread over much of
 #: the ring: the grouping cannot help), GEOS tests them.
 MAX_NEAR = 0.25
+#: A sign is trusted when the determinant exceeds this share of its terms' magnitudes (Shewchuk's
+#: bound for orient2d is ~3.3e-16).
+ROUNDING = 1e-12
 #: Beyond this many (point, edge) pairs per point, the points are handed to GEOS instead.
 MAX_PAIRS_PER_POINT = 12
 
@@ -46,7 +49,7 @@ def _sides(left: FloatArray, right: FloatArray) -> tuple[BoolArray, BoolArray]:
     det = left - right
     bound = np.abs(left)
     bound += np.abs(right)
-    bound *= 1e-12
+    bound *= ROUNDING
     return det > bound, det < -bound
 
 
@@ -177,13 +180,22 @@ class Ring:
         """For (edge, group) pairs, their groups' points (rows of gx, gy; the first point of a row
         is the group's reference) and boxes, return whether the segment from the reference to
         each point properly crosses the edge, and whether a sign was in doubt."""
-        ax, ay = self._ax[edge, None], self._ay[edge, None]
-        dx, dy = self._bx[edge, None] - ax, self._by[edge, None] - ay
-        pos, neg = _sides(dx * (gy - ay), dy * (gx - ax))
-        flips = (pos & neg[:, :1]) | (neg & pos[:, :1])
-        doubt = ~pos & ~neg
-        # An edge with an end inside the group's box: the segment's own signs decide as well.
         x0, y0, x1, y1 = boxes
+        ax, ay = self._ax[edge], self._ay[edge]
+        dx, dy = self._bx[edge] - ax, self._by[edge] - ay
+        # One rounding bound per pair, from the largest terms anywhere in the group's box (at
+        # least each point's own: the bound is only ever looser, sending more points to GEOS).
+        bound = np.abs(dx) * np.maximum(np.abs(y0 - ay), np.abs(y1 - ay))
+        bound += np.abs(dy) * np.maximum(np.abs(x0 - ax), np.abs(x1 - ax))
+        bound *= ROUNDING
+        det = dx[:, None] * (gy - ay[:, None])
+        det -= dy[:, None] * (gx - ax[:, None])
+        pos = det > bound[:, None]
+        neg = det < -bound[:, None]
+        doubt = ~(pos | neg)
+        # Decided sides that differ are a crossing (a doubtful side sends the point to GEOS).
+        flips = pos ^ pos[:, :1]
+        # An edge with an end inside the group's box: the segment's own signs decide as well.
         ends = np.zeros(len(edge), dtype=bool)
         for vx, vy in ((self._ax[edge], self._ay[edge]), (self._bx[edge], self._by[edge])):
             ends |= (vx >= x0) & (vx <= x1) & (vy >= y0) & (vy <= y1)
@@ -198,6 +210,6 @@ class Ring:
             doubt[rows] |= (~a_pos & ~a_neg) | (~b_pos & ~b_neg)
         # The reference never crosses to itself; a doubt about its own side is a doubt for all.
         flips[:, 0] = False
-        doubt[:, 0] = ~pos[:, 0] & ~neg[:, 0]
+        doubt[:, 0] = ~(pos[:, 0] | neg[:, 0])
         doubt |= doubt[:, :1]
-        return flips.astype(np.int8), doubt
+        return flips.view(np.int8), doubt

@@ -23,9 +23,10 @@ import contextlib
 import logging
 import os
 import shutil
+import threading
 import time
 import uuid
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -33,6 +34,7 @@ from typing import TypeVar
 
 import msgspec
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 
 from points import arrow, ndjson
@@ -387,7 +389,8 @@ class EmbeddedStore(PointStore):
 
     def overview(self, dataset: str, grid: Grid) -> IntArray:
         # Counted from the version's grid file (built now if the version predates them), over
-        # the blocks whose boxes meet the bbox.
+        # the blocks whose boxes meet the bbox; the last grids counted are kept (_OVERVIEWS),
+        # so a page that asks again for a dataset's overview gets it at once.
         for _attempt in range(_OPEN_ATTEMPTS):
             with snapshot(self.index) as conn:
                 row = self.index.dataset(dataset, conn)
@@ -395,6 +398,9 @@ class EmbeddedStore(PointStore):
             if row.version is None or not blocks:
                 return np.zeros((grid.height, grid.width), dtype=np.int64)
             directory = self.data_dir / row.version
+            kept = _OVERVIEWS.get((row.version, grid))
+            if kept is not None:
+                return kept.astype(np.int64)
             try:
                 fine = self._grid(dataset, directory, row.schema, row.bounds, blocks)
             except FileNotFoundError:
@@ -410,7 +416,9 @@ class EmbeddedStore(PointStore):
                     else:
                         ranges.append((start, start + block.n))
                 start += block.n
-            return fine.histogram(grid, ranges)
+            counts = fine.histogram(grid, ranges)
+            _OVERVIEWS.put((row.version, grid), counts.astype(np.uint32))
+            return counts
         raise DatasetNotFound(f"the files of dataset {dataset!r} are missing; import it again")
 
     def _grid(
@@ -484,6 +492,32 @@ def _classified(area: Area, blocks: list[BlockRow]) -> list[tuple[BlockRow, IntA
         for i, b in enumerate(blocks)
         if classes.all_in[i] or classes.maybe[i]
     ]
+
+
+class _Kept:
+    """The overviews counted last, up to a number of bytes (a version's grids never change)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._lock = threading.Lock()
+        self._grids: OrderedDict[tuple[str, Grid], npt.NDArray[np.uint32]] = OrderedDict()
+
+    def get(self, key: tuple[str, Grid]) -> npt.NDArray[np.uint32] | None:
+        with self._lock:
+            counts = self._grids.get(key)
+            if counts is not None:
+                self._grids.move_to_end(key)
+            return counts
+
+    def put(self, key: tuple[str, Grid], counts: npt.NDArray[np.uint32]) -> None:
+        with self._lock:
+            self._grids[key] = counts
+            while sum(c.nbytes for c in self._grids.values()) > self.limit and len(self._grids) > 1:
+                self._grids.popitem(last=False)
+
+
+# Overviews kept per process: 32 MB (eight 1024 x 1024 grids).
+_OVERVIEWS = _Kept(32 << 20)
 
 
 # A block wholly inside: read as it is, not tested.
