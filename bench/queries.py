@@ -92,6 +92,7 @@ def run_queries(
     """Measure every shape, count and overview on `datasets` ((label, name, kind) each); return
     the figures the targets table needs."""
     figures: dict[str, float] = {}
+    coordinates = {name: read_points(port, name) for _, name, _ in datasets}
     say("## Polygon queries by shape (issue 9): the same ~20% of the points, different outlines")
     say("")
     say(
@@ -103,7 +104,7 @@ def run_queries(
     say("| dataset | shape | positions | points | NDJSON s | Arrow+zstd s | count ms | ÷ circle (NDJSON) |")
     say("|---|---|---:|---:|---:|---:|---:|---:|")
     for label, name, kind in datasets:
-        xs, ys = read_points(port, name)
+        xs, ys = coordinates[name]
         circle = 0.0
         for shape in shapes.SHAPES:
             doc = shapes.spherical(shape) if kind == "spherical" else shapes.planar(shape)
@@ -160,7 +161,7 @@ def run_queries(
     say("| dataset | grid | bbox | points in bbox | first ms | counted ms | again ms | body KB |")
     say("|---|---|---|---:|---:|---:|---:|---:|")
     for label, name, _kind in datasets:
-        xs, ys = read_points(port, name)
+        xs, ys = coordinates[name]
         x0, y0, x1, y1 = float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max())
         zoom = (x0 + 0.3 * (x1 - x0), y0 + 0.25 * (y1 - y0), x0 + 0.55 * (x1 - x0), y0 + 0.6 * (y1 - y0))
         first_done = False

@@ -86,17 +86,17 @@ class Ring:
         # its last point (same coordinates, same answer).
         per_segment = -(-(ends - starts) // GROUP)
         groups = int(per_segment.sum())
-        segment = np.repeat(np.arange(len(starts)), per_segment)
         first_group = np.cumsum(per_segment) - per_segment
         take = None
         if n == groups * GROUP:  # segments of whole groups (blocks of 4,096): no copy
             gx, gy = xs.reshape(groups, GROUP), ys.reshape(groups, GROUP)
         else:
+            segment = np.repeat(np.arange(len(starts)), per_segment)
             first = starts[segment] + (np.arange(groups) - first_group[segment]) * GROUP
             take = np.minimum(first[:, None] + np.arange(GROUP), (ends[segment] - 1)[:, None])
             gx, gy = xs[take], ys[take]
         boxes = gx.min(axis=1), gy.min(axis=1), gx.max(axis=1), gy.max(axis=1)
-        group, edge, whole = self._meeting(segment, first_group, per_segment, boxes)
+        group, edge, whole = self._meeting(first_group, per_segment, boxes)
         if len(group) * GROUP > MAX_PAIRS_PER_POINT * n:  # spread-out points: GEOS it is
             return self._geos(xs, ys)
         found = np.repeat(self._geos(gx[:, 0], gy[:, 0]), GROUP).reshape(groups, GROUP)
@@ -124,7 +124,6 @@ class Ring:
 
     def _meeting(
         self,
-        segment: IntArray,
         first_group: IntArray,
         per_segment: IntArray,
         boxes: tuple[FloatArray, FloatArray, FloatArray, FloatArray],

@@ -360,65 +360,71 @@ class EmbeddedStore(PointStore):
         # and checked once per process) rather than decoded from their Arrow messages.
         if area is None:
             return self.count(dataset)
-        for _attempt in range(_OPEN_ATTEMPTS):
-            with snapshot(self.index) as conn:
-                row = self.index.dataset(dataset, conn)
-                if row.geometry != area.kind:
-                    raise StoreError(f"dataset {dataset!r} is {row.geometry}, the area is {area.kind}")
-                if row.version is None:
-                    return 0
-                blocks = self.index.version_blocks(dataset, row.version, conn)
-            try:
-                fine = self._grid(dataset, self.data_dir / row.version, row.schema, row.bounds, blocks)
-            except FileNotFoundError:
-                continue  # replaced meanwhile: the next snapshot names the new version
-            offsets = _offsets(blocks)
+        found = self._version_grid(dataset, area.kind)
+        if found is None:
+            return 0
+        _, blocks, fine = found
+        offsets = _offsets(blocks)
 
-            def edges(
-                tested: list[tuple[BlockRow, IntArray]], fine: FineGrid = fine, offsets: IntArray = offsets
-            ) -> list[int]:
-                self.blocks_read += len(tested)
-                masks = _masks(area, tested, [_span(fine, offsets, b) for b, _ in tested])
-                return [int(mask.sum()) for mask in masks]
+        def edges(tested: list[tuple[BlockRow, IntArray]]) -> list[int]:
+            self.blocks_read += len(tested)
+            masks = _masks(area, tested, [_span(fine, offsets, b) for b, _ in tested])
+            return [int(mask.sum()) for mask in masks]
 
-            total = 0
-            for block, found in _tested(_classified(area, blocks), edges):
-                total += block.n if found is _WHOLE else int(found)  # type: ignore[call-overload]
-            return total
-        raise DatasetNotFound(f"the files of dataset {dataset!r} are missing; import it again")
+        total = 0
+        for block, counted in _tested(_classified(area, blocks), edges):
+            total += block.n if counted is _WHOLE else int(counted)  # type: ignore[call-overload]
+        return total
 
     def overview(self, dataset: str, grid: Grid) -> IntArray:
-        # Counted from the version's grid file (built now if the version predates them), over
-        # the blocks whose boxes meet the bbox; the last grids counted are kept (_OVERVIEWS),
-        # so a page that asks again for a dataset's overview gets it at once.
+        # Counted from the version's grid file, over the blocks whose boxes meet the bbox; the
+        # last grids counted are kept (_OVERVIEWS), so a page that asks again gets it at once.
+        found = self._version_grid(dataset)
+        if found is None:
+            return np.zeros((grid.height, grid.width), dtype=np.int64)
+        version, blocks, fine = found
+        kept = _OVERVIEWS.get((version, grid))
+        if kept is not None:
+            return kept.astype(np.int64)
+        min_x, min_y, max_x, max_y = grid.bbox
+        offsets = _offsets(blocks)
+        ranges: list[tuple[int, int]] = []
+        for block in blocks:
+            bx0, by0, bx1, by1 = block.box
+            if bx1 >= min_x and bx0 <= max_x and by1 >= min_y and by0 <= max_y:
+                start = int(offsets[block.seq])
+                if ranges and ranges[-1][1] == start:
+                    ranges[-1] = (ranges[-1][0], start + block.n)
+                else:
+                    ranges.append((start, start + block.n))
+        counts = fine.histogram(grid, ranges)
+        _OVERVIEWS.put((version, grid), counts.astype(np.uint32))
+        return counts
+
+    def _version_grid(
+        self, dataset: str, kind: GeometryKind | None = None
+    ) -> tuple[str, list[BlockRow], FineGrid] | None:
+        """Return the dataset's version, its blocks and its grid file (written now if the version
+        predates grid files), all as of one snapshot; None when it has no points. With `kind`,
+        raise StoreError if the dataset is of another geometry kind."""
         for _attempt in range(_OPEN_ATTEMPTS):
             with snapshot(self.index) as conn:
                 row = self.index.dataset(dataset, conn)
-                blocks = self.index.version_blocks(dataset, row.version, conn) if row.version else []
-            if row.version is None or not blocks:
-                return np.zeros((grid.height, grid.width), dtype=np.int64)
-            directory = self.data_dir / row.version
-            kept = _OVERVIEWS.get((row.version, grid))
-            if kept is not None:
-                return kept.astype(np.int64)
+                if kind is not None and row.geometry != kind:
+                    raise StoreError(f"dataset {dataset!r} is {row.geometry}, the area is {kind}")
+                if row.version is None:
+                    return None
+                blocks = self.index.version_blocks(dataset, row.version, conn)
+            if not blocks:
+                return None
             try:
-                fine = self._grid(dataset, directory, row.schema, row.bounds, blocks)
+                return (
+                    row.version,
+                    blocks,
+                    self._grid(dataset, self.data_dir / row.version, row.schema, row.bounds, blocks),
+                )
             except FileNotFoundError:
                 continue  # replaced meanwhile: the next snapshot names the new version
-            min_x, min_y, max_x, max_y = grid.bbox
-            ranges: list[tuple[int, int]] = []
-            start = 0
-            for block in blocks:
-                bx0, by0, bx1, by1 = block.box
-                if bx1 >= min_x and bx0 <= max_x and by1 >= min_y and by0 <= max_y:
-                    if ranges and ranges[-1][1] == start:
-                        ranges[-1] = (ranges[-1][0], start + block.n)
-                    else:
-                        ranges.append((start, start + block.n))
-                start += block.n
-            counts = fine.histogram(grid, ranges)
-            _OVERVIEWS.put((row.version, grid), counts.astype(np.uint32))
-            return counts
         raise DatasetNotFound(f"the files of dataset {dataset!r} are missing; import it again")
 
     def _grid(
