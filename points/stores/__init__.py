@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
-from points.stores.base import PointStore
+from points.stores.base import PointStore, StoreDamaged
+
+logger = logging.getLogger(__name__)
 
 
 class UnknownStoreScheme(ImproperlyConfigured):
@@ -61,3 +64,14 @@ def get_store() -> PointStore:
             if store is None:
                 store = _stores[url] = open_store(url)
     return store
+
+
+def boot_store() -> None:
+    """Open the process's store as the server starts (asgi.py, wsgi.py): a wrong POINTS_STORE_URL
+    stops the server, with its reason; a store whose files are damaged does not (its index cannot
+    be read: it is logged, and every stream and count answers 503 with a message until it is
+    restored, as get_store tries to open it again on each request)."""
+    try:
+        get_store()
+    except StoreDamaged as exc:
+        logger.error("the point store cannot be opened: %s", exc)

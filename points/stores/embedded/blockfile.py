@@ -15,7 +15,10 @@ so a stream in any format and coding reads one section, front to back (the kerne
 works), and sends blocks wholly inside a polygon without decoding or compressing anything; only
 blocks on a polygon's edge are read from `arrow` (their coordinates) and a plain section, and
 compressed while streaming. Each extent carries the xxh3-64 digest of its bytes, checked on
-every read: a damaged block ends a stream with an error, never with wrong points.
+every read: a damaged block ends a stream with an error, never with wrong points. The extents
+follow each other from offset 0 with no gap, so the index also says each section's size, checked
+when a stream opens it: a file cut, emptied or grown, or block rows gone from the index, are found
+before the first byte (see index.check_blocks).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import xxhash
 
 from points import codings
 from points.batches import Coding, Format
-from points.stores.base import StoreError
+from points.stores.base import StoreDamaged
 
 LAYOUT_VERSION = 3
 BLOCK_POINTS = 4096
@@ -150,33 +153,54 @@ class VersionWriter:
             f.close()
 
 
-class DamagedBlock(StoreError):
-    """A block's bytes are not those written (short file, overwritten or zeroed bytes)."""
+class DamagedBlock(StoreDamaged):
+    """A dataset's stored blocks are not as written: a block's bytes (a short file, overwritten
+    or zeroed bytes), a section's size, its grid file, or its rows in the index."""
+
+    #: what is damaged, e.g. "block 3 of its ndjson file does not match its checksum"
+    what: str = ""
+
+
+def damaged(dataset: str, what: str) -> DamagedBlock:
+    """Return the error saying what is damaged in `dataset` (the one wording of them all)."""
+    error = DamagedBlock(f"dataset {dataset!r} is damaged ({what}); import it again")
+    error.what = what
+    return error
 
 
 class VersionReader:
     """Reads blocks of one dataset version; opens sections on first use and holds them open,
-    so a version deleted meanwhile is still read to the end (its files are unlinked, not cut)."""
+    so a version deleted meanwhile is still read to the end (its files are unlinked, not cut).
+    With `sizes` (each section's size as the index has it), a section of another size is refused
+    as it is opened."""
 
-    def __init__(self, directory: Path, dataset: str) -> None:
+    def __init__(self, directory: Path, dataset: str, sizes: dict[Section, int] | None = None) -> None:
         self.directory = directory
         self.dataset = dataset
+        self.sizes = sizes
         self._fds: dict[Section, int] = {}
 
     def open(self, section: Section) -> None:
-        """Open `section` now (raise FileNotFoundError if the version is gone)."""
+        """Open `section` now (raise FileNotFoundError if the version is gone, DamagedBlock if
+        its size is not the index's)."""
         if section not in self._fds:
-            self._fds[section] = os.open(self.directory / section.value, os.O_RDONLY)
+            fd = os.open(self.directory / section.value, os.O_RDONLY)
+            if self.sizes is not None:
+                size = os.fstat(fd).st_size
+                if size != self.sizes[section]:
+                    os.close(fd)
+                    raise damaged(
+                        self.dataset,
+                        f"its {section.value} file is {size:,} bytes, its index says {self.sizes[section]:,}",
+                    )
+            self._fds[section] = fd
 
     def read(self, section: Section, extent: Extent, seq: int) -> bytes:
         """Return a block's bytes in `section`; raise DamagedBlock if they are not as written."""
         self.open(section)
         data = os.pread(self._fds[section], extent.size, extent.pos)
         if len(data) != extent.size or digest(data) != extent.digest:
-            raise DamagedBlock(
-                f"dataset {self.dataset!r} is damaged (block {seq} of its {section.value} file does not match "
-                "its checksum); import it again"
-            )
+            raise damaged(self.dataset, f"block {seq} of its {section.value} file does not match its checksum")
         return data
 
     def close(self) -> None:

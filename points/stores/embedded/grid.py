@@ -33,7 +33,7 @@ import xxhash
 
 from points.batches import Bounds, FloatArray
 from points.overview import FineGrid, fine_cells
-from points.stores.embedded.blockfile import DamagedBlock
+from points.stores.embedded.blockfile import damaged
 
 NAME = "grid"
 _MAGIC = b"pointsite-grid-1"
@@ -132,35 +132,33 @@ def forget(directory: Path) -> None:
                 del _mapped[path, key]
 
 
-def open_grid(path: Path, dataset: str) -> FineGrid:
+def open_grid(path: Path, dataset: str, count: int | None = None, *, cached: bool = True) -> FineGrid:
     """Return the points of a grid file, mapped (raise FileNotFoundError if it is not there,
-    DamagedBlock if it is not as written)."""
+    DamagedBlock if it is not as written, or does not hold `count` points). Without `cached`,
+    the file is read and checked again even if this process has it mapped (check_points)."""
     now = time.monotonic()
     with open(path, "rb") as f:
         key = _stat_key(os.fstat(f.fileno()))
         with _lock:
             _sweep(now)
-            if (path, key) in _mapped:
+            if cached and (path, key) in _mapped:
                 grid = _mapped[path, key][0]
                 _mapped[path, key] = (grid, now)
                 _mapped.move_to_end((path, key))
-                return grid
-        damaged = DamagedBlock(
-            f"dataset {dataset!r} is damaged (its grid file does not match its checksums); import it again"
-        )
+                return _counted(grid, dataset, count)
         if key[2] < _HEADER_SIZE:
-            raise damaged
+            raise damaged(dataset, f"its grid file is {key[2]:,} bytes, shorter than its header")
         mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-    magic, count, *rest = _HEADER.unpack_from(mapped, 0)
+    magic, held, *rest = _HEADER.unpack_from(mapped, 0)
     bounds, digests = tuple(rest[:4]), rest[4:]
-    if magic != _MAGIC or key[2] != _HEADER_SIZE + 20 * count:
+    if magic != _MAGIC or key[2] != _HEADER_SIZE + 20 * held:
         mapped.close()
-        raise damaged
+        raise damaged(dataset, "its grid file's header is not one this store wrote")
     arrays = []
-    for (offset, dtype), digest in zip(_layout(count), digests, strict=True):
-        array = np.frombuffer(mapped, dtype=dtype, count=count, offset=offset)
+    for (offset, dtype), digest in zip(_layout(held), digests, strict=True):
+        array = np.frombuffer(mapped, dtype=dtype, count=held, offset=offset)
         if xxhash.xxh3_64_intdigest(array.data) != digest:
-            raise damaged
+            raise damaged(dataset, "its grid file does not match its checksums")
         arrays.append(array)
     xs, ys, gx, gy = arrays
     grid = FineGrid(bounds, gx, gy, xs, ys)
@@ -168,4 +166,11 @@ def open_grid(path: Path, dataset: str) -> FineGrid:
         _mapped[path, key] = (grid, now)
         while len(_mapped) > _MAPPED:
             _mapped.popitem(last=False)
+    return _counted(grid, dataset, count)
+
+
+def _counted(grid: FineGrid, dataset: str, count: int | None) -> FineGrid:
+    """Return the grid if it holds `count` points (or `count` is None); raise DamagedBlock."""
+    if count is not None and len(grid.xs) != count:
+        raise damaged(dataset, f"its grid file holds {len(grid.xs):,} points, its index {count:,}")
     return grid

@@ -1,5 +1,11 @@
 """The embedded store's index: one SQLite file naming each dataset's current version and the
-bounding box and extents of each of its blocks (the spatial index a query classifies)."""
+bounding box and extents of each of its blocks (the spatial index a query classifies).
+
+A damaged index file (SQLite's "database disk image is malformed", "file is not a database")
+raises StoreDamaged, naming the file, from any statement or row read through `Index.connect`'s
+connections; a dataset's block rows are checked against its count and its files before a
+version is read (check_blocks).
+"""
 
 from __future__ import annotations
 
@@ -11,11 +17,12 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from points.batches import Bounds
 from points.schema import PointSchema
-from points.stores.base import DatasetNotFound, GeometryKind, StoreError
-from points.stores.embedded.blockfile import LAYOUT_VERSION, Extent, Section, WrittenBlock
+from points.stores.base import DatasetNotFound, GeometryKind, StoreDamaged, StoreError
+from points.stores.embedded.blockfile import BLOCK_POINTS, LAYOUT_VERSION, Extent, Section, WrittenBlock, damaged
 
 # Versions whose block rows a process keeps (see Index.version_blocks).
 _CACHED_VERSIONS = 16
@@ -37,6 +44,112 @@ CREATE TABLE IF NOT EXISTS blocks (
     PRIMARY KEY (dataset, seq)
 );
 """
+
+
+# SQLite's result codes for a damaged file (the low byte of extended codes).
+_SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
+# Problems check_blocks and quick_check report at most.
+_PROBLEMS = 10
+
+
+def _is_damage(exc: sqlite3.DatabaseError) -> bool:
+    """Return whether SQLite says the file is damaged (not busy, locked, full, or misused)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
+    return type(exc) is sqlite3.DatabaseError
+
+
+def index_damaged(name: str, what: str) -> str:
+    """Return the message saying the index file `name` is damaged (`what` says how)."""
+    return (
+        f"the point store's index ({name}) is damaged: {what}; restore it from a backup or import the "
+        "datasets again (`manage.py check_points` lists what is damaged)"
+    )
+
+
+class _Damage:
+    """Turns SQLite's damaged-file errors into StoreDamaged naming the index file."""
+
+    name: str
+
+    def _damaged(self, exc: sqlite3.DatabaseError) -> BaseException:
+        if isinstance(exc, sqlite3.DatabaseError) and _is_damage(exc):
+            return StoreDamaged(index_damaged(self.name, str(exc)))
+        return exc
+
+
+class _Cursor(sqlite3.Cursor, _Damage):
+    """A cursor whose damaged-file errors are StoreDamaged (rows are read lazily, so also there)."""
+
+    def __init__(self, conn: _Connection) -> None:
+        super().__init__(conn)
+        self.name = conn.name
+
+    def execute(self, sql: str, parameters: Any = (), /) -> _Cursor:
+        try:
+            super().execute(sql, parameters)
+        except sqlite3.DatabaseError as exc:
+            raise self._damaged(exc) from exc
+        return self
+
+    def executemany(self, sql: str, seq_of_parameters: Any, /) -> _Cursor:
+        try:
+            super().executemany(sql, seq_of_parameters)
+        except sqlite3.DatabaseError as exc:
+            raise self._damaged(exc) from exc
+        return self
+
+    def executescript(self, sql_script: str, /) -> _Cursor:
+        try:
+            super().executescript(sql_script)
+        except sqlite3.DatabaseError as exc:
+            raise self._damaged(exc) from exc
+        return self
+
+    def fetchone(self) -> Any:
+        try:
+            return super().fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise self._damaged(exc) from exc
+
+    def fetchmany(self, size: int | None = None) -> list[Any]:
+        try:
+            return super().fetchmany(self.arraysize if size is None else size)
+        except sqlite3.DatabaseError as exc:
+            raise self._damaged(exc) from exc
+
+    def fetchall(self) -> list[Any]:
+        try:
+            return super().fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise self._damaged(exc) from exc
+
+    def __next__(self) -> Any:
+        try:
+            return super().__next__()
+        except sqlite3.DatabaseError as exc:
+            raise self._damaged(exc) from exc
+
+
+class _Connection(sqlite3.Connection, _Damage):
+    """A connection whose statements run on _Cursor (sqlite3.Connection.execute would not)."""
+
+    name = "index"
+
+    def cursor(self, factory: Any = None) -> _Cursor:  # type: ignore[override]
+        cursor = _Cursor(self)
+        cursor.row_factory = self.row_factory  # as sqlite3.Connection.cursor does
+        return cursor
+
+    def execute(self, sql: str, parameters: Any = (), /) -> _Cursor:
+        return self.cursor().execute(sql, parameters)
+
+    def executemany(self, sql: str, parameters: Any, /) -> _Cursor:
+        return self.cursor().executemany(sql, parameters)
+
+    def executescript(self, sql_script: str, /) -> _Cursor:
+        return self.cursor().executescript(sql_script)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +184,55 @@ def _block(row: sqlite3.Row) -> BlockRow:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class VersionBlocks:
+    """A version's blocks as checked by check_blocks: in order, their points, and each section's
+    size (where its last block ends)."""
+
+    blocks: list[BlockRow]
+    count: int
+    sizes: dict[Section, int]
+
+
+def block_problems(blocks: list[BlockRow], count: int) -> list[str]:
+    """Return what is wrong with a version's block rows, for a dataset of `count` points: the
+    seqs run 0, 1, 2..., each block holds 1 to BLOCK_POINTS points, their points add up to
+    `count`, and in every section each block starts where the one before ends (from 0). So a
+    row deleted, added or moved is found here, and a file cut or grown where it is opened."""
+    problems: list[str] = []
+    expected = dict.fromkeys(Section, 0)
+    total = 0
+    for i, block in enumerate(blocks):
+        if len(problems) >= _PROBLEMS:
+            break
+        if block.seq != i:
+            problems.append(f"its index lacks block {i}" if block.seq > i else f"its index has block {block.seq} twice")
+            break  # the rest would all be out of place
+        if not 0 < block.n <= BLOCK_POINTS:
+            problems.append(f"its index says block {i} holds {block.n:,} points")
+        total += block.n
+        for section, extent in block.written.extents.items():
+            if extent.pos != expected[section] or extent.size <= 0:
+                problems.append(f"its index puts block {i} of its {section.value} file at an offset it cannot have")
+                break
+            expected[section] = extent.pos + extent.size
+    if not problems and total != count:
+        problems.append(f"its index rows hold {total:,} points, the dataset {count:,}")
+    return problems
+
+
+def check_blocks(dataset: str, blocks: list[BlockRow], count: int) -> VersionBlocks:
+    """Return the version's blocks checked (see block_problems); raise DamagedBlock."""
+    problems = block_problems(blocks, count)
+    if problems:
+        raise damaged(dataset, problems[0])
+    sizes = dict.fromkeys(Section, 0)
+    if blocks:
+        last = blocks[-1].written.extents
+        sizes = {s: last[s].pos + last[s].size for s in Section}
+    return VersionBlocks(blocks, count, sizes)
+
+
 def block_values(dataset: str, seq: int, n: int, box: Bounds, written: WrittenBlock) -> tuple[object, ...]:
     """Return a block's row for `Index.add_blocks`, in column order."""
     extents = [v for s in Section for v in (written.extents[s].pos, written.extents[s].size, written.extents[s].digest)]
@@ -84,7 +246,12 @@ class Index:
         self.path = path
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._versions: OrderedDict[str, list[BlockRow]] = OrderedDict()
+        self._versions: OrderedDict[str, VersionBlocks] = OrderedDict()
+        #: what SQLite's quick check found damaged when the file was opened (empty: nothing)
+        self.damage: list[str] = []
+        #: set by the store when the file names no version beside existing ones: it lost their
+        #: rows, and a dataset it does not know is StoreDamaged with this message, not DatasetNotFound
+        self.lost = ""
         with contextlib.closing(self.connect()) as conn:
             conn.execute("PRAGMA journal_mode=WAL")
             version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -96,10 +263,29 @@ class Index:
                 )
             conn.executescript(_SCHEMA)
             conn.execute(f"PRAGMA user_version = {LAYOUT_VERSION}")
+            # Pages of the file that are damaged: the store opens (the datasets it can read are
+            # served), but removes no files it thinks orphaned (see EmbeddedStore).
+            self.damage = self.check(conn, quick=True)
+
+    def check(self, conn: sqlite3.Connection | None = None, *, quick: bool = False) -> list[str]:
+        """Return what SQLite's integrity check (or quick check) finds damaged in the file."""
+        pragma = "quick_check" if quick else "integrity_check"
+        try:
+            rows = [r[0] for r in (conn or self.conn).execute(f"PRAGMA {pragma}({_PROBLEMS})")]
+        except StoreDamaged as exc:
+            return [str(exc)]
+        if rows == ["ok"]:
+            return [self.lost] if self.lost else []
+        details = " ".join(" ".join(rows).replace("*** in database main ***", "").split())
+        return [index_damaged(self.path.name, details or "SQLite's check failed")]
 
     def connect(self) -> sqlite3.Connection:
-        """Return a new connection of its own (for a snapshot or a transaction off this thread's)."""
-        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        """Return a new connection of its own (for a snapshot or a transaction off this thread's);
+        SQLite's damaged-file errors on it are StoreDamaged."""
+        conn = sqlite3.connect(
+            self.path, timeout=30, isolation_level=None, check_same_thread=False, factory=_Connection
+        )
+        conn.name = self.path.name
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA synchronous=NORMAL")
         return conn
@@ -123,27 +309,31 @@ class Index:
         """Return the dataset's row; raise DatasetNotFound."""
         row = (conn or self.conn).execute("SELECT * FROM datasets WHERE name = ?", (name,)).fetchone()
         if row is None:
+            if self.lost:
+                raise StoreDamaged(f"the point store has no row for dataset {name!r}: {self.lost}")
             raise DatasetNotFound(f"the point store has no dataset {name!r}")
         bounds = None if row["count"] == 0 else (row["min_x"], row["min_y"], row["max_x"], row["max_y"])
         schema = PointSchema.from_json(json.loads(row["schema"]) if row["schema"] else None)
         return DatasetRow(row["name"], row["geometry"], row["count"], bounds, row["version"], schema)
 
-    def version_blocks(self, name: str, version: str, conn: sqlite3.Connection) -> list[BlockRow]:
-        """Return the blocks of the dataset's `version` (the one `conn`'s snapshot names), with
-        every section's extents. A version's blocks never change, so this process keeps those
-        of the versions it read last: a query then plans without reading the index (~6 ms for
-        a 5M-point dataset's 1,221 rows)."""
+    def version_blocks(self, row: DatasetRow, conn: sqlite3.Connection) -> VersionBlocks:
+        """Return the blocks of the dataset's version (`row`, as `conn`'s snapshot has it), with
+        every section's extents, checked against its count (check_blocks: raise DamagedBlock).
+        A version's blocks never change, so this process keeps those of the versions it read
+        last: a query then plans without reading the index (~6 ms for a 5M-point dataset's
+        1,221 rows)."""
+        assert row.version is not None
         with self._lock:
-            cached = self._versions.get(version)
-            if cached is not None:
-                self._versions.move_to_end(version)
+            cached = self._versions.get(row.version)
+            if cached is not None and cached.count == row.count:
+                self._versions.move_to_end(row.version)
                 return cached
-        blocks = self.blocks(name, conn)
+        checked = check_blocks(row.name, self.blocks(row.name, conn), row.count)
         with self._lock:
-            self._versions[version] = blocks
+            self._versions[row.version] = checked
             while len(self._versions) > _CACHED_VERSIONS:
                 self._versions.popitem(last=False)
-        return blocks
+        return checked
 
     def blocks(self, name: str, conn: sqlite3.Connection, sections: Iterable[Section] = Section) -> list[BlockRow]:
         """Return the dataset's blocks in order, with the extents of `sections` only (reading
@@ -196,7 +386,7 @@ def writing(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     try:
         yield conn
     except BaseException:
-        with contextlib.suppress(sqlite3.Error):
+        with contextlib.suppress(sqlite3.Error, StoreDamaged):
             conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
@@ -210,6 +400,6 @@ def snapshot(index: Index) -> Iterator[sqlite3.Connection]:
         conn.execute("BEGIN")
         yield conn
     finally:
-        with contextlib.suppress(sqlite3.Error):
+        with contextlib.suppress(sqlite3.Error, StoreDamaged):
             conn.execute("COMMIT")
         conn.close()
