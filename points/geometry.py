@@ -641,6 +641,9 @@ def _part(value: Any, where: str, kind: Kind, budget: list[int], max_vertices: i
     return part, test
 
 
+_ORJSON_MAX_DEPTH = 1024
+
+
 def parse_area(body: bytes | str | dict[str, Any], *, kind: Kind, max_vertices: int = 10_000) -> Area:
     """Return the Area a request body describes, or raise PolygonError saying what is wrong.
 
@@ -652,6 +655,13 @@ def parse_area(body: bytes | str | dict[str, Any], *, kind: Kind, max_vertices: 
         try:
             doc = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
+            if str(exc).startswith("depth limit exceeded"):
+                # orjson stops at 1,024 levels, having read no more than that: nesting costs no memory.
+                raise PolygonError(
+                    "the request body is not valid JSON: it nests arrays and objects more than "
+                    f"{_ORJSON_MAX_DEPTH:,} deep (at character {exc.pos + 1:,}); a Polygon needs 4 levels, "
+                    "a MultiPolygon 5, one more as a Feature"
+                ) from None
             raise PolygonError(f"the request body is not valid JSON: {exc}") from None
         except RecursionError:
             raise PolygonError("the request body is nested too deeply") from None

@@ -84,7 +84,24 @@ def _errors(*codes: int) -> dict[str, Any]:
 
 
 def openapi_document() -> dict[str, Any]:
-    """Return the OpenAPI document."""
+    """Return the OpenAPI document: every GET with its HEAD (the same parameters, statuses and headers, no body)."""
+    document = _document()
+    for operations in document["paths"].values():
+        get = operations.get("get")
+        if get is not None:
+            operations["head"] = {
+                "summary": f"{get['summary']}: the headers only",
+                "operationId": get["operationId"] + "Head",
+                **({"parameters": get["parameters"]} if "parameters" in get else {}),
+                "responses": {
+                    status: {k: v for k, v in response.items() if k != "content"}
+                    for status, response in get["responses"].items()
+                },
+            }
+    return document
+
+
+def _document() -> dict[str, Any]:
     stream = {
         "description": (
             "NDJSON (point lines, then one end line, or an error line if the server failed midway) or Arrow, "
@@ -100,7 +117,9 @@ def openapi_document() -> dict[str, Any]:
             "version": "1.0.0",
             "description": (
                 "Stream large point datasets as NDJSON or Arrow, compressed with zstd or gzip: all points, "
-                "or those inside a polygon."
+                "or those inside a polygon. Every error is JSON (`Error`): a path not listed here is a 404, "
+                "a method a path does not list is a 405 whose `Allow` header and `allowed` list name those "
+                "it takes."
             ),
         },
         "paths": {
@@ -256,8 +275,17 @@ def openapi_document() -> dict[str, Any]:
                                 {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4},
                             ]
                         },
-                        "status": {"enum": ["importing", "ready", "failed"]},
+                        "status": {
+                            "enum": ["importing", "ready", "failed"],
+                            "description": "What is served: `importing` only while a dataset that never had points "
+                            "is imported (409); a replaced dataset stays `ready`, serving its previous points.",
+                        },
                         "status_message": {"type": "string"},
+                        "importing": {
+                            "type": "boolean",
+                            "description": "An import of the dataset is queued or running (see `progress`).",
+                        },
+                        "progress": {"type": "number", "minimum": 0, "maximum": 1},
                         "created": {"type": "string", "format": "date-time"},
                         "updated": {"type": "string", "format": "date-time"},
                     },
