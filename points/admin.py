@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import errno
 import shutil
-import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,19 +17,11 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from points import generators
-from points.datasets import (
-    DatasetError,
-    dataset_delete,
-    dataset_fill,
-    dataset_import_file,
-    dataset_prepare,
-    start_in_background,
-)
-from points.importers import FORMATS, ImportFileError, ImportOptions, guess_format
-from points.models import Dataset, DatasetStatus, GeometryKind, validate_dataset_name
+from points import generators, jobs, tasks
+from points.datasets import DatasetError, dataset_delete, dataset_prepare
+from points.importers import FORMATS, ImportFileError, guess_format
+from points.models import Dataset, DatasetStatus, GeometryKind, ImportJob, validate_dataset_name
 from points.stores import get_store
-from points.stores.base import Bounds
 
 FORMAT_CHOICES = [("", "from the file name"), ("csv", "CSV"), ("geojson", "GeoJSON"), ("ndjson", "NDJSON")]
 
@@ -98,22 +89,43 @@ class DatasetGenerateForm(forms.Form):
                 self.add_error("bounds", str(exc))
         return data
 
-    def batches(self) -> tuple[Callable[[], Any], int, str]:
-        """Return (a factory of the batches, how many points, a title)."""
+    def spec(self) -> dict[str, Any]:
+        """Return what to make, as points.generators.from_spec reads it (a task carries this)."""
         d = self.cleaned_data
         if d["kind"] == "grid":
-            w, h = d["width"], d["height"]
-            return (lambda: generators.grid(w, h)), w * h, f"{w}x{h} grid"
-        n, seed, spherical = d["points"], d["seed"], d["spherical"]
-        bounds: Bounds = d["parsed_bounds"]
+            return {"kind": "grid", "width": d["width"], "height": d["height"]}
+        spec: dict[str, Any] = {
+            "kind": d["kind"],
+            "points": d["points"],
+            "bounds": list(d["parsed_bounds"]),
+            "seed": d["seed"],
+            "spherical": d["spherical"],
+        }
         if d["kind"] == "clusters":
-            k = d["clusters"]
-            return (
-                (lambda: generators.clustered_points(n, k, bounds, seed=seed, spherical=spherical)),
-                n,
-                f"{n:,} points in {k} clusters",
-            )
-        return (lambda: generators.random_points(n, bounds, seed=seed, spherical=spherical)), n, f"{n:,} random points"
+            spec["clusters"] = d["clusters"]
+        return spec
+
+
+def _storage_failure(exc: OSError) -> str:
+    """Return what the admin says when an upload cannot be written to the server's disk."""
+    if exc.errno == errno.ENOSPC:
+        return (
+            "The server's disk is full: the upload could not be stored, and nothing was imported. "
+            "Free some space (or ask an operator), then upload again."
+        )
+    return f"The upload could not be stored on the server ({exc.strerror or exc}); nothing was imported."
+
+
+def _status_label(status: str, job: str, progress: float, damage: str) -> str:
+    """Return the words the admin shows for a dataset's state (the list and the live poll)."""
+    if damage:
+        return f"damaged ({damage})"
+    if job == ImportJob.QUEUED:
+        return "ready, re-import queued" if status == DatasetStatus.READY else "queued"
+    if job == ImportJob.RUNNING:
+        done = f"{progress:.0%}"
+        return f"ready, re-importing {done}" if status == DatasetStatus.READY else f"importing {done}"
+    return str(status)
 
 
 def _human_size(size: int | None) -> str:
@@ -141,6 +153,7 @@ class DatasetAdmin(admin.ModelAdmin):
         "bounds_text",
         "status_text",
         "status_message",
+        "damage",
         "size",
         "created",
         "updated",
@@ -149,6 +162,10 @@ class DatasetAdmin(admin.ModelAdmin):
     readonly_fields = tuple(f for f in fields if f not in ("title", "description"))
     change_list_template = "admin/points/dataset/change_list.html"
     change_form_template = "admin/points/dataset/change_form.html"
+
+    @admin.display(description="damage (from check_points or a stream)")
+    def damage(self, obj: Dataset) -> str:
+        return obj.damage or "none known"
 
     # --- columns -----------------------------------------------------------------------------
 
@@ -163,13 +180,15 @@ class DatasetAdmin(admin.ModelAdmin):
 
     @admin.display(description="status", ordering="status")
     def status_text(self, obj: Dataset) -> str:
-        label, state = obj.status, obj.status
-        if obj.stalled:
-            # Not "importing": the page must not keep polling (and reloading) for it.
-            label, state = "stalled (the import stopped; delete or import again)", "stalled"
-        elif obj.status == DatasetStatus.IMPORTING:
-            label = f"importing {obj.progress:.0%}"
+        # data-status "importing" while an import is queued or running: the page polls those.
+        label = _status_label(obj.status, obj.job, obj.progress, obj.damage)
+        state = "importing" if obj.job else obj.status
         return format_html('<span class="dataset-status" data-id="{}" data-status="{}">{}</span>', obj.pk, state, label)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Dataset]:
+        # An import that died is settled before it is shown (a lock test per import in progress).
+        jobs.reap(Dataset.objects.exclude(job=ImportJob.NONE))
+        return super().get_queryset(request)
 
     @admin.display(description="size on disk")
     def size(self, obj: Dataset) -> str:
@@ -209,7 +228,18 @@ class DatasetAdmin(admin.ModelAdmin):
                     ]
                 )
             else:
-                form = DatasetUploadForm(request.POST, request.FILES)
+                try:
+                    form = DatasetUploadForm(request.POST, request.FILES)
+                except OSError as exc:
+                    # The body could not be stored (a full disk, most often): remove the
+                    # partial file (Django closes only the files it finished); nothing else changed.
+                    for handler in request.upload_handlers:
+                        interrupted = getattr(handler, "upload_interrupted", None)
+                        if interrupted is not None:
+                            interrupted()
+                    form = DatasetUploadForm()
+                    form.errors["__all__"] = form.error_class([_storage_failure(exc)])
+                    return self._form_page(request, form, "Upload a dataset", multipart=True)
                 if form.is_valid():
                     started = self._start_upload(request, form)
                     if started is not None:
@@ -221,16 +251,6 @@ class DatasetAdmin(admin.ModelAdmin):
     def _start_upload(self, request: HttpRequest, form: DatasetUploadForm) -> Dataset | None:
         d = form.cleaned_data
         upload: UploadedFile = d["file"]
-        folder = Path(settings.POINTS_UPLOAD_DIR)
-        folder.mkdir(parents=True, exist_ok=True)
-        # The user's file name never becomes a path: the file is kept under a random name.
-        saved = folder / f"{uuid.uuid4().hex}.{d['format']}"
-        if isinstance(upload, TemporaryUploadedFile):
-            shutil.move(upload.temporary_file_path(), saved)
-        else:
-            with open(saved, "wb") as out:
-                for chunk in upload.chunks():
-                    out.write(chunk)
         try:
             dataset = dataset_prepare(
                 name=d["name"],
@@ -238,22 +258,44 @@ class DatasetAdmin(admin.ModelAdmin):
                 title=d["title"] or (upload.name or ""),
                 description=d["description"],
                 replace=d["replace"],
+                job=ImportJob.QUEUED,
             )
         except DatasetError as exc:
-            saved.unlink(missing_ok=True)
             form.add_error("name" if "name" in str(exc) or "exists" in str(exc) else None, str(exc))
             return None
-        options = ImportOptions(
-            format=d["format"],
-            geometry=d["geometry"],
-            x_column=d["x_column"] or None,
-            y_column=d["y_column"] or None,
-            skip_bad_rows=d["skip_bad_rows"],
+        folder = Path(settings.POINTS_UPLOAD_DIR)
+        # The user's file name never becomes a path: the file is kept under the import's token
+        # (so a sweep knows whose it is: points.jobs).
+        saved = folder / f"{dataset.import_token}.{d['format']}"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            if isinstance(upload, TemporaryUploadedFile):
+                shutil.move(upload.temporary_file_path(), saved)
+            else:
+                with open(saved, "wb") as out:
+                    for chunk in upload.chunks():
+                        out.write(chunk)
+        except OSError as exc:
+            saved.unlink(missing_ok=True)
+            jobs.settle(dataset, "its upload could not be stored")
+            form.add_error(None, _storage_failure(exc))
+            return None
+        options = {
+            "format": d["format"],
+            "geometry": d["geometry"],
+            "x_column": d["x_column"] or None,
+            "y_column": d["y_column"] or None,
+            "skip_bad_rows": d["skip_bad_rows"],
+        }
+        result = tasks.import_upload.enqueue(
+            dataset_id=dataset.pk, token=dataset.import_token, path=str(saved), options=options
         )
-        start_in_background(
-            dataset, lambda: dataset_import_file(dataset, saved, options), cleanup=lambda: saved.unlink(missing_ok=True)
+        Dataset.objects.filter(pk=dataset.pk, import_token=dataset.import_token).update(task_id=str(result.id))
+        self.message_user(
+            request,
+            f"Importing {dataset.name} (a task of the worker): the status below updates by itself.",
+            messages.INFO,
         )
-        self.message_user(request, f"Importing {dataset.name}: the status below updates by itself.", messages.INFO)
         return dataset
 
     def generate_view(self, request: HttpRequest) -> HttpResponse:
@@ -262,23 +304,21 @@ class DatasetAdmin(admin.ModelAdmin):
         form = DatasetGenerateForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             d = form.cleaned_data
-            factory, total, what = form.batches()
+            spec = form.spec()
+            _batches, _total, what = generators.from_spec(spec)
             try:
                 dataset = dataset_prepare(
                     name=d["name"],
                     title=d["title"] or what,
                     replace=d["replace"],
                     geometry=GeometryKind.SPHERICAL if d["spherical"] else GeometryKind.PLANAR,
+                    job=ImportJob.QUEUED,
                 )
             except DatasetError as exc:
                 form.add_error("name", str(exc))
             else:
-                batches: Any = factory()
-
-                def work(dataset: Dataset = dataset, batches: Any = batches) -> Dataset:
-                    return dataset_fill(dataset, batches, progress=lambda done: done / max(total, 1))
-
-                start_in_background(dataset, work)
+                result = tasks.generate.enqueue(dataset_id=dataset.pk, token=dataset.import_token, spec=spec)
+                Dataset.objects.filter(pk=dataset.pk, import_token=dataset.import_token).update(task_id=str(result.id))
                 self.message_user(request, f"Generating {dataset.name}: the status below updates by itself.")
                 return HttpResponseRedirect(reverse("admin:points_dataset_change", args=[dataset.pk]))
         return self._form_page(request, form, "Generate demo data", multipart=False)
@@ -298,16 +338,18 @@ class DatasetAdmin(admin.ModelAdmin):
     def status_view(self, request: HttpRequest) -> JsonResponse:
         """Return the status of the datasets whose ids are in ?ids=1,2,3 (polled by the pages)."""
         ids = [int(i) for i in request.GET.get("ids", "").split(",") if i.isdigit()][:500]
-        rows = Dataset.objects.filter(pk__in=ids)
+        rows = list(Dataset.objects.filter(pk__in=ids))
+        jobs.reap(rows)
         return JsonResponse(
             {
                 "datasets": [
                     {
                         "id": d.pk,
                         "status": d.status,
-                        "stalled": d.stalled,
+                        "job": d.job,
                         "progress": d.progress,
                         "count": d.count,
+                        "label": _status_label(d.status, d.job, d.progress, d.damage),
                         "message": d.status_message,
                     }
                     for d in rows

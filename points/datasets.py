@@ -1,9 +1,13 @@
-"""Dataset lifecycle (create, import, generate, delete), shared by the commands, the admin and the tests.
+"""Dataset lifecycle (create, import, generate, delete), shared by the commands, the admin, the
+tasks and the tests.
 
-An import is two steps: `dataset_prepare` makes (or resets) the metadata row, status
-`importing`; `dataset_fill` streams the batches into the point store and ends `ready` or `failed`.
-The commands run both in their own process; the admin runs the second in a background thread
-(`start_in_background`), so a long import never holds a request and the list shows its progress.
+An import is two steps: `dataset_prepare` makes (or resets) the metadata row and marks an import
+in progress (`job`: queued or running); `dataset_fill` streams the batches into the point store,
+publishes them in one step, and ends the job. What is served and what is being imported are
+separate: a dataset with points stays `ready` (and streams its points) while a replacement runs,
+and until the new points are published. The commands run both steps in their own process; the
+admin queues the second as a task of `manage.py db_worker` (points.tasks). Every import runs
+under its lock (points.jobs), so a killed one is known dead at once.
 """
 
 from __future__ import annotations
@@ -18,11 +22,12 @@ from typing import Any
 
 import numpy as np
 from django.core.exceptions import ValidationError
-from django.db import close_old_connections, connection, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
+from points import jobs
 from points.importers import ImportOptions, read_points
-from points.models import Dataset, DatasetStatus, GeometryKind
+from points.models import Dataset, DatasetStatus, GeometryKind, ImportJob
 from points.stores import get_store
 from points.stores.base import PointBatch, PointStore
 
@@ -40,32 +45,49 @@ class DatasetConflict(DatasetError):
 
 
 def dataset_prepare(
-    *, name: str, geometry: str = GeometryKind.PLANAR, title: str = "", description: str = "", replace: bool = False
+    *,
+    name: str,
+    geometry: str = GeometryKind.PLANAR,
+    title: str = "",
+    description: str = "",
+    replace: bool = False,
+    job: ImportJob = ImportJob.RUNNING,
 ) -> Dataset:
-    """Create or reset dataset `name` as `importing`, or raise DatasetError.
+    """Create dataset `name`, or mark a new import of it in progress (`job`), or raise DatasetError.
 
-    A ready or importing dataset is only reset when `replace` is set; a failed one, or one whose
-    import died (stalled), may always be imported again.
+    A dataset with points, or with an import alive, is only taken on when `replace` is set; a
+    failed one, or one whose import died, may always be imported again. A dataset with points
+    stays ready, serving them, until the new import publishes its own.
     """
     try:
         Dataset._meta.get_field("name").run_validators(name)
     except ValidationError as exc:
         raise DatasetError(f"invalid dataset name {name!r}: {' '.join(exc.messages)}") from None
+    existing = Dataset.objects.filter(name=name).first()
+    if existing is not None:
+        jobs.reap([existing])
     with transaction.atomic():
         dataset = Dataset.objects.select_for_update().filter(name=name).first()
-        if dataset is not None and not replace and dataset.status != DatasetStatus.FAILED and not dataset.stalled:
-            raise DatasetConflict(f"dataset {name!r} exists ({dataset.status}); delete it first or replace it")
+        if dataset is not None and not replace:
+            if dataset.job != ImportJob.NONE:
+                raise DatasetConflict(f"dataset {name!r} is being imported now; wait for it, or replace it")
+            if dataset.status == DatasetStatus.READY:
+                raise DatasetConflict(f"dataset {name!r} exists (ready); delete it first or replace it")
         if dataset is None:
             dataset = Dataset(name=name)
         dataset.title = title or dataset.title
         dataset.description = description or dataset.description
-        dataset.geometry = geometry
-        dataset.status = DatasetStatus.IMPORTING
-        dataset.status_message = ""
+        if dataset.status != DatasetStatus.READY:
+            # Nothing served: the dataset is what this import makes of it.
+            dataset.status = DatasetStatus.IMPORTING
+            dataset.geometry = geometry
+            dataset.status_message = ""
+            dataset.report = {}
+        dataset.job = job
+        dataset.task_id = ""
         dataset.progress = 0.0
-        dataset.report = {}
         dataset.heartbeat = timezone.now()
-        # Count and bounds stay those of the points the store holds until new ones replace them.
+        # The geometry kind, count and bounds stay those of the points served until new ones replace them.
         dataset.import_token = uuid.uuid4().hex
         dataset.save()
     return dataset
@@ -91,6 +113,7 @@ def dataset_fill(
     dataset: Dataset,
     batches: Iterable[PointBatch],
     *,
+    geometry: str | None = None,
     store: PointStore | None = None,
     progress: Callable[[int], float] | None = None,
     report: Callable[[], dict[str, Any]] | None = None,
@@ -98,34 +121,40 @@ def dataset_fill(
     """Put the batches in the store as the dataset's points; leave it ready, or failed with the reason.
 
     The points go to a scratch dataset of the store first and replace the dataset's own points
-    in one step at the end, so a failed re-import loses nothing: the previous points stay, and
-    the dataset is ready again with a message saying the import failed. Only the import that
-    owns the dataset (its `import_token`) may publish or fail it: a newer import of the same
-    name, or a delete, wins. `progress(points_done)` returns the share done (0..1); `report()`
-    is saved with the dataset. The exception of a failed import is raised again.
+    in one step at the end, so a failed re-import loses nothing: the previous points stay served
+    all along, and the dataset says the last import failed. Only the import that owns the
+    dataset (its `import_token`) may publish or fail it: a newer import of the same name, or a
+    delete, wins. `geometry` is the new points' kind (default: the dataset's). `progress(points_done)`
+    returns the share done (0..1); `report()` is saved with the dataset. The exception of a
+    failed import is raised again.
     """
     store = store or get_store()
+    geometry = geometry or dataset.geometry
     name, token = dataset.name, dataset.import_token
     scratch = f"{name}~{token[:12]}"
     beat = _Heartbeat(dataset)
     try:
         store.drop(scratch)
-        store.create(scratch, geometry=dataset.geometry)  # type: ignore[arg-type]
-        count = store.insert(scratch, _checked(_reporting(batches, dataset, progress), dataset.geometry))
+        store.create(scratch, geometry=geometry)  # type: ignore[arg-type]
+        count = store.insert(scratch, _checked(_reporting(batches, dataset, progress), geometry))
         bounds = store.bounds(scratch)
         with transaction.atomic():
             owner = Dataset.objects.select_for_update().filter(pk=dataset.pk, import_token=token).first()
             if owner is None:
                 raise DatasetError(f"dataset {name!r} was deleted or imported again while this import ran")
-            store.replace(scratch, name)
+            dataset.geometry = geometry
             dataset.count = count
             dataset.min_x, dataset.min_y, dataset.max_x, dataset.max_y = bounds or (None, None, None, None)
             dataset.status = DatasetStatus.READY
             dataset.status_message = ""
             dataset.progress = 1.0
+            dataset.job = ImportJob.NONE
+            dataset.task_id = ""
             dataset.report = report() if report else {}
             dataset.heartbeat = timezone.now()
+            dataset.damage = ""
             fields = [
+                "geometry",
                 "count",
                 "min_x",
                 "min_y",
@@ -134,12 +163,19 @@ def dataset_fill(
                 "status",
                 "status_message",
                 "progress",
+                "job",
+                "task_id",
                 "report",
                 "heartbeat",
+                "damage",
             ]
             Dataset.objects.filter(pk=dataset.pk).update(
                 **{f: getattr(dataset, f) for f in fields}, updated=timezone.now()
             )
+            # The store publishes last: if the metadata could not be written, the previous
+            # points are still those served, and agree with it. (A commit failing after this
+            # publish leaves the metadata behind: jobs.reconcile puts it right from the store.)
+            store.replace(scratch, name)
     except BaseException as exc:
         logger.warning("import of dataset %r failed: %s", name, exc)
         try:
@@ -160,14 +196,19 @@ def _record_failure(dataset: Dataset, store: PointStore, exc: BaseException, rep
     except Exception:  # the store itself is what failed: nothing is known to be served
         kept = False
     if kept:
+        try:  # a failure after the store published leaves the metadata behind: the store decides
+            jobs.reconcile(store, list(Dataset.objects.filter(pk=dataset.pk)))
+        except Exception:
+            logger.exception("dataset %r: its metadata could not be reconciled with the store", dataset.name)
+    done = {"job": ImportJob.NONE, "task_id": "", "report": report, "heartbeat": timezone.now()}
+    if kept:
         owned.update(
             status=DatasetStatus.READY,
-            report=report,
-            heartbeat=timezone.now(),
             status_message=f"the last import failed ({reason}); the previous points are still served",
+            **done,
         )
     else:
-        owned.update(status=DatasetStatus.FAILED, status_message=reason, report=report, heartbeat=timezone.now())
+        owned.update(status=DatasetStatus.FAILED, status_message=reason, **done)
 
 
 def _checked(batches: Iterable[PointBatch], geometry: str) -> Iterator[PointBatch]:
@@ -208,6 +249,25 @@ class _Heartbeat:
         self.thread.join()
 
 
+def run_import(dataset: Dataset, fill: Callable[[Dataset], Dataset], *, store: PointStore | None = None) -> Dataset:
+    """Run `fill(dataset)` as the dataset's import in progress, under its lock (so a killed
+    import is known dead at once), after sweeping what dead imports left; raise DatasetError
+    when this import is no longer the dataset's (a newer one, or a delete, won)."""
+    store = store or get_store()
+    with jobs.holding_lock(dataset.import_token):
+        started = Dataset.objects.filter(pk=dataset.pk, import_token=dataset.import_token).update(
+            job=ImportJob.RUNNING, heartbeat=timezone.now()
+        )
+        if not started:
+            raise DatasetError(f"dataset {dataset.name!r} was deleted or imported again before this import started")
+        dataset.job = ImportJob.RUNNING
+        try:
+            jobs.sweep(store)
+        except Exception:  # best effort: the import itself says what is wrong with the store
+            logger.exception("sweeping what dead imports left failed; the import of %r goes on", dataset.name)
+        return fill(dataset)
+
+
 def dataset_import(
     *,
     name: str,
@@ -217,10 +277,15 @@ def dataset_import(
     description: str = "",
     replace: bool = False,
     store: PointStore | None = None,
+    total: int | None = None,
 ) -> Dataset:
-    """Create (or re-create) dataset `name` and fill it with `batches`; return it, ready."""
+    """Create (or re-create) dataset `name` and fill it with `batches` (`total` points, if known:
+    for the progress shown), in this process; return it, ready."""
     dataset = dataset_prepare(name=name, geometry=geometry, title=title, description=description, replace=replace)
-    return dataset_fill(dataset, batches, store=store)
+    progress = (lambda done: done / total) if total else None
+    return run_import(
+        dataset, lambda d: dataset_fill(d, batches, geometry=geometry, store=store, progress=progress), store=store
+    )
 
 
 def report_of(options: ImportOptions) -> dict[str, Any]:
@@ -241,6 +306,7 @@ def dataset_import_file(
         return dataset_fill(
             dataset,
             read_points(binary, options),
+            geometry=options.geometry,
             store=store,
             progress=lambda _done: options.report.bytes_read / size,
             # Called when the import ends: the report grows while the file is read.
@@ -256,47 +322,3 @@ def dataset_delete(*, name: str, store: PointStore | None = None) -> bool:
         if stored == name or stored.startswith(f"{name}~"):
             store.drop(stored)
     return deleted > 0
-
-
-# --- background imports -----------------------------------------------------------------------
-
-_running: dict[int, threading.Thread] = {}
-_lock = threading.Lock()
-
-
-def start_in_background(
-    dataset: Dataset, work: Callable[[], object], *, cleanup: Callable[[], None] | None = None
-) -> None:
-    """Run `work` (which fills `dataset`) in a thread of this process; failures end in the dataset."""
-
-    def run() -> None:
-        close_old_connections()
-        try:
-            work()
-        except Exception:  # already recorded on the dataset as failed, with its reason
-            logger.info("background import of %r ended in failure", dataset.name)
-        finally:
-            if cleanup is not None:
-                cleanup()
-            connection.close()
-            with _lock:
-                _running.pop(dataset.pk, None)
-
-    thread = threading.Thread(target=run, name=f"import-{dataset.name}", daemon=True)
-    with _lock:
-        _running[dataset.pk] = thread
-    thread.start()
-
-
-def wait_for_imports(timeout: float = 300.0) -> None:
-    """Wait until the background imports of this process have finished (tests, shutdown)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        with _lock:
-            threads = list(_running.values())
-        if not threads:
-            return
-        for thread in threads:
-            thread.join(max(deadline - time.monotonic(), 0.0))
-        if time.monotonic() >= deadline:
-            raise TimeoutError("background imports still running")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -107,3 +108,38 @@ def parse_grid(text: str) -> tuple[int, int]:
     if width < 1 or height < 1:
         raise ValueError(f"a grid needs positive sizes; got {text!r}")
     return width, height
+
+
+def from_spec(spec: dict[str, Any]) -> tuple[Iterator[PointBatch], int, str]:
+    """Return (the batches, how many points, a title) of a demo dataset described by a JSON-able
+    spec: {"kind": "grid", "width", "height"} or {"kind": "random" | "clusters", "points",
+    "clusters", "bounds": [minx, miny, maxx, maxy] (default: 0..1000, the world if spherical),
+    "seed", "spherical"}. The admin and the commands both describe what to make this way, and
+    an import task carries the spec, not the points. Raise ValueError for a spec that cannot be made."""
+    kind = spec.get("kind")
+    if kind == "grid":
+        width, height = int(spec["width"]), int(spec["height"])
+        if width < 1 or height < 1:
+            raise ValueError("a grid needs a positive width and height")
+        return grid(width, height), width * height, f"{width}x{height} grid"
+    if kind not in ("random", "clusters"):
+        raise ValueError(f"unknown kind of demo data {kind!r}: use grid, random or clusters")
+    n = int(spec["points"])
+    if n < 1:
+        raise ValueError("a demo dataset needs a positive number of points")
+    spherical = bool(spec.get("spherical"))
+    raw = spec.get("bounds")
+    bounds: Bounds = WORLD if spherical else (0.0, 0.0, 1000.0, 1000.0)
+    if raw:
+        if len(raw) != 4:
+            raise ValueError("bounds are four numbers: min x, min y, max x, max y")
+        bounds = (float(raw[0]), float(raw[1]), float(raw[2]), float(raw[3]))
+    if spherical:
+        check_spherical_bounds(bounds)
+    seed = spec.get("seed")
+    if kind == "clusters":
+        k = int(spec["clusters"])
+        if k < 1:
+            raise ValueError("a clustered dataset needs a positive number of clusters")
+        return clustered_points(n, k, bounds, seed=seed, spherical=spherical), n, f"{n:,} points in {k} clusters"
+    return random_points(n, bounds, seed=seed, spherical=spherical), n, f"{n:,} random points"

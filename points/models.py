@@ -7,10 +7,10 @@ from typing import Any
 
 from django.core.validators import RegexValidator
 from django.db import models
-from django.utils import timezone
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
-# An import updates its heartbeat at least every few seconds; this long without one, it died.
+# An import updates its heartbeat at least every 10 s; this long without one, it died (used only
+# where its lock file cannot tell: an import running on another machine, see points.jobs).
 STALL_AFTER = timedelta(minutes=2)
 validate_dataset_name = RegexValidator(
     NAME_PATTERN,
@@ -27,6 +27,12 @@ class DatasetStatus(models.TextChoices):
     IMPORTING = "importing", "importing"
     READY = "ready", "ready"
     FAILED = "failed", "failed"
+
+
+class ImportJob(models.TextChoices):
+    NONE = "", "none"
+    QUEUED = "queued", "queued"
+    RUNNING = "running", "running"
 
 
 class Dataset(models.Model):
@@ -51,6 +57,12 @@ class Dataset(models.Model):
     heartbeat = models.DateTimeField(null=True, blank=True)
     #: which import owns the dataset now: only that one may publish its points or fail it
     import_token = models.CharField(max_length=32, blank=True, editable=False)
+    #: the import in progress, if any (a replacement runs while the old points stay served)
+    job = models.CharField(max_length=16, choices=ImportJob.choices, blank=True, default=ImportJob.NONE)
+    #: the django-tasks result id of the import queued or running
+    task_id = models.CharField(max_length=64, blank=True, editable=False)
+    #: what `check_points` (or a stream) found damaged in the stored points; empty when none is known
+    damage = models.TextField(blank=True)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
@@ -59,14 +71,6 @@ class Dataset(models.Model):
 
     def __str__(self) -> str:
         return self.name
-
-    @property
-    def stalled(self) -> bool:
-        """Return whether the dataset says importing but its import stopped showing signs of life."""
-        if self.status != DatasetStatus.IMPORTING:
-            return False
-        last = self.heartbeat or self.updated
-        return last is None or timezone.now() - last > STALL_AFTER
 
     @property
     def bounds(self) -> list[float] | None:
@@ -87,6 +91,7 @@ class Dataset(models.Model):
             "bounds": self.bounds,
             "status": self.status,
             "status_message": self.status_message,
+            "importing": self.job != ImportJob.NONE,
             "progress": round(self.progress, 4),
             "created": self.created.isoformat() if self.created else None,
             "updated": self.updated.isoformat() if self.updated else None,

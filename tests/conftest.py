@@ -17,16 +17,33 @@ from points.stores.base import PointBatch, PointStore
 MONGODB_URI = os.environ.get("MONGODB_URI", "")
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Remove the file test database and its WAL files (Django removes only the first, if any)."""
+    from django.conf import settings
+
+    name = settings.DATABASES["default"].get("TEST", {}).get("NAME")
+    if name and str(name).endswith(".sqlite3"):
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{name}{suffix}").unlink(missing_ok=True)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _session_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Point POINTS_STORE_URL at a fresh SQLite file for the whole session (never var/)."""
+    """Point POINTS_STORE_URL at a fresh SQLite file for the whole session, and the uploads and
+    import locks at folders of its own (never var/: a sweep there would see another run's files)."""
     from django.conf import settings
 
     path = tmp_path_factory.mktemp("store") / "points.sqlite3"
-    old = settings.POINTS_STORE_URL
+    names = ("POINTS_STORE_URL", "POINTS_UPLOAD_DIR", "FILE_UPLOAD_TEMP_DIR", "POINTS_IMPORT_LOCK_DIR")
+    old = {name: getattr(settings, name) for name in names}
     settings.POINTS_STORE_URL = f"sqlite:///{path}"
+    settings.POINTS_UPLOAD_DIR = path.parent / "uploads"
+    settings.FILE_UPLOAD_TEMP_DIR = str(path.parent / "uploads" / "incoming")
+    Path(settings.FILE_UPLOAD_TEMP_DIR).mkdir(parents=True)
+    settings.POINTS_IMPORT_LOCK_DIR = path.parent / "imports"
     yield path
-    settings.POINTS_STORE_URL = old
+    for name, value in old.items():
+        setattr(settings, name, value)
 
 
 def _mongo_url() -> str:
@@ -85,3 +102,11 @@ def random_batches(
         ys = rng.uniform(bounds[1], bounds[3], n)
     ids = np.arange(n, dtype=np.int64)
     return [PointBatch(ids[s : s + batch], xs[s : s + batch], ys[s : s + batch]) for s in range(0, n, batch)]
+
+
+def run_worker() -> None:
+    """Run the task worker (`manage.py db_worker`, ours: settling dead imports first) until the
+    queue is empty, in this process: the admin's imports and generations are its tasks."""
+    from django.core.management import call_command
+
+    call_command("db_worker", "--batch", "--no-startup-delay", "--no-reload", "--interval", "0", verbosity=0)

@@ -12,12 +12,12 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
-from points.datasets import wait_for_imports
 from points.models import Dataset, DatasetStatus
 from points.ndjson import decode_lines
 from points.stores import get_store
+from tests.conftest import run_worker
 
-# Imports run in a background thread with its own database connection: real transactions.
+# Imports run as tasks of the worker, which commits as it goes: real transactions.
 pytestmark = pytest.mark.django_db(transaction=True)
 ADD = reverse("admin:points_dataset_add")
 
@@ -25,7 +25,7 @@ ADD = reverse("admin:points_dataset_add")
 def upload(client: Client, name: str, filename: str, content: bytes, **fields: Any) -> Any:
     data = {"name": name, "geometry": "planar", "file": SimpleUploadedFile(filename, content), **fields}
     response = client.post(ADD, data)
-    wait_for_imports()
+    run_worker()
     return response
 
 
@@ -128,7 +128,7 @@ def test_generate_from_the_admin(admin_client: Client) -> None:
     response = admin_client.post(
         url, {"name": "demo", "kind": "grid", "width": 4, "height": 3, "points": 1, "clusters": 1, "bounds": "0,0,1,1"}
     )
-    wait_for_imports()
+    run_worker()
     assert response.status_code == 302
     assert Dataset.objects.get(name="demo").count == 12 and ids("demo") == list(range(12))
     admin_client.post(
@@ -145,7 +145,7 @@ def test_generate_from_the_admin(admin_client: Client) -> None:
             "seed": 4,
         },
     )
-    wait_for_imports()
+    run_worker()
     globe = Dataset.objects.get(name="globe")
     assert globe.geometry == "spherical" and globe.count == 5000
     response = admin_client.post(
@@ -214,21 +214,23 @@ def test_progress_is_written_while_batches_flow(monkeypatch: pytest.MonkeyPatch)
     assert Dataset.objects.get(name="prog").progress == pytest.approx(0.99)  # 1.0 only once stored
 
 
-def test_a_stalled_import_can_be_imported_again(admin_client: Client) -> None:
-    from datetime import timedelta
-
-    from django.utils import timezone
-
+def test_an_import_that_died_can_be_imported_again(admin_client: Client) -> None:
     from points.datasets import DatasetConflict, dataset_prepare
+    from points.jobs import holding_lock, lock_path
 
     dataset = dataset_prepare(name="stuck")
-    with pytest.raises(DatasetConflict):
-        dataset_prepare(name="stuck")
-    Dataset.objects.filter(pk=dataset.pk).update(heartbeat=timezone.now() - timedelta(hours=1))
-    assert Dataset.objects.get(pk=dataset.pk).stalled
+    with holding_lock(dataset.import_token):
+        with pytest.raises(DatasetConflict, match="being imported"):
+            dataset_prepare(name="stuck")
+        page = admin_client.get(reverse("admin:points_dataset_changelist")).content.decode()
+        assert 'data-status="importing"' in page
+    # Its lock file is left unlocked, as when its process is killed: the list settles it as
+    # failed, and the page's poller (which reloads when imports end) no longer waits for it.
+    lock_path(dataset.import_token).touch()
     page = admin_client.get(reverse("admin:points_dataset_changelist")).content.decode()
-    # Marked stalled, not importing: the page's poller (which reloads when imports end) skips it.
-    assert 'data-status="stalled"' in page and 'data-status="importing"' not in page
+    assert 'data-status="failed"' in page and 'data-status="importing"' not in page
+    stuck = Dataset.objects.get(pk=dataset.pk)
+    assert stuck.status == DatasetStatus.FAILED and "stopped" in stuck.status_message and stuck.job == ""
     upload(admin_client, "stuck", "p.csv", b"x,y\n1,2\n")
     assert Dataset.objects.get(name="stuck").status == DatasetStatus.READY
 
@@ -249,7 +251,7 @@ def test_deleting_while_importing_leaves_nothing(admin_client: Client) -> None:
     )
     pk = Dataset.objects.get(name="gone").pk
     admin_client.post(reverse("admin:points_dataset_delete", args=[pk]), {"post": "yes"})
-    wait_for_imports()
+    run_worker()
     assert not Dataset.objects.filter(name="gone").exists()
     assert not get_store().exists("gone")
 
@@ -269,3 +271,36 @@ def test_delete_cascades_to_mongodb(admin_client: Client, settings: Any) -> None
     assert not store.exists("m")
     assert "points.m" not in store.db.list_collection_names()  # type: ignore[attr-defined]
     store.client.drop_database(store.db.name)  # type: ignore[attr-defined]
+
+
+def test_an_upload_that_fills_the_disk_is_refused_and_leaves_nothing(
+    admin_client: Client, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from django.core.files.uploadhandler import TemporaryFileUploadHandler
+
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 1024  # to disk, as large uploads go
+    real = TemporaryFileUploadHandler.receive_data_chunk
+    written = []
+
+    def disk_fills(self: TemporaryFileUploadHandler, raw_data: bytes, start: int) -> Any:
+        if written:  # the disk is full after the first piece
+            raise OSError(errno.ENOSPC, "No space left on device")
+        written.append(len(raw_data))
+        return real(self, raw_data, start)
+
+    monkeypatch.setattr(TemporaryFileUploadHandler, "receive_data_chunk", disk_fills)
+    incoming = Path(settings.FILE_UPLOAD_TEMP_DIR)
+    before = set(incoming.iterdir())
+    response = upload(admin_client, "full", "big.csv", b"x,y\n" + b"1.5,2.5\n" * 100_000)
+    assert response.status_code == 200
+    assert "The server&#x27;s disk is full: the upload could not be stored" in response.content.decode()
+    assert written and not Dataset.objects.filter(name="full").exists()
+    assert set(incoming.iterdir()) == before, "the partial upload must be removed"
+    assert not [p for p in Path(settings.POINTS_UPLOAD_DIR).glob("*.csv")]
+    monkeypatch.undo()
+    # Nothing else broke: the admin answers, and the next upload imports.
+    assert admin_client.get(reverse("admin:points_dataset_changelist")).status_code == 200
+    upload(admin_client, "full", "p.csv", b"x,y\n1,2\n")
+    assert Dataset.objects.get(name="full").status == DatasetStatus.READY

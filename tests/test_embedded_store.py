@@ -98,16 +98,30 @@ def test_sqlite_url_paths(tmp_path: Path) -> None:
     assert store.path == tmp_path / "x" / "points.sqlite3"
 
 
-def test_old_orphan_files_are_removed_when_a_store_opens(tmp_path: Path) -> None:
+def test_orphan_files_go_at_once_unless_their_insert_still_holds_its_lock(tmp_path: Path) -> None:
+    import fcntl
+
     store = EmbeddedStore(tmp_path / "o.sqlite3")
     store.create("d", geometry="planar")
     store.insert("d", random_batches(100, (0, 0, 1, 1), seed=1))
-    orphan, fresh = store.data_dir / "gone.0123", store.data_dir / "running.4567"
-    orphan.write_bytes(b"x")
-    fresh.write_bytes(b"y")
-    os.utime(orphan, (0, 0))
-    EmbeddedStore(tmp_path / "o.sqlite3")
-    assert not orphan.exists() and fresh.exists()
+    orphan, running = store.data_dir / "gone.0123", store.data_dir / "running.4567"
+    staging, running_staging = (
+        store.data_dir / ".staging-gone.0123-ab12.sqlite3",
+        store.data_dir / ".staging-running.4567-cd34.sqlite3",
+    )
+    for path in (orphan, running, staging, running_staging):
+        path.write_bytes(b"x")
+    (store.data_dir / "gone.0123.lock").touch()  # what a killed insert leaves: its lock file, unlocked
+    held = os.open(store.data_dir / "running.4567.lock", os.O_CREAT | os.O_RDWR)
+    fcntl.flock(held, fcntl.LOCK_EX)  # an insert still running (here: this test holds its lock)
+    try:
+        EmbeddedStore(tmp_path / "o.sqlite3")
+        assert not orphan.exists() and not staging.exists() and not (store.data_dir / "gone.0123.lock").exists()
+        assert running.exists() and running_staging.exists()
+    finally:
+        os.close(held)
+    store.remove_orphans()
+    assert not running.exists() and not running_staging.exists()
     assert sum(c.count for c in store.iter_all("d")) == 100
 
 

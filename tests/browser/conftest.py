@@ -152,3 +152,29 @@ def geometry_of(rings: list[list[list[float]]]) -> dict[str, Any]:
     if len(closed) == 1:
         return {"type": "Polygon", "coordinates": [closed[0]]}
     return {"type": "MultiPolygon", "coordinates": [[ring] for ring in closed]}
+
+
+@pytest.fixture
+def task_worker(live_server: Any) -> Iterator[None]:
+    """Run django-tasks-db's worker loop (what `manage.py db_worker` runs) in a thread beside the
+    live server, for the admin's imports and generations, which are its tasks."""
+    import threading
+
+    from django_tasks_db.management.commands.db_worker import Worker
+
+    worker = Worker(
+        queue_names=["default"],
+        interval=0.05,
+        batch=False,
+        backend_name="default",
+        startup_delay=False,
+        max_tasks=None,
+        worker_id="browser-tests",
+        excluded_queue_names=[],
+    )
+    thread = threading.Thread(target=worker.run, name="task-worker", daemon=True)
+    thread.start()
+    yield
+    worker.running = False
+    thread.join(timeout=30)
+    connections.close_all()

@@ -25,7 +25,7 @@ def make_staff(username: str, password: str) -> None:
         pool.submit(work).result()
 
 
-def test_upload_a_csv_and_see_the_preview(page: Page, live_server: Any, tmp_path: Path) -> None:
+def test_upload_a_csv_and_see_the_preview(page: Page, live_server: Any, task_worker: None, tmp_path: Path) -> None:
     make_staff("admin", "a-long-admin-password")
     csv_file = tmp_path / "stations.csv"
     rows = [(x, y) for x in range(0, 100, 10) for y in range(0, 60, 10)]
@@ -41,7 +41,7 @@ def test_upload_a_csv_and_see_the_preview(page: Page, live_server: Any, tmp_path
     page.get_by_label("Skip bad rows").check()
     page.get_by_role("button", name="Upload and import").click()
 
-    # The import runs in the background; the page follows it and shows the result by itself.
+    # The import is a task of the worker; the page follows it and shows the result by itself.
     status = page.locator("#dataset-preview .dataset-preview-status")
     expect(status).to_have_attribute("data-state", "done", timeout=60_000)
     expect(status).to_have_attribute("data-received", str(len(rows) + 1))

@@ -7,6 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from points.datasets import dataset_delete
+from points.stores.base import StoreError
 
 
 class Command(BaseCommand):
@@ -16,6 +17,10 @@ class Command(BaseCommand):
         parser.add_argument("name")
 
     def handle(self, *args: Any, **opts: Any) -> None:
-        if not dataset_delete(name=opts["name"]):
+        try:
+            deleted = dataset_delete(name=opts["name"])
+        except StoreError as exc:
+            raise CommandError(str(exc)) from None
+        if not deleted:
             raise CommandError(f"no dataset named {opts['name']!r}")
         self.stdout.write(f"deleted {opts['name']}")

@@ -33,7 +33,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **opts: Any) -> None:
         try:
-            batches, what, _total = self._batches(opts)
+            batches, what, total = self._batches(opts)
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         started = time.perf_counter()
@@ -44,6 +44,7 @@ class Command(BaseCommand):
                 geometry=GeometryKind.SPHERICAL if opts["spherical"] else GeometryKind.PLANAR,
                 title=opts["title"] or what,
                 replace=opts["replace"],
+                total=total,
             )
         except DatasetError as exc:
             raise CommandError(str(exc)) from None
@@ -57,20 +58,20 @@ class Command(BaseCommand):
 
     @staticmethod
     def _batches(opts: dict[str, Any]) -> tuple[Iterator[PointBatch], str, int]:
-        spherical = opts["spherical"]
+        spec: dict[str, Any]
         if opts["grid"]:
             width, height = generators.parse_grid(opts["grid"])
-            return generators.grid(width, height), f"{width}x{height} grid", width * height
-        n = opts["random"]
-        if n < 1:
-            raise ValueError("--random needs a positive number of points")
-        default = generators.WORLD if spherical else (0.0, 0.0, 1000.0, 1000.0)
-        bounds = generators.parse_bounds(opts["bounds"]) if opts["bounds"] else default
-        if spherical:
-            generators.check_spherical_bounds(bounds)
-        if opts["clusters"] is not None:
-            if opts["clusters"] < 1:
+            spec = {"kind": "grid", "width": width, "height": height}
+        else:
+            if opts["clusters"] is not None and opts["clusters"] < 1:
                 raise ValueError("--clusters needs a positive number")
-            batches = generators.clustered_points(n, opts["clusters"], bounds, seed=opts["seed"], spherical=spherical)
-            return batches, f"{n:,} points in {opts['clusters']} clusters", n
-        return generators.random_points(n, bounds, seed=opts["seed"], spherical=spherical), f"{n:,} random points", n
+            spec = {
+                "kind": "random" if opts["clusters"] is None else "clusters",
+                "points": opts["random"],
+                "clusters": opts["clusters"],
+                "bounds": list(generators.parse_bounds(opts["bounds"])) if opts["bounds"] else None,
+                "seed": opts["seed"],
+                "spherical": opts["spherical"],
+            }
+        batches, total, what = generators.from_spec(spec)
+        return batches, what, total

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import sys
 import time
 from pathlib import Path
@@ -9,9 +10,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from points.datasets import DatasetError, dataset_fill, dataset_import_file, dataset_prepare, report_of
+from points.datasets import DatasetError, dataset_fill, dataset_import_file, dataset_prepare, report_of, run_import
 from points.importers import FORMATS, ImportFileError, ImportOptions, guess_format, read_points
-from points.models import GeometryKind
+from points.models import Dataset, GeometryKind
+from points.stores.base import StoreError
 
 
 class Command(BaseCommand):
@@ -52,14 +54,26 @@ class Command(BaseCommand):
                 name=opts["name"], geometry=geometry, title=opts["title"] or Path(path).name, replace=opts["replace"]
             )
             if path == "-":
-                dataset = dataset_fill(
-                    dataset, read_points(sys.stdin.buffer, options), report=lambda: report_of(options)
-                )
+
+                def fill(d: Dataset) -> Dataset:
+                    return dataset_fill(
+                        d, read_points(sys.stdin.buffer, options), geometry=geometry, report=lambda: report_of(options)
+                    )
             else:
-                dataset = dataset_import_file(dataset, Path(path), options)
-        except (ImportFileError, DatasetError) as exc:
+
+                def fill(d: Dataset) -> Dataset:
+                    return dataset_import_file(d, Path(path), options)
+
+            # Under the import's lock: killed, the dataset is settled at once (points.jobs).
+            dataset = run_import(dataset, fill)
+        except (ImportFileError, DatasetError, StoreError) as exc:
             raise CommandError(f"{path}: {exc}") from None
         except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                raise CommandError(
+                    f"{path}: the disk is full ({exc.filename or 'the point store'}); nothing was imported "
+                    "and the previous points, if any, are still served. Free some space and import again."
+                ) from None
             raise CommandError(f"{path}: {exc.strerror or exc}") from None
         seconds = time.perf_counter() - started
         if options.report.rejected:

@@ -17,13 +17,11 @@ async function poll() {
     for (const d of datasets) {
       const cell = document.querySelector(`.dataset-status[data-id="${d.id}"]`);
       if (!cell) continue;
-      if (d.status === 'importing' && d.stalled) {
-        // The import died: say so and stop asking; a reload would only show the same.
-        cell.dataset.status = 'stalled';
-        cell.textContent = 'stalled (the import stopped; delete or import again)';
-      } else if (d.status === 'importing') {
-        cell.textContent = `importing ${Math.floor(d.progress * 100)}%`;
+      if (d.job) {
+        // Queued or running (a replacement runs while the dataset stays ready): show how far.
+        cell.textContent = d.label;
       } else {
+        // Finished, failed or stopped: the counts, bounds, message and preview changed.
         finished = true;
       }
     }

@@ -143,8 +143,9 @@ class Staging:
     GROUP_POINTS = 262_144
     BUCKET_POINTS = 65_536
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, prefix: str = ".staging-") -> None:
         self.directory = directory
+        self.prefix = prefix
         self.count = 0
         self._memory: list[Piece] = []
         self._in_memory = 0
@@ -174,7 +175,7 @@ class Staging:
     @property
     def _scratch(self) -> sqlite3.Connection:
         if self._conn is None:
-            fd, name = tempfile.mkstemp(prefix=".staging-", suffix=".sqlite3", dir=self.directory)
+            fd, name = tempfile.mkstemp(prefix=self.prefix, suffix=".sqlite3", dir=self.directory)
             os.close(fd)
             self._path = Path(name)
             self._conn = sqlite3.connect(self._path, isolation_level=None)
