@@ -50,9 +50,7 @@ demo: setup
 
 run: demo
 	@echo "pointsite on http://$(HOST):$(PORT)/"
-	$(VENV)/bin/gunicorn pointsite.wsgi:application --bind $(HOST):$(PORT) \
-		--worker-class gthread --workers $(WORKERS) --threads $(THREADS) \
-		--timeout 120 --graceful-timeout 10 --access-logfile -
+	HOST=$(HOST) PORT=$(PORT) WORKERS=$(WORKERS) THREADS=$(THREADS) bin/run
 
 test: setup chromium test-py test-js
 
@@ -73,7 +71,8 @@ bench: demo
 	$(PY) bench/run.py --write $(BENCH_FLAGS)
 	$(PY) bench/frontend.py --write $(BENCH_FLAGS)
 
-# 16 concurrent full streams and 64 concurrent polygon queries against make run's server model.
+# 16 concurrent full streams, 64 concurrent polygon queries, 256 slow readers and 64 slowloris
+# connections against make run's server (bin/serve) and the gunicorn gthread it replaced (~10 min).
 bench-load: $(VENV)/.installed
 	$(PY) bench/load.py
 

@@ -1,21 +1,28 @@
 #!/usr/bin/env python
 """`make bench-load`: concurrent load on the production server, and the server model chosen from it.
 
-Starts gunicorn exactly as `make run` does (gthread workers, `--timeout 120`, access log on), on
-127.0.0.1 only, against a throwaway data folder holding the demo datasets (`grid`, 50x50, and
-`random-500k`, 500,000 random points in the 0..1000 square). For each server configuration it runs
-two scenarios, each bounded in time and in requests, and checks every response:
+Starts each candidate server on 127.0.0.1 only, against a throwaway data folder holding the demo
+datasets (`grid`, 50x50, and `random-500k`, 500,000 random points in the 0..1000 square), with
+default settings and the access log on: bin/serve, exactly what `make run` starts (uvicorn, 2
+workers, pointsite.asgi with its limits), and gunicorn gthread 2 workers x 8 threads, what
+`make run` started before. Every phase is bounded in time and checks every response:
 
 1. 16 clients, each streaming the whole of `random-500k` again and again: every stream must end
    with `{"end":true,"count":500000}` after exactly 500,000 point lines;
 2. 64 clients, each sending small random polygons (on `random-500k` and on `grid`) to
    `.../points/within`: every stream must end with its end line, whose count must equal the point
    lines received and the count shapely's `Polygon.covers` gives over the points streamed once at
-   the start (boundary counts as inside); on every 4th request the ids must be the same set too.
+   the start (boundary counts as inside); on every 4th request the ids must be the same set too;
+3. 256 slow readers, each streaming `random-500k` at 1 KB/s (reconnecting when cut off), while a
+   probe asks `GET /api/datasets` and a small polygon query in turn: every probe must be answered,
+   p99 <= 0.5 s, server RSS <= 400 MB during and back within 50 MB of the start after;
+4. 64 slowloris connections (headers sent a line every 2 s, never finished; reconnecting when cut
+   off), with the same probe and targets.
 
-It prints one Markdown table per scenario (a row per server configuration) and a closing
-recommendation computed from the figures; `--write` also saves them to bench/LOAD.md.
-The client runs on the same machine as the server, in threads, so the two compete for its cores.
+It prints one Markdown table per phase (a row per server) and a closing recommendation computed
+from the figures; `--write` also saves them to bench/LOAD.md. `--phases` picks phases (a quick
+look); `make bench-load` runs them all. The client runs on the same machine as the server, in
+threads, so the two compete for its cores.
 """
 
 from __future__ import annotations
@@ -27,7 +34,9 @@ import os
 import platform
 import random
 import re
+import selectors
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -38,6 +47,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -48,13 +58,22 @@ from shapely.geometry import Polygon
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.gunicorn import HOST, ROOT, Gunicorn
+from bench.server import HOST, ROOT, Gunicorn, Serve, Server
 
 BIG = "random-500k"
 BIG_COUNT = 500_000
 GRID = "grid"
 CLIENT_TIMEOUT = 120.0  # seconds of socket silence before a request counts as failed
 ID_CHECK_EVERY = 4  # compare id sets on every 4th polygon request (cheap, but the client is on the server's cores)
+PROBE_TIMEOUT = 5.0  # a probe not answered in this time counts as unanswered
+PROBE_EVERY = 0.2  # seconds between probes
+PROBE_POLYGON = orjson.dumps(
+    {"type": "Polygon", "coordinates": [[[500, 500], [510, 500], [510, 510], [500, 510], [500, 500]]]}
+)
+SLOW_READERS, SLOW_RATE = 256, 1024  # clients, bytes/s each
+SLOW_RCVBUF = 16_384  # the slow readers' socket receive buffer (the kernel's default lets each soak up MBs)
+SLOWLORIS = 64
+TARGET_P99, TARGET_RSS, TARGET_RSS_AFTER = 0.5, 400.0, 50.0
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -65,51 +84,96 @@ IntArray = npt.NDArray[np.int64]
 
 @dataclass(frozen=True)
 class ServerModel:
-    """One gunicorn configuration to measure."""
+    """One server configuration to measure."""
 
+    kind: str  # "serve" (bin/serve, uvicorn) or "gthread" (gunicorn)
     workers: int
     threads: int
 
     @property
     def label(self) -> str:
-        return f"gthread {self.workers} worker{'s' if self.workers > 1 else ''} x {self.threads} threads"
+        if self.kind == "serve":
+            return f"bin/serve: uvicorn {self.workers} workers"
+        return f"gunicorn gthread {self.workers} worker{'s' if self.workers > 1 else ''} x {self.threads} threads"
+
+    @property
+    def slug(self) -> str:
+        return f"{self.kind}-{self.workers}x{self.threads}"
 
 
-# `make run`'s default first, then the same 16 request slots spread over more or fewer processes.
-MODELS = [ServerModel(2, 8), ServerModel(4, 4), ServerModel(1, 16)]
+# `make run`'s server first, then what it was before.
+MODELS = [ServerModel("serve", 2, 8), ServerModel("gthread", 2, 8)]
 
 
-class LoadServer(Gunicorn):
-    """gunicorn started with `make run`'s arguments, with logs kept and its workers' memory and CPU read."""
+class LoadServer:
+    """A candidate server started as `make run` starts it, with logs kept and its workers' memory and CPU read."""
 
     def __init__(self, env: dict[str, str], logs: Path, model: ServerModel, suffix: str = "") -> None:
-        self.access_log = logs / f"access-{model.workers}x{model.threads}{suffix}.log"
-        self.error_log = logs / f"error-{model.workers}x{model.threads}{suffix}.log"
-        self._error_file = open(self.error_log, "wb")  # noqa: SIM115 (closed in stop())
         self.model = model
+        self.access_log = logs / f"access-{model.slug}{suffix}.log"
+        self.error_log = logs / f"error-{model.slug}{suffix}.log"
+        self._error_file = open(self.error_log, "wb")  # noqa: SIM115 (closed in stop())
+        self._access_file: IO[Any] | None = None
         try:
             # `make run` logs every request; keep it (to a file) so the figures include that cost.
-            super().__init__(
-                env, workers=model.workers, threads=model.threads,
-                extra=["--graceful-timeout", "10", "--access-logfile", str(self.access_log)],
-                stdout=subprocess.DEVNULL, stderr=self._error_file,
-            )  # fmt: skip
+            if model.kind == "serve":
+                self._access_file = open(self.access_log, "wb")  # noqa: SIM115 (closed in stop())
+                self.server: Server = Serve(
+                    env, workers=model.workers, threads=model.threads, stdout=self._access_file, stderr=self._error_file
+                )
+            else:
+                self.server = Gunicorn(
+                    env, workers=model.workers, threads=model.threads,
+                    extra=["--graceful-timeout", "10", "--access-logfile", str(self.access_log)],
+                    stdout=subprocess.DEVNULL, stderr=self._error_file,
+                )  # fmt: skip
         except RuntimeError:
-            raise RuntimeError(f"gunicorn did not start; see {self.error_log}") from None
+            self._close_files()
+            raise RuntimeError(f"{model.label} did not start; see {self.error_log}") from None
+        self.port = self.server.port
+
+    def worker_pids(self) -> set[int]:
+        return self.server.worker_pids()
+
+    def reset_peak(self) -> None:
+        self.server.reset_peak()
+
+    def peak_mb(self) -> float:
+        return self.server.peak_mb()
+
+    def rss_mb(self) -> float:
+        return self.server.rss_mb()
 
     def cpu_seconds(self) -> float:
         """User + system CPU seconds used so far by all workers."""
-        return sum(t.user + t.system for t in (p.cpu_times() for p in self.workers()))
+        total = 0.0
+        for p in self.server.workers():
+            try:
+                t = p.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += t.user + t.system
+        return total
+
+    def _close_files(self) -> None:
+        self._error_file.close()
+        if self._access_file is not None:
+            self._access_file.close()
 
     def stop(self) -> None:
-        super().stop()
-        self._error_file.close()
+        self.server.stop()
+        self._close_files()
 
     def log_problems(self) -> list[str]:
         """Lines of the server's error log that speak of a failure (tracebacks, errors, timeouts)."""
         pattern = re.compile(r"Traceback|\bERROR\b|CRITICAL|WORKER TIMEOUT|Exception|Error:")
         text = self.error_log.read_text(errors="replace")
         return [line for line in text.splitlines() if pattern.search(line)]
+
+    def cut_lines(self) -> int:
+        """How many exchanges pointsite.asgi_limits cut off (its log lines)."""
+        text = self.error_log.read_text(errors="replace")
+        return sum(1 for line in text.splitlines() if "connection closed" in line or "; answered 4" in line)
 
     def access_statuses(self) -> dict[str, int]:
         """How many requests the access log records with each status."""
@@ -420,6 +484,219 @@ def warm_up(server: LoadServer, queries: list[Query]) -> None:
         list(pool.map(one, range(4 * server.model.workers)))
 
 
+# --- slow clients ------------------------------------------------------------------------------
+
+
+@dataclass
+class SlowFigures:
+    """One slow-client phase on one server configuration."""
+
+    model: ServerModel
+    attack: str
+    clients: int
+    seconds: float
+    probes: list[float | None]  # seconds to answer, None when not answered in PROBE_TIMEOUT
+    probe_problems: list[str]
+    rss_before: float
+    rss_peak: float
+    rss_after: float
+    after_seconds: float  # how long after the attackers left rss_after was read
+    reconnects: int  # attacker connections the server closed (each was opened again)
+    received_mb: float  # what the attackers received in all
+    cut_logged: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def answered(self) -> float:
+        return sum(p is not None for p in self.probes) / len(self.probes) if self.probes else 0.0
+
+    def probe_percentile(self, q: float) -> float:
+        """Percentile of the probes' times, an unanswered probe counting as PROBE_TIMEOUT (a floor, then)."""
+        times = [PROBE_TIMEOUT if p is None else p for p in self.probes]
+        return float(np.percentile(times, q)) if times else float("nan")
+
+    @property
+    def passed(self) -> bool:
+        return (
+            bool(self.probes)
+            and self.answered == 1.0
+            and not self.probe_problems
+            and self.probe_percentile(99) <= TARGET_P99
+            and self.rss_peak <= TARGET_RSS
+            and self.rss_after <= self.rss_before + TARGET_RSS_AFTER
+        )
+
+
+class Prober(threading.Thread):
+    """Asks GET /api/datasets and a small polygon query in turn, every PROBE_EVERY seconds, until stopped."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(daemon=True)
+        self.port = port
+        self.stopping = threading.Event()
+        self.times: list[float | None] = []
+        self.problems: list[str] = []
+
+    def run(self) -> None:
+        i = 0
+        while not self.stopping.is_set():
+            started = time.perf_counter()
+            polygon = i % 2 == 1
+            conn = http.client.HTTPConnection(HOST, self.port, timeout=PROBE_TIMEOUT)
+            try:
+                if polygon:
+                    conn.request("POST", f"/api/datasets/{BIG}/points/within", body=PROBE_POLYGON,
+                                 headers={"Content-Type": "application/json"})  # fmt: skip
+                else:
+                    conn.request("GET", "/api/datasets")
+                response = conn.getresponse()
+                body = response.read()
+                elapsed = time.perf_counter() - started
+                if response.status != 200 or (polygon and b'"end":true' not in body[-200:]):
+                    self.problems.append(f"probe {'polygon' if polygon else 'datasets'}: HTTP {response.status}")
+                self.times.append(elapsed if elapsed <= PROBE_TIMEOUT else None)
+            except (OSError, http.client.HTTPException):
+                self.times.append(None)
+            finally:
+                conn.close()
+            i += 1
+            self.stopping.wait(max(0.0, PROBE_EVERY - (time.perf_counter() - started)))
+
+
+class Attackers(threading.Thread):
+    """`count` connections driven from one thread: slow readers of a stream, or slowloris requests.
+    A connection the server closes is counted and opened again at once."""
+
+    def __init__(self, port: int, count: int, kind: str) -> None:
+        super().__init__(daemon=True)
+        self.port, self.count, self.kind = port, count, kind
+        self.stopping = threading.Event()
+        self.reconnects = 0
+        self.received = 0
+        self.refused = 0
+        self.selector = selectors.DefaultSelector()
+        self.socks: list[socket.socket] = []
+
+    def _open(self) -> socket.socket | None:
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SLOW_RCVBUF)
+        s.settimeout(5)
+        try:
+            s.connect((HOST, self.port))
+            if self.kind == "readers":
+                s.sendall(f"GET /api/datasets/{BIG}/points HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
+            else:
+                s.sendall(f"GET /api/datasets HTTP/1.1\r\nHost: {HOST}\r\n".encode())
+        except OSError:
+            s.close()
+            self.refused += 1
+            return None
+        s.setblocking(False)
+        return s
+
+    def run(self) -> None:
+        socks: list[socket.socket | None] = [self._open() for _ in range(self.count)]
+        tick = 0.1
+        per_tick = int(SLOW_RATE * tick)
+        n = 0
+        while not self.stopping.is_set():
+            started = time.monotonic()
+            n += 1
+            for i, s in enumerate(socks):
+                if s is None:
+                    socks[i] = self._open()
+                    continue
+                closed = False
+                try:
+                    if self.kind == "readers":
+                        data = s.recv(per_tick)
+                        self.received += len(data)
+                        closed = not data
+                    else:
+                        try:
+                            data = s.recv(4096)  # a 408, then the end
+                            closed = not data
+                        except BlockingIOError:
+                            if n % 20 == i % 20:  # a header line every 2 s
+                                s.send(f"X-Slow-{n}: 1\r\n".encode())
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    closed = True
+                if closed:
+                    s.close()
+                    self.reconnects += 1
+                    socks[i] = self._open()
+            self.stopping.wait(max(0.0, tick - (time.monotonic() - started)))
+        for s in socks:
+            if s is not None:
+                s.close()
+
+
+def slow_phase(server: LoadServer, attack: str, seconds: float) -> SlowFigures:
+    """Run `attack` ("readers" or "slowloris") for `seconds` with the prober; read the server's RSS
+    before, during (every 0.5 s; the highest) and after (once within 50 MB of before, or 20 s)."""
+    clients = SLOW_READERS if attack == "readers" else SLOWLORIS
+    before = settle_rss(server)
+    attackers = Attackers(server.port, clients, attack)
+    prober = Prober(server.port)
+    peak = before
+    started = time.monotonic()
+    attackers.start()
+    prober.start()
+    while time.monotonic() - started < seconds:
+        time.sleep(0.5)
+        peak = max(peak, server.rss_mb())
+    prober.stopping.set()
+    attackers.stopping.set()
+    prober.join()
+    attackers.join()
+    left = time.monotonic()
+    after = server.rss_mb()
+    while after > before + TARGET_RSS_AFTER and time.monotonic() - left < 20:
+        time.sleep(0.5)
+        after = server.rss_mb()
+    figures = SlowFigures(
+        server.model, attack, clients, seconds, prober.times, prober.problems, before, peak, after,
+        time.monotonic() - left, attackers.reconnects, attackers.received / 1e6,
+    )  # fmt: skip
+    if attackers.refused:
+        figures.notes.append(f"{attackers.refused} attacker connections could not be opened")
+    return figures
+
+
+def settle_rss(server: LoadServer) -> float:
+    """The server's RSS once it holds still (two readings 0.5 s apart within 1 MB; 10 s at most)."""
+    last = server.rss_mb()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = server.rss_mb()
+        if abs(now - last) < 1:
+            return now
+        last = now
+    return last
+
+
+def slow_table(figures: list[SlowFigures]) -> list[str]:
+    rows = [
+        "| server | probes | answered | probe p50 s | probe p99 s | probe max s | server RSS MB before "
+        "| during (peak) | after | attacker connections cut by the server | received by attackers MB | targets met |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for f in figures:
+        unanswered = any(p is None for p in f.probes)
+        mark = "≥ " if unanswered else ""
+        rows.append(
+            f"| {f.model.label} | {len(f.probes)} | {f.answered:.0%} | {f.probe_percentile(50):.3f} "
+            f"| {mark if f.probe_percentile(99) >= PROBE_TIMEOUT else ''}{f.probe_percentile(99):.3f} "
+            f"| {mark}{f.probe_percentile(100):.3f} | {f.rss_before:.0f} | {f.rss_peak:.0f} "
+            f"| {f.rss_after:.0f} ({f.after_seconds:.1f} s after) | {f.reconnects:,} | {f.received_mb:.1f} "
+            f"| {'yes' if f.passed else 'NO'} |"
+        )
+    return rows
+
+
 # --- report ------------------------------------------------------------------------------------
 
 
@@ -439,12 +716,13 @@ def table(figures: list[Figures]) -> list[str]:
     return rows
 
 
-def recommend(streams: list[Figures], polygons: list[Figures]) -> str:
-    """Pick the configuration from the figures: no failures, then the best geometric mean of
-    throughput and p95 relative to the best of each scenario; within 3%, the smaller memory."""
+def recommend(streams: list[Figures], polygons: list[Figures], slow: list[SlowFigures]) -> str:
+    """Pick the configuration from the figures: no failures and every slow-client target met, then
+    the best geometric mean of throughput and p95 relative to the best of each scenario; within 3%,
+    the smaller memory."""
     scores: list[tuple[float, ServerModel, float, str]] = []
     for s, p in zip(streams, polygons, strict=True):
-        if s.failures or p.failures:
+        if s.failures or p.failures or any(not f.passed for f in slow if f.model == s.model):
             continue
         ratios = [
             s.points_per_second / max(f.points_per_second for f in streams),
@@ -460,7 +738,7 @@ def recommend(streams: list[Figures], polygons: list[Figures]) -> str:
         )
         scores.append((score, s.model, max(s.peak_mb, p.peak_mb), detail))
     if not scores:
-        return "Recommendation: none; every configuration had failures (see above)."
+        return "Recommendation: none; every configuration had failures or missed a slow-client target (see above)."
     best = max(score for score, *_ in scores)
     close = [entry for entry in scores if entry[0] >= best * 0.97]
     score, model, _, detail = min(close, key=lambda entry: entry[2])
@@ -498,13 +776,30 @@ def server_env(var_dir: Path) -> dict[str, str]:
     return env
 
 
+PHASES = ("streams", "polygons", "slow-readers", "slowloris")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="3 s per scenario: a smoke run")
+    parser.add_argument("--quick", action="store_true", help="3 s per fast scenario, 10 s per slow phase: a smoke run")
     parser.add_argument("--write", action="store_true", help="also write the tables to bench/LOAD.md")
-    parser.add_argument("--seconds", type=float, help="seconds per scenario (default 30, --quick 3)")
+    parser.add_argument("--seconds", type=float, help="seconds per fast scenario (default 30, --quick 3)")
+    parser.add_argument("--slow-seconds", type=float, help="seconds per slow-client phase (default 40, --quick 10)")
+    parser.add_argument(
+        "--phases", default=",".join(PHASES), help=f"comma-separated, of {', '.join(PHASES)} (default all)"
+    )
+    parser.add_argument("--servers", default="serve,gthread", help="comma-separated, of serve, gthread (default both)")
     args = parser.parse_args()
     seconds = args.seconds or (3.0 if args.quick else 30.0)
+    slow_seconds = args.slow_seconds or (10.0 if args.quick else 40.0)
+    phases = [p.strip() for p in args.phases.split(",") if p.strip()]
+    kinds = [k.strip() for k in args.servers.split(",") if k.strip()]
+    if unknown := set(phases) - set(PHASES):
+        parser.error(f"unknown phases: {', '.join(sorted(unknown))}")
+    models = [m for m in MODELS if m.kind in kinds]
+    if not models:
+        parser.error("no server picked")
+    fast = [p for p in phases if p in ("streams", "polygons")]
     lines: list[str] = []
 
     def say(text: str = "") -> None:
@@ -524,26 +819,30 @@ def main() -> None:
         say(f"Machine: {machine()}.")
         say()
         say(
-            "gunicorn started as `make run` starts it (`pointsite.wsgi:application --worker-class gthread "
-            "--timeout 120 --graceful-timeout 10`, access log on), default settings, embedded store, on "
-            f"{HOST} only. {seconds:g} s per scenario and configuration, in two rounds of {seconds / 2:g} s "
-            "(configurations in the order A B C, then C B A); no request starts after a round's time, "
-            "those running finish. "
-            "Every request opens a new connection. **The client runs on the same machine, in Python "
-            f"threads, and competes with the server for its {os.cpu_count()} cores** (its CPU seconds are "
-            "in the tables): the figures are a floor for a separate client machine. Latency = time to "
-            "last byte. Server peak RSS = sum of the workers' VmHWM during the scenario. Other CPU = what "
-            "the rest of the machine used meanwhile (other programs, kernel network work not charged to a "
-            f"process), out of {os.cpu_count()} CPU-seconds per second."
+            "Servers, each started as `make run` starts it (access log on, to a file), default settings, "
+            f"embedded store, on {HOST} only: **{MODELS[0].label}** (`bin/serve`, what `make run` starts: "
+            "`uvicorn pointsite.asgi:application --workers 2 --loop uvloop --http pointsite.asgi_limits:Protocol "
+            "--timeout-keep-alive 5`, 8 threads per worker for the synchronous views) and "
+            f"**{MODELS[1].label}** (`pointsite.wsgi:application --worker-class gthread --timeout 120 "
+            "--graceful-timeout 10`, what `make run` started before). "
+            f"Fast phases: {seconds:g} s per scenario and server, in two rounds of {seconds / 2:g} s "
+            "(servers in the order A B, then B A); no request starts after a round's time, "
+            "those running finish. Every request opens a new connection. **The client runs on the same "
+            f"machine, in Python threads, and competes with the server for its {os.cpu_count()} cores** (its "
+            "CPU seconds are in the tables): the figures are a floor for a separate client machine. Latency "
+            "= time to last byte. Server peak RSS = sum of the workers' VmHWM during the scenario. Other "
+            "CPU = what the rest of the machine used meanwhile (other programs, kernel network work not "
+            f"charged to a process), out of {os.cpu_count()} CPU-seconds per second."
         )
         say()
         queries: list[Query] = []
         big_bytes = 0
-        rounds: dict[ServerModel, list[tuple[Figures, Figures]]] = {m: [] for m in MODELS}
-        # Two rounds, in the order A B C then C B A: a background load that drifts during the run
+        rounds: dict[ServerModel, list[tuple[Figures | None, Figures | None]]] = {m: [] for m in models}
+        # Two rounds, in the order A B then B A: a background load that drifts during the run
         # (the machine may be shared) then weighs on every configuration about equally.
-        for round_no, model in enumerate(MODELS + MODELS[::-1]):
-            print(f"... round {round_no // len(MODELS) + 1}: {model.label}", file=sys.stderr, flush=True)
+        order = models + models[::-1] if fast else []
+        for round_no, model in enumerate(order):
+            print(f"... round {round_no // len(models) + 1}: {model.label}", file=sys.stderr, flush=True)
             server = LoadServer(env, work, model, suffix=str(round_no))
             try:
                 if not queries:
@@ -554,46 +853,112 @@ def main() -> None:
                     big_bytes = big.stream_bytes
                 warm_up(server, queries)
                 rounds[model].append(
-                    (scenario_streams(server, seconds / 2), scenario_polygons(server, seconds / 2, queries))
+                    (
+                        scenario_streams(server, seconds / 2) if "streams" in phases else None,
+                        scenario_polygons(server, seconds / 2, queries) if "polygons" in phases else None,
+                    )
                 )
             finally:
                 server.stop()
-            problems = server.log_problems()
-            statuses = server.access_statuses()
-            log_notes.append(
-                f"- {model.label}, round {round_no // len(MODELS) + 1}: access log {sum(statuses.values()):,} requests, statuses "
-                f"{', '.join(f'{k}: {v:,}' for k, v in sorted(statuses.items()))}; error log: "
-                + (f"{len(problems)} problem lines, first: `{problems[0]}`" if problems else "no errors or tracebacks")
-            )
-        streams = [merge([s for s, _ in rounds[m]]) for m in MODELS]
-        polygons = [merge([p for _, p in rounds[m]]) for m in MODELS]
+            log_notes.append(log_note(server, f"{model.label}, round {round_no // len(models) + 1}"))
+        streams = [merge([s for s, _ in rounds[m] if s]) for m in models] if "streams" in phases else []
+        polygons = [merge([p for _, p in rounds[m] if p]) for m in models] if "polygons" in phases else []
 
-        sizes = [len(q.expected_ids) for q in queries]
-        say(
-            f"## 1. 16 clients, each streaming all of `{BIG}` (500,000 points, {big_bytes / 1e6:.0f} MB) again and again"
+        slow: list[SlowFigures] = []
+        for attack, phase in (("readers", "slow-readers"), ("slowloris", "slowloris")):
+            if phase not in phases:
+                continue
+            for model in models:
+                print(f"... {phase}: {model.label}", file=sys.stderr, flush=True)
+                server = LoadServer(env, work, model, suffix=f"-{phase}")
+                try:
+                    if not queries:
+                        queries = make_queries(
+                            load_reference(server.port, BIG, BIG_COUNT), load_reference(server.port, GRID, 2500), 16
+                        )
+                    warm_up(server, queries)
+                    figures = slow_phase(server, attack, slow_seconds)
+                finally:
+                    server.stop()
+                figures.cut_logged = server.cut_lines()
+                slow.append(figures)
+                log_notes.append(log_note(server, f"{model.label}, {phase}"))
+
+        n = 1
+        if streams:
+            say(
+                f"## {n}. 16 clients, each streaming all of `{BIG}` (500,000 points, {big_bytes / 1e6:.0f} MB) "
+                "again and again"
+            )
+            say()
+            for row in table(streams):
+                say(row)
+            say()
+            n += 1
+        if polygons:
+            sizes = [len(q.expected_ids) for q in queries]
+            say(
+                f"## {n}. 64 clients, small random polygons on `{BIG}` (3/4) and `{GRID}` (1/4) "
+                f"({len(queries)} polygons, 5 to 32 vertices, {min(sizes)} to {max(sizes)} points, "
+                f"median {statistics.median(sizes):.0f})"
+            )
+            say()
+            say(
+                "Each count checked against the end line and against shapely `covers` over the points streamed "
+                f"once at the start; on every {ID_CHECK_EVERY}th request the set of ids too. "
+                f"{sum(1 for q in queries if q.on_boundary)} of the polygons have points exactly on their boundary "
+                f"({sum(q.on_boundary for q in queries)} points in all), which must come back."
+            )
+            say()
+            for row in table(polygons):
+                say(row)
+            say()
+            n += 1
+        probe_text = (
+            f"A probe asks `GET /api/datasets` and a 10x10 polygon query on `{BIG}` (about 100 points) in turn, "
+            f"one every {PROBE_EVERY:g} s, each on a new connection, {PROBE_TIMEOUT:g} s at most (an unanswered "
+            "probe counts as that long, so p99 and max are then floors). Server RSS = the server's process tree "
+            "(supervisor or master and workers), read every 0.5 s; 'after' = once the attackers are gone, at the "
+            f"first reading within {TARGET_RSS_AFTER:g} MB of 'before' (20 s at most). "
+            f"Targets: every probe answered, p99 <= {TARGET_P99:g} s, RSS <= {TARGET_RSS:g} MB during and within "
+            f"{TARGET_RSS_AFTER:g} MB of before after."
         )
-        say()
-        for row in table(streams):
-            say(row)
-        say()
-        say(
-            f"## 2. 64 clients, small random polygons on `{BIG}` (3/4) and `{GRID}` (1/4) "
-            f"({len(queries)} polygons, 5 to 32 vertices, {min(sizes)} to {max(sizes)} points, "
-            f"median {statistics.median(sizes):.0f})"
-        )
-        say()
-        say(
-            "Each count checked against the end line and against shapely `covers` over the points streamed "
-            f"once at the start; on every {ID_CHECK_EVERY}th request the set of ids too. "
-            f"{sum(1 for q in queries if q.on_boundary)} of the polygons have points exactly on their boundary "
-            f"({sum(q.on_boundary for q in queries)} points in all), which must come back."
-        )
-        say()
-        for row in table(polygons):
-            say(row)
-        say()
+        for attack, title in (
+            (
+                "readers",
+                f"{SLOW_READERS} slow readers, each streaming `{BIG}` at {SLOW_RATE // 1024} KB/s "
+                f"(socket receive buffer {SLOW_RCVBUF // 1024} KiB), {slow_seconds:g} s",
+            ),
+            (
+                "slowloris",
+                f"{SLOWLORIS} slowloris connections (request line and Host, then a header line every 2 s, "
+                f"never the blank line), {slow_seconds:g} s",
+            ),
+        ):
+            rows = [f for f in slow if f.attack == attack]
+            if not rows:
+                continue
+            say(f"## {n}. {title}")
+            say()
+            say(probe_text + " A connection the server closes is opened again at once.")
+            say()
+            for row in slow_table(rows):
+                say(row)
+            say()
+            for f in rows:
+                if f.attack == "readers" and f.clients:
+                    say(
+                        f"- {f.model.label}: {(f.rss_peak - f.rss_before) * 1024 / f.clients:,.0f} KB of server RSS "
+                        f"per slow reader at the peak; {f.cut_logged:,} exchanges cut by pointsite.asgi_limits (its log)."
+                    )
+                elif f.cut_logged:
+                    say(f"- {f.model.label}: {f.cut_logged:,} exchanges cut by pointsite.asgi_limits (its log).")
+                for note in f.notes + f.probe_problems[:5]:
+                    say(f"- {f.model.label}: {note}")
+            say()
+            n += 1
         failures = [(f.model, o) for f in streams + polygons for o in f.failures]
-        notes = [n for f in streams + polygons for n in f.notes]
+        notes = [nt for f in streams + polygons for nt in f.notes]
         say("## Failures and server logs")
         say()
         if failures:
@@ -601,31 +966,41 @@ def main() -> None:
                 say(f"- {model.label}: {outcome.what}: {outcome.problem}")
             if len(failures) > 20:
                 say(f"- ... {len(failures) - 20} more")
-        else:
-            say("- no failures: every stream ended with its end line and the right count")
+        elif streams or polygons:
+            say("- no failures in the fast phases: every stream ended with its end line and the right count")
         for note in notes + log_notes:
             say(note if note.startswith("- ") else f"- {note}")
         say()
-        say(recommend(streams, polygons))
-        say()
-        everything = streams + polygons
-        other_share = sum(f.other_cpu for f in everything) / (sum(f.wall for f in everything) * (os.cpu_count() or 1))
-        if other_share > 0.1:
-            # Figures taken while other programs share the cores rank the configurations less surely.
-            say(
-                f"Caution: the rest of the machine used {other_share:.0%} of its CPU during the measurements; "
-                "close differences between configurations may be noise. Run again on a quiet machine to confirm."
-            )
+        if streams and polygons:
+            say(recommend(streams, polygons, slow))
             say()
-        say(
-            "Not measured: an ASGI server (no ASGI server is among the pinned requirements); "
-            "the views do support ASGI (see the README's operations section)."
-        )
+        everything = streams + polygons
+        if everything:
+            other_share = sum(f.other_cpu for f in everything) / (
+                sum(f.wall for f in everything) * (os.cpu_count() or 1)
+            )
+            if other_share > 0.1:
+                # Figures taken while other programs share the cores rank the configurations less surely.
+                say(
+                    f"Caution: the rest of the machine used {other_share:.0%} of its CPU during the measurements; "
+                    "close differences between configurations may be noise. Run again on a quiet machine to confirm."
+                )
+                say()
         if args.write:
             (ROOT / "bench" / "LOAD.md").write_text("\n".join(lines) + "\n")
             print("written to bench/LOAD.md", file=sys.stderr)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def log_note(server: LoadServer, what: str) -> str:
+    problems = server.log_problems()
+    statuses = server.access_statuses()
+    return (
+        f"- {what}: access log {sum(statuses.values()):,} requests, statuses "
+        f"{', '.join(f'{k}: {v:,}' for k, v in sorted(statuses.items()))}; error log: "
+        + (f"{len(problems)} problem lines, first: `{problems[0]}`" if problems else "no errors or tracebacks")
+    )
 
 
 if __name__ == "__main__":

@@ -41,9 +41,9 @@ import pyarrow as pa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.gunicorn import Gunicorn  # noqa: E402
 from bench.queries import run_queries, targets  # noqa: E402
 from bench.results import write_server  # noqa: E402
+from bench.server import Gunicorn  # noqa: E402
 from points.codings import unzstd  # noqa: E402
 from points.ndjson import encode_points  # noqa: E402
 from points.stores.embedded.blockfile import Section  # noqa: E402

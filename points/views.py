@@ -16,9 +16,9 @@ from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
 
-from points import codings, streams
+from points import codings, integrity, jobs, streams
 from points.batches import Chunk, Coding, Format, StreamForm
 from points.geometry import Area, PolygonError, parse_area
 from points.models import NAME_PATTERN, Dataset, DatasetStatus
@@ -26,7 +26,7 @@ from points.negotiation import NotAcceptable, UnknownFormat, choose_coding, choo
 from points.openapi import openapi_document
 from points.overview import GridError, parse_grid
 from points.stores import get_store
-from points.stores.base import DatasetNotFound, PointStore, PointStream, StoreError, StoreUnavailable
+from points.stores.base import DatasetNotFound, PointStore, PointStream, StoreDamaged, StoreError, StoreUnavailable
 
 logger = logging.getLogger(__name__)
 _NAME = re.compile(NAME_PATTERN)
@@ -60,17 +60,19 @@ def index(request: HttpRequest) -> HttpResponse:
     return render(request, "index.html")
 
 
-@require_GET
+@require_safe
 def openapi(request: HttpRequest) -> JsonResponse:
     """Return the OpenAPI description of the API."""
     return JsonResponse(openapi_document())
 
 
-@require_GET
+@require_safe
 @api_access
 def dataset_list(request: HttpRequest) -> JsonResponse:
     """Return every dataset's metadata."""
-    return JsonResponse([d.as_json() for d in Dataset.objects.all()], safe=False)
+    datasets = list(Dataset.objects.all())
+    jobs.reap(datasets)  # imports that died are settled before they are described
+    return JsonResponse([d.as_json() for d in datasets], safe=False)
 
 
 def _ready_dataset(name: str) -> Dataset | JsonResponse:
@@ -81,13 +83,15 @@ def _ready_dataset(name: str) -> Dataset | JsonResponse:
     if dataset is None:
         return error(404, f"no dataset named {shown!r}")
     if dataset.status == DatasetStatus.IMPORTING:
+        jobs.reap([dataset])  # an import that died says so now, not "importing" forever
+    if dataset.status == DatasetStatus.IMPORTING:
         return error(409, f"dataset {name!r} is still importing; try again when its status is ready")
     if dataset.status == DatasetStatus.FAILED:
         return error(409, f"dataset {name!r} failed to import ({dataset.status_message}); import it again")
     return dataset
 
 
-@require_GET
+@require_safe  # HEAD: the headers of the stream, which is not opened (see _stream)
 @api_access
 def points_all(request: HttpRequest, name: str) -> HttpResponseBase:
     """Stream every point of the dataset."""
@@ -118,7 +122,7 @@ def points_within(request: HttpRequest, name: str) -> HttpResponseBase:
 
 
 @csrf_exempt  # read-only, as points_within
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 @api_access
 def points_count(request: HttpRequest, name: str) -> HttpResponseBase:
     """Return how many points a stream of the dataset (GET) or of the polygon in the body (POST) would send."""
@@ -138,7 +142,7 @@ def points_count(request: HttpRequest, name: str) -> HttpResponseBase:
     return JsonResponse({"count": count})
 
 
-@require_GET
+@require_safe
 @api_access
 def overview(request: HttpRequest, name: str) -> HttpResponseBase:
     """Return the dataset's density grid: how many points fall in each cell (see points.overview)."""
@@ -198,6 +202,10 @@ def _store_failure(dataset: Dataset, exc: StoreError, doing: str) -> JsonRespons
         return error(409, f"dataset {dataset.name!r} has no points in the point store; import it again")
     if isinstance(exc, StoreUnavailable):
         return error(503, f"the point store is unavailable: {exc}")
+    if isinstance(exc, StoreDamaged):  # its message is written for users: it names no path
+        integrity.record_damage(dataset.name, str(exc))
+        message = str(exc) if repr(dataset.name) in str(exc) else f"dataset {dataset.name!r} cannot be read: {exc}"
+        return error(503, message)
     logger.error("the point store failed to %s %r", doing, dataset.name, exc_info=exc)
     return error(503, "the point store cannot serve this dataset now; the failure is logged for the operators")
 
@@ -222,9 +230,15 @@ def _stream(
     open_points: Callable[[PointStore, StreamForm], PointStream],
     form: StreamForm,
 ) -> HttpResponseBase:
+    if request.method == "HEAD":
+        # The headers a GET would get, without opening a stream (no cursor to hold or release);
+        # empty and streaming, so it carries no Content-Length either. A store outage shows on GET.
+        nothing = _no_chunks() if isinstance(request, ASGIRequest) else iter(())
+        head = StreamingHttpResponse(nothing, content_type=streams.CONTENT_TYPES[form.format])
+        return _stream_headers(head, form, dataset.count)
     try:
         opened = open_points(get_store(), form)
-        chunks = opened.chunks
+        chunks = integrity.watched(opened.chunks, dataset.name)  # damage met midway is recorded
         schema = None
         if form.format == Format.ARROW:  # the schema of the very points that stream
             schema = opened.schema.arrow(dataset=dataset.name, geometry=dataset.geometry)
@@ -245,10 +259,15 @@ def _stream(
     body = streams.Closing(framed, chunks.close)
     content = _async_chunks(body) if isinstance(request, ASGIRequest) else body
     response = _PointsResponse(content, body, content_type=streams.CONTENT_TYPES[form.format])
+    # The store's count of the very version streaming (the store is the source of truth).
+    return _stream_headers(response, form, opened.count if opened.count is not None else dataset.count)
+
+
+def _stream_headers(response: StreamingHttpResponse, form: StreamForm, count: int) -> StreamingHttpResponse:
     if form.coding.value != "identity":
         response["Content-Encoding"] = form.coding.value
     response["Vary"] = "Accept, Accept-Encoding"
-    response["X-Dataset-Count"] = str(dataset.count)
+    response["X-Dataset-Count"] = str(count)
     response["X-Accel-Buffering"] = "no"
     response["Cache-Control"] = "no-store"
     return response
@@ -275,7 +294,9 @@ def _prepend(first: Chunk | None, rest: Iterator[Chunk]) -> Iterator[Chunk]:
     # A generator (not itertools.chain) so closing it closes the store's iterator too.
     try:
         if first is not None:
-            yield first
+            chunk, first = first, None  # held by the stream while it is sent, not for its whole life
+            yield chunk
+            del chunk
         yield from rest
     finally:
         close = getattr(rest, "close", None)
@@ -287,12 +308,20 @@ def _next_piece(body: Iterator[bytes]) -> bytes | None:
     return next(body, None)
 
 
+async def _no_chunks() -> AsyncIterator[bytes]:
+    # The empty body of a HEAD under ASGI (a synchronous one would draw Django's warning).
+    return
+    yield b""
+
+
 async def _async_chunks(body: Generator[bytes, None, None]) -> AsyncIterator[bytes]:
     # Under ASGI, Django would buffer a synchronous iterator whole; pull it from a thread instead.
     loop = asyncio.get_running_loop()
     pulling: asyncio.Future[bytes | None] | None = None
+    piece: bytes | None = None
     try:
         while True:
+            piece = None  # the piece sent last is not kept while the next is read
             pulling = loop.run_in_executor(None, _next_piece, body)
             # Shielded: a client that leaves cancels this task, not the pull, which runs on in
             # its thread; the body must not be closed while it does (a generator already executing).

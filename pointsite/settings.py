@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -88,12 +89,21 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "axes",
     "points",
+    "django_tasks",
+    "django_tasks_db",
 ]
+
+# Imports and generation run as tasks in `manage.py db_worker` (django-tasks' database backend),
+# never in a web worker; `make run` starts one worker beside the web server.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
 # No GZipMiddleware: compressing a stream makes proxies and clients buffer it.
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Outside all the others but security's: every answer under /api/ leaves as JSON.
+    "points.api_errors.ApiErrorsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -101,6 +111,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a refused login into its lockout answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "pointsite.urls"
@@ -129,6 +141,16 @@ DATABASES = {
         conn_max_age=60,
     )
 }
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # The web server, the task worker and import commands share this file: WAL lets readers go on
+    # while one writes, IMMEDIATE transactions wait for the lock (up to the timeout) instead of
+    # failing when a read transaction must become a write.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"init_command": "PRAGMA journal_mode=WAL", "transaction_mode": "IMMEDIATE", "timeout": 20}
+    )
+    # Tests: a file too, not shared-cache memory, whose table locks fail at once ("database table
+    # is locked") where a file's wait.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -137,6 +159,26 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# --- failed logins (django-axes): a username is locked out from one address after too many --------
+AUTHENTICATION_BACKENDS = ["points.auth.LoginThrottle", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env_int("POINTSITE_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+_LOGIN_COOLOFF_MINUTES = env_int("POINTSITE_LOGIN_COOLOFF_MINUTES", 15, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=_LOGIN_COOLOFF_MINUTES)
+# By username and address together: another user, or the same one elsewhere, is not locked out.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "points.auth.client_ip"
+AXES_VERBOSE = False  # no banner on every manage.py command; failed logins are still logged
+AXES_COOLOFF_MESSAGE = (
+    f"Login refused: {AXES_FAILURE_LIMIT} failed logins for this username from your address. "
+    f"Try again in {_LOGIN_COOLOFF_MINUTES} minutes (each further attempt restarts the wait), "
+    "or ask an administrator to run: manage.py axes_reset_username <username>"
+)
+# How many proxies (each adding to X-Forwarded-For) stand before the app; 0 = clients connect directly.
+POINTSITE_PROXY_COUNT = env_int("POINTSITE_PROXY_COUNT", 0)
+# Refused CSRF checks answer in JSON under /api/ (Django's page elsewhere).
+CSRF_FAILURE_VIEW = "points.api_errors.csrf_failure"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -173,6 +215,9 @@ POINTS_STREAM_CHUNK_BYTES = env_int("POINTS_STREAM_CHUNK_BYTES", 131_072, minimu
 # Most points one request may stream (0 = no limit), and the longest a stream may take in seconds.
 POINTS_MAX_RESULTS = env_int("POINTS_MAX_RESULTS", 0)
 POINTS_MAX_STREAM_SECONDS = env_int("POINTS_MAX_STREAM_SECONDS", 600)
+# Longest the server waits on a client (served by bin/serve): for a request's headers, for more of its
+# body, or for it to take the next piece of a response; then the connection is closed.
+POINTS_STREAM_IDLE_SECONDS = env_int("POINTS_STREAM_IDLE_SECONDS", 30, minimum=1)
 # When set, the API wants "Authorization: Bearer <token>" (or a logged-in user's session).
 POINTS_API_TOKEN = os.environ.get("POINTS_API_TOKEN", "").strip()
 # MongoDB: how long to look for a server, and the longest a query may run (0 = no limit).
@@ -184,6 +229,11 @@ POINTS_MONGO_SOCKET_TIMEOUT_MS = env_int("POINTS_MONGO_SOCKET_TIMEOUT_MS", 120_0
 # Admin uploads: the largest accepted, and where they wait (under random names) for their import.
 POINTS_MAX_UPLOAD_BYTES = env_int("POINTS_MAX_UPLOAD_BYTES", 536_870_912, minimum=1024)
 POINTS_UPLOAD_DIR = Path(env_str("POINTS_UPLOAD_DIR", str(VAR_DIR / "uploads")))
+# Uploads being received are written beside the kept ones (one disk to watch, and the keep is a rename).
+FILE_UPLOAD_TEMP_DIR = str(POINTS_UPLOAD_DIR / "incoming")
+Path(FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
+# Where each running import holds its lock file (a lock that its process's death releases).
+POINTS_IMPORT_LOCK_DIR = Path(env_str("POINTS_IMPORT_LOCK_DIR", str(VAR_DIR / "imports")))
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(POINTS_MAX_BODY_BYTES, 2_621_440)
 

@@ -26,6 +26,8 @@ class PointStream:
 
     schema: PointSchema
     chunks: Generator[Chunk, None, None]
+    #: how many points that version holds (what X-Dataset-Count says), when the store knows
+    count: int | None = None
 
 
 class StoreError(Exception):
@@ -40,8 +42,18 @@ class DatasetExists(StoreError):
     """The dataset was created already."""
 
 
+class StoreFull(StoreError):
+    """The store's disk (or its server's) has no room for what is being written."""
+
+
 class StoreUnavailable(StoreError):
     """The store's server cannot be reached or answered with an error."""
+
+
+class StoreDamaged(StoreError):
+    """What the store keeps on disk is not as it wrote it (its index, or a dataset's files): a
+    stream meeting it ends with an error, a request before the first byte gets a 503. The
+    message is fit for a user: it names the dataset or the file, never a full path."""
 
 
 class PointStore(abc.ABC):
@@ -149,9 +161,39 @@ class PointStore(abc.ABC):
             stream.chunks.close()
         return counts
 
+    def remove_orphans(self) -> None:  # noqa: B027 - optional: stores that leave nothing behind
+        """Remove what imports that died left in the store's own storage (not its scratch datasets,
+        which points.jobs.sweep drops by name); imports still running keep theirs."""
+
     def size(self, dataset: str) -> int | None:
         """Return the bytes the dataset takes in the store, or None when the store cannot tell."""
         return None
+
+    def verify(self, dataset: str) -> list[str]:
+        """Return what is damaged in the dataset's stored points, one problem a string (empty
+        when all is well); `manage.py check_points` runs it.
+
+        This default reads every point as a stream would and checks that it can, and that it
+        yields as many points as `count` says; the embedded store checks every block of every
+        section, its index rows and its grid file."""
+        try:
+            expected = self.count(dataset)
+            chunks = self.open_points(dataset, None, form=PLAIN_ARROW).chunks
+            try:
+                found = sum(chunk.count for chunk in chunks)
+            finally:
+                chunks.close()
+        except StoreError as exc:
+            return [str(exc)]
+        if found != expected:
+            return [f"{found:,} points can be read, the store counts {expected:,}"]
+        return []
+
+    def verify_store(self, *, quick: bool = False) -> list[str]:
+        """Return what is damaged in what the store shares between datasets (the embedded
+        store's index file), one problem a string; `quick` asks only for the cheap checks (run by
+        every `manage.py` command). This default has nothing to check."""
+        return []
 
     def close(self) -> None:  # noqa: B027 - optional for stores that hold nothing open
         """Release connections; the store may not be used afterwards."""

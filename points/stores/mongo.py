@@ -281,7 +281,7 @@ class MongoStore(PointStore):
             raise StoreError(f"dataset {dataset!r} is {meta['geometry']}, the area is {area.kind}")
         query = {} if area is None else within_filter(area)
         chunks = self._iter(dataset, meta, query, area, form, batch_size)
-        return PointStream(PointSchema.from_json(meta.get("schema")), chunks)
+        return PointStream(PointSchema.from_json(meta.get("schema")), chunks, meta.get("count"))
 
     def _iter(
         self,

@@ -15,19 +15,28 @@ An insert stages the incoming batches (staging), writes a new version directory,
 its blocks in one SQLite transaction: readers never see half a dataset, and a failed import
 leaves nothing behind. A stream holds its section files open, so a dataset dropped meanwhile is
 still read to the end (the files are unlinked, not truncated).
+
+Damage is reported, never streamed as a complete answer: every block read is checked against its
+digest, a version's block rows against its count and its files' sizes before the first byte, the
+grid file against its digests and count; the error (DamagedBlock, or StoreDamaged for a damaged
+index file) ends a stream with its error marker, or is a 503 before it starts. `verify` checks all
+of a dataset's bytes (`manage.py check_points`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import logging
 import os
 import shutil
+import sqlite3
 import threading
-import time
 import uuid
+import zlib
 from collections import OrderedDict, deque
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
@@ -49,7 +58,9 @@ from points.stores.base import (
     GeometryKind,
     PointStore,
     PointStream,
+    StoreDamaged,
     StoreError,
+    StoreFull,
 )
 from points.stores.embedded import grid as grid_files
 from points.stores.embedded.blockfile import (
@@ -61,22 +72,53 @@ from points.stores.embedded.blockfile import (
     Section,
     VersionReader,
     VersionWriter,
+    damaged,
 )
 from points.stores.embedded.grid import NAME as GRID
 from points.stores.embedded.grid import GridWriter, open_grid
-from points.stores.embedded.index import BlockRow, Index, block_values, snapshot, writing
+from points.stores.embedded.index import (
+    BlockRow,
+    Index,
+    VersionBlocks,
+    block_problems,
+    block_values,
+    snapshot,
+    writing,
+)
 from points.stores.embedded.staging import StagedBlock, Staging
 from points.streams import Closing
 
 logger = logging.getLogger(__name__)
-# Files of an import that died are removed when a store opens and they are this old (seconds).
-_ORPHAN_AGE = 3600
+# Beside each version directory being written: its lock file (see EmbeddedStore.remove_orphans).
+_LOCK = ".lock"
 _DECODER = msgspec.json.Decoder()
 # Snapshots tried when a replacement removes the version just named (then it is gone for good).
 _OPEN_ATTEMPTS = 5
 # Threads that compress blocks during an import.
 _ENCODERS = max(os.cpu_count() or 1, 1)
 T = TypeVar("T")
+
+
+def _disk_full(exc: BaseException) -> bool:
+    """Return whether `exc` says a disk is full (an OS write, or SQLite's "database or disk is full")."""
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return True
+    return isinstance(exc, sqlite3.OperationalError) and "full" in str(exc)
+
+
+def _held(lock: Path) -> bool:
+    """Return whether some process holds the lock file `lock` (False when there is none)."""
+    try:
+        fd = os.open(lock, os.O_RDWR)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
 
 
 class EmbeddedStore(PointStore):
@@ -92,7 +134,30 @@ class EmbeddedStore(PointStore):
         self.data_dir = self.path.parent / f"{self.path.name}.blocks"
         self.data_dir.mkdir(exist_ok=True)
         self.index = Index(self.path)
-        self._remove_orphans()
+        # An index that is damaged, or names no version beside version directories (emptied or
+        # replaced), may lack the rows of versions still wanted: this process removes no orphans.
+        self._keep_orphans = bool(self.index.damage) or self._lost_index()
+        if self._keep_orphans:
+            logger.error("%s; no unnamed files are removed", "; ".join(self.index.damage) or self.index.lost)
+        self.remove_orphans()
+
+    def _lost_index(self) -> bool:
+        """Return whether the index names no version while version directories are there (its
+        rows were lost: a dataset it does not know is then StoreDamaged, see Index.lost)."""
+        try:
+            if self.index.versions():
+                return False
+        except StoreDamaged as exc:
+            self.index.damage.append(str(exc))
+            return True
+        versions = sum(1 for p in self.data_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+        if versions:
+            self.index.lost = (
+                f"the point store's index ({self.path.name}) names no dataset, yet {versions:,} dataset versions "
+                "are stored beside it; if it was emptied or replaced, restore it from a backup before importing "
+                "anything, else import the datasets again"
+            )
+        return bool(versions)
 
     @classmethod
     def from_url(cls, url: str) -> EmbeddedStore:
@@ -105,15 +170,48 @@ class EmbeddedStore(PointStore):
             raise StoreError("a sqlite:// store URL needs a file path, e.g. sqlite:///var/points.sqlite3")
         return cls(path)
 
-    def _remove_orphans(self) -> None:
-        # Versions no dataset names are left by imports that were killed; an import still
-        # running writes its directory all the time, so only old ones are removed.
+    def remove_orphans(self) -> None:
+        """Remove the files of imports that died: version directories no dataset names and
+        staging files, unless the insert writing them still holds its lock (`_writing`: the
+        kernel releases it when the process dies, so this needs no age or timer)."""
+        if self._keep_orphans:
+            return
         known = self.index.versions()
-        now = time.time()
         for path in self.data_dir.iterdir():
+            name = path.name
+            if name.endswith(_LOCK) or name in known:
+                continue
+            if not known and not name.startswith(".staging-"):
+                # An index that names no version at all may be a lost or reset one: its version
+                # directories are kept (nothing to lose by keeping them; maybe everything by
+                # removing them). Staging files are never served: they go.
+                continue
+            owner = name[len(".staging-") :].rsplit("-", 1)[0] if name.startswith(".staging-") else name
+            if not _held(self.data_dir / f"{owner}{_LOCK}"):
+                self._remove(path)
+        for lock in self.data_dir.glob(f"*{_LOCK}"):
+            if not _held(lock) and not (self.data_dir / lock.name[: -len(_LOCK)]).exists():
+                with contextlib.suppress(FileNotFoundError):
+                    lock.unlink()
+
+    @contextlib.contextmanager
+    def _writing(self, version: str) -> Iterator[None]:
+        """Hold the lock that marks `version`'s files as being written (see remove_orphans)."""
+        path = self.data_dir / f"{version}{_LOCK}"
+        while True:
+            fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            # A sweep may have unlinked the file between the open and the lock: lock it anew.
             with contextlib.suppress(FileNotFoundError):
-                if path.name not in known and now - path.stat().st_mtime > _ORPHAN_AGE:
-                    self._remove(path)
+                if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                    break
+            os.close(fd)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            os.close(fd)
 
     @staticmethod
     def _remove(path: Path) -> None:
@@ -127,7 +225,6 @@ class EmbeddedStore(PointStore):
     # --- contract -------------------------------------------------------------------------
 
     def create(self, dataset: str, *, geometry: GeometryKind) -> None:
-        import sqlite3
 
         try:
             self.index.conn.execute("INSERT INTO datasets (name, geometry) VALUES (?, ?)", (dataset, geometry))
@@ -185,8 +282,9 @@ class EmbeddedStore(PointStore):
             raise StoreError(f"dataset {dataset!r} already has its points; drop and create it again to reload")
         version = f"{dataset}.{uuid.uuid4().hex[:12]}"
         directory = self.data_dir / version
+        self.remove_orphans()
         try:
-            with Staging(self.data_dir) as staging:
+            with self._writing(version), Staging(self.data_dir, prefix=f".staging-{version}-") as staging:
                 for batch in batches:
                     staging.add(batch)
                 schema = staging.schema.final()
@@ -198,8 +296,12 @@ class EmbeddedStore(PointStore):
                     self.index.set_loaded(
                         conn, dataset, count=staging.count, bounds=staging.bounds, version=version, schema=schema
                     )
-        except BaseException:
+        except BaseException as exc:
             self._remove(directory)
+            if _disk_full(exc):
+                raise StoreFull(
+                    f"the disk of the point store ({self.data_dir}) is full; nothing of this import was kept"
+                ) from exc
             raise
         return staging.count
 
@@ -247,10 +349,12 @@ class EmbeddedStore(PointStore):
 
     def _plan(
         self, dataset: str, area: Area | None, form: StreamForm
-    ) -> tuple[VersionReader | None, PointSchema, list[tuple[BlockRow, IntArray | None]], IntArray]:
+    ) -> tuple[VersionReader | None, PointSchema, list[tuple[BlockRow, IntArray | None]], IntArray, int]:
         """Return a reader of the dataset's version with its sections open, its schema, the
         blocks to read, each with None when it is wholly inside, else the area's parts its points
-        are tested against, and where each block's points start, all as of one snapshot."""
+        are tested against, where each block's points start, and the version's points, all as
+        of one snapshot. The block rows are checked against the dataset's count and the sections'
+        sizes (raise DamagedBlock), so no block can go missing unseen."""
         sections = [SECTIONS[form.format, form.coding], PLAIN[form.format]]
         if area is not None:
             sections.append(Section.ARROW)
@@ -262,8 +366,9 @@ class EmbeddedStore(PointStore):
                 if area is not None and row.geometry != area.kind:
                     raise StoreError(f"dataset {dataset!r} is {row.geometry}, the area is {area.kind}")
                 if row.version is None:
-                    return None, row.schema, [], np.zeros(0, dtype=np.int64)
-                reader = VersionReader(self.data_dir / row.version, dataset)
+                    return None, row.schema, [], np.zeros(0, dtype=np.int64), 0
+                checked = self.index.version_blocks(row, conn)
+                reader = VersionReader(self.data_dir / row.version, dataset, checked.sizes)
                 try:
                     for section in sections:
                         reader.open(section)
@@ -271,24 +376,24 @@ class EmbeddedStore(PointStore):
                     reader.close()
                     continue
                 try:
-                    blocks = self.index.version_blocks(dataset, row.version, conn)
+                    blocks = checked.blocks
                     plan: list[tuple[BlockRow, IntArray | None]] = (
                         [(b, None) for b in blocks] if area is None else _classified(area, blocks)
                     )
                 except BaseException:
                     reader.close()
                     raise
-            return reader, row.schema, plan, _offsets(blocks)
+            return reader, row.schema, plan, _offsets(blocks), checked.count
         raise DatasetNotFound(f"the files of dataset {dataset!r} are missing; import it again")
 
     def open_points(
         self, dataset: str, area: Area | None, *, form: StreamForm = PLAIN_NDJSON, batch_size: int = 10_000
     ) -> PointStream:
         # Opened (or failed) now, at the call, not at the first next().
-        reader, schema, plan, offsets = self._plan(dataset, area, form)
+        reader, schema, plan, offsets, total = self._plan(dataset, area, form)
         # A chunk per block (4,096 points at most, under any batch_size): the stream gathers them.
-        chunks = self._read(dataset, reader, schema, plan, offsets, area, form)
-        return PointStream(schema, Closing(chunks, reader.close if reader is not None else lambda: None))
+        chunks = self._read(dataset, reader, schema, plan, offsets, total, area, form)
+        return PointStream(schema, Closing(chunks, reader.close if reader is not None else lambda: None), total)
 
     def _read(
         self,
@@ -297,6 +402,7 @@ class EmbeddedStore(PointStore):
         schema: PointSchema,
         plan: list[tuple[BlockRow, IntArray | None]],
         offsets: IntArray,
+        total: int,
         area: Area | None,
         form: StreamForm,
     ) -> Generator[Chunk, None, None]:
@@ -309,7 +415,7 @@ class EmbeddedStore(PointStore):
             arrow_schema = schema.arrow(dataset=dataset, geometry=area.kind) if area is not None else None
             # The coordinates of blocks on the area's edge: from the grid file when there is one
             # (an NDJSON stream then reads no Arrow section at all), else from their messages.
-            fine = _existing_grid(reader.directory, dataset) if area is not None else None
+            fine = _existing_grid(reader.directory, dataset, total) if area is not None else None
 
             def edges(blocks: list[tuple[BlockRow, IntArray]]) -> list[Chunk | None]:
                 assert area is not None and arrow_schema is not None
@@ -318,6 +424,9 @@ class EmbeddedStore(PointStore):
                 if form.format == Format.ARROW or fine is None:
                     messages = [reader.read(Section.ARROW, b.written.extents[Section.ARROW], b.seq) for b, _ in blocks]
                     batches = [arrow.read_batch(m, arrow_schema) for m in messages]
+                    for (b, _), batch in zip(blocks, batches, strict=True):
+                        if batch.num_rows != b.n:
+                            raise damaged(dataset, f"block {b.seq} holds {batch.num_rows:,} points, its index {b.n:,}")
                 if fine is not None:
                     coords = [_span(fine, offsets, b) for b, _ in blocks]
                 else:
@@ -338,7 +447,12 @@ class EmbeddedStore(PointStore):
                         )
                     else:
                         lines = reader.read(Section.NDJSON, block.written.extents[Section.NDJSON], block.seq)
-                        chunks.append(Chunk(n, ndjson.select_lines(lines, ndjson.line_offsets(lines), mask)))
+                        starts = ndjson.line_offsets(lines)
+                        if len(starts) != block.n + 1:
+                            raise damaged(
+                                dataset, f"block {block.seq} holds {len(starts) - 1:,} lines, its index {block.n:,}"
+                            )
+                        chunks.append(Chunk(n, ndjson.select_lines(lines, starts, mask)))
                 return chunks
 
             for block, tested in _tested(plan, edges):
@@ -358,8 +472,10 @@ class EmbeddedStore(PointStore):
         # Blocks wholly inside are counted from the index; only the points of the blocks on the
         # area's edge are tested, their coordinates taken from the version's grid file (mapped
         # and checked once per process) rather than decoded from their Arrow messages.
-        if area is None:
-            return self.count(dataset)
+        if area is None:  # the index's count, once its rows are checked against it (cached per version)
+            with snapshot(self.index) as conn:
+                row = self.index.dataset(dataset, conn)
+                return self.index.version_blocks(row, conn).count if row.version is not None else row.count
         found = self._version_grid(dataset, area.kind)
         if found is None:
             return 0
@@ -414,40 +530,144 @@ class EmbeddedStore(PointStore):
                     raise StoreError(f"dataset {dataset!r} is {row.geometry}, the area is {kind}")
                 if row.version is None:
                     return None
-                blocks = self.index.version_blocks(dataset, row.version, conn)
-            if not blocks:
+                checked = self.index.version_blocks(row, conn)
+            if not checked.blocks:
                 return None
             try:
                 return (
                     row.version,
-                    blocks,
-                    self._grid(dataset, self.data_dir / row.version, row.schema, row.bounds, blocks),
+                    checked.blocks,
+                    self._grid(dataset, self.data_dir / row.version, row.schema, row.bounds, checked),
                 )
             except FileNotFoundError:
                 continue  # replaced meanwhile: the next snapshot names the new version
         raise DatasetNotFound(f"the files of dataset {dataset!r} are missing; import it again")
 
     def _grid(
-        self, dataset: str, directory: Path, schema: PointSchema, bounds: Bounds | None, blocks: list[BlockRow]
+        self, dataset: str, directory: Path, schema: PointSchema, bounds: Bounds | None, checked: VersionBlocks
     ) -> FineGrid:
-        """Return the version's grid file, writing it first from the Arrow section if it has none."""
+        """Return the version's grid file (checked: raise DamagedBlock), writing it first from the
+        Arrow section if it has none."""
         with contextlib.suppress(FileNotFoundError):
-            return open_grid(directory / GRID, dataset)
+            return open_grid(directory / GRID, dataset, checked.count)
         assert bounds is not None
         arrow_schema = schema.arrow(dataset=dataset, geometry="planar")
-        reader = VersionReader(directory, dataset)
-        writer = GridWriter(directory, sum(b.n for b in blocks), bounds)
+        reader = VersionReader(directory, dataset, checked.sizes)
+        writer = GridWriter(directory, checked.count, bounds)
         try:
-            for block in blocks:
+            for block in checked.blocks:
                 batch = arrow.read_batch(
                     reader.read(Section.ARROW, block.written.extents[Section.ARROW], block.seq), arrow_schema
                 )
+                if batch.num_rows != block.n:
+                    raise damaged(dataset, f"block {block.seq} holds {batch.num_rows:,} points, its index {block.n:,}")
                 writer.add(batch.column(1).to_numpy(zero_copy_only=True), batch.column(2).to_numpy(zero_copy_only=True))
             writer.finish()
         finally:
             writer.close()
             reader.close()
-        return open_grid(directory / GRID, dataset)
+        return open_grid(directory / GRID, dataset, checked.count)
+
+    # --- checking --------------------------------------------------------------------------
+
+    def verify_store(self, *, quick: bool = False) -> list[str]:
+        return self.index.check(quick=quick)
+
+    def verify(self, dataset: str) -> list[str]:
+        """Return what is damaged in the dataset's stored points: its index rows (against its
+        count), each section's size and every block's digest, the plain sections' CRCs and
+        their points (lines, rows) against the index, and the grid file against its digests,
+        its count and the Arrow section's coordinates. Reads the whole version, once."""
+        try:
+            with snapshot(self.index) as conn:
+                row = self.index.dataset(dataset, conn)
+                if row.version is None:
+                    return []
+                blocks = self.index.blocks(dataset, conn)
+        except StoreError as exc:  # not there, or the index is damaged
+            return [str(exc)]
+        problems = block_problems(blocks, row.count)
+        if problems:  # the blocks cannot be located: checking their bytes would tell no more
+            return problems
+        directory = self.data_dir / row.version
+        if not directory.is_dir():
+            return ["its files are missing"]
+        fine: FineGrid | None = None
+        try:
+            fine = open_grid(directory / GRID, dataset, row.count, cached=False)
+        except FileNotFoundError:
+            pass  # a version older than grid files: its first overview writes it
+        except DamagedBlock as exc:
+            problems.append(exc.what or str(exc))
+        offsets = _offsets(blocks)
+        arrow_schema = row.schema.arrow(dataset=dataset, geometry=row.geometry)
+        reader = VersionReader(directory, dataset)
+        try:
+            for section in Section:
+                path = directory / section.value
+                try:
+                    size = path.stat().st_size
+                except FileNotFoundError:
+                    problems.append(f"its {section.value} file is missing")
+                    continue
+                last = blocks[-1].written.extents[section] if blocks else None
+                expected = last.pos + last.size if last is not None else 0
+                if size != expected:
+                    problems.append(f"its {section.value} file is {size:,} bytes, its index says {expected:,}")
+                bad: list[int] = []
+                wrong: list[int] = []
+                for block in blocks:
+                    try:
+                        data = reader.read(section, block.written.extents[section], block.seq)
+                    except DamagedBlock:
+                        bad.append(block.seq)
+                        continue
+                    if section == Section.NDJSON:
+                        ok = zlib.crc32(data) == block.written.ndjson_crc and data.count(b"\n") == block.n
+                    elif section == Section.ARROW:
+                        ok = zlib.crc32(data) == block.written.arrow_crc and _arrow_agrees(
+                            data, arrow_schema, block, fine, offsets
+                        )
+                    else:
+                        ok = True
+                    if not ok:
+                        wrong.append(block.seq)
+                if bad:
+                    problems.append(_blocks_problem(section, bad, "checksum"))
+                if wrong:
+                    problems.append(_blocks_problem(section, wrong, "index row"))
+        finally:
+            reader.close()
+        return problems
+
+
+def _blocks_problem(section: Section, seqs: list[int], what: str) -> str:
+    """Return 'block 3 of its ndjson file does not match its checksum', or the same of several
+    blocks (the first ten, and how many more)."""
+    if len(seqs) == 1:
+        return f"block {seqs[0]} of its {section.value} file does not match its {what}"
+    shown = ", ".join(str(s) for s in seqs[:10]) + (f" and {len(seqs) - 10:,} more" if len(seqs) > 10 else "")
+    return f"{len(seqs):,} blocks of its {section.value} file do not match their {what}s ({shown})"
+
+
+def _arrow_agrees(message: bytes, schema: pa.Schema, block: BlockRow, fine: FineGrid | None, offsets: IntArray) -> bool:
+    """Return whether a block's Arrow message holds its index row's points, inside its box,
+    at the grid file's coordinates (if there is one)."""
+    try:
+        batch = arrow.read_batch(message, schema)
+    except Exception:  # any failure to decode is the answer
+        return False
+    if batch.num_rows != block.n:
+        return False
+    xs = batch.column(1).to_numpy(zero_copy_only=False)
+    ys = batch.column(2).to_numpy(zero_copy_only=False)
+    min_x, min_y, max_x, max_y = block.box
+    if xs.min() != min_x or xs.max() != max_x or ys.min() != min_y or ys.max() != max_y:
+        return False
+    if fine is not None:
+        gx, gy = _span(fine, offsets, block)
+        return bool(np.array_equal(xs, gx) and np.array_equal(ys, gy))
+    return True
 
 
 def _offsets(blocks: list[BlockRow]) -> IntArray:
@@ -463,11 +683,12 @@ def _span(fine: FineGrid, offsets: IntArray, block: BlockRow) -> tuple[FloatArra
     return fine.xs[start : start + block.n], fine.ys[start : start + block.n]
 
 
-def _existing_grid(directory: Path, dataset: str) -> FineGrid | None:
+def _existing_grid(directory: Path, dataset: str, count: int) -> FineGrid | None:
     """Return the version's grid file, or None if it has none (it is not built for a stream) or
-    it is damaged (the stream then takes the coordinates from the checked Arrow section)."""
+    it is damaged or not of `count` points (the stream then takes the coordinates from the
+    checked Arrow section)."""
     try:
-        return open_grid(directory / GRID, dataset)
+        return open_grid(directory / GRID, dataset, count)
     except FileNotFoundError:
         return None
     except DamagedBlock:
