@@ -19,7 +19,7 @@ from django.utils.html import format_html
 
 from points import generators, jobs, tasks
 from points.datasets import DatasetError, dataset_delete, dataset_prepare
-from points.importers import FORMATS, ImportFileError, guess_format
+from points.importers import FORMATS, UTF16_MESSAGE, ImportFileError, guess_format
 from points.models import Dataset, DatasetStatus, GeometryKind, ImportJob, validate_dataset_name
 from points.stores import get_store
 
@@ -56,7 +56,10 @@ class DatasetUploadForm(forms.Form):
         if upload is not None:
             head = upload.read(4096)
             upload.seek(0)
-            if b"\x00" in head:
+            if head.startswith((b"\xff\xfe", b"\xfe\xff")) or _looks_utf16(head[:256]):
+                # UTF-16 (with its byte-order mark, or text with every other byte NUL): say so.
+                self.add_error("file", f"{UTF16_MESSAGE}.")
+            elif b"\x00" in head:
                 self.add_error("file", "This is not a text file: CSV, GeoJSON and NDJSON files are text.")
         return data
 
@@ -104,6 +107,14 @@ class DatasetGenerateForm(forms.Form):
         if d["kind"] == "clusters":
             spec["clusters"] = d["clusters"]
         return spec
+
+
+def _looks_utf16(head: bytes) -> bool:
+    """Whether text without a byte-order mark looks like UTF-16: mostly NULs in one byte of each
+    pair (ASCII text so encoded), none in the other."""
+    even, odd = head[0::2].count(0), head[1::2].count(0)
+    pairs = len(head) // 2
+    return pairs >= 4 and min(even, odd) == 0 and max(even, odd) >= pairs // 2
 
 
 def _storage_failure(exc: OSError) -> str:

@@ -4,11 +4,13 @@ that failure: nothing here runs while points stream fine)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 from collections.abc import Generator
 from dataclasses import dataclass, field
 
-from django.db import DatabaseError
+from django.db import DatabaseError, connection
 
 from points.batches import Chunk
 from points.models import Dataset, DatasetStatus
@@ -24,9 +26,21 @@ def record_damage(name: str, message: str) -> None:
     a failure is being answered."""
     logger.error("dataset %r is damaged: %s", name, message)
     try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # a thread of its own: write now
+        _save(name, message)
+    else:  # an event loop's thread (a stream's piece made there) may not touch the database
+        threading.Thread(target=_save, args=(name, message, True), name="record-damage", daemon=True).start()
+
+
+def _save(name: str, message: str, own_thread: bool = False) -> None:
+    try:
         Dataset.objects.filter(name=name, damage="").update(damage=message)
     except DatabaseError:
         logger.exception("could not record the damage of dataset %r", name)
+    finally:
+        if own_thread:
+            connection.close()
 
 
 def watched(chunks: Generator[Chunk, None, None], name: str) -> Generator[Chunk, None, None]:

@@ -31,7 +31,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from points.models import STALL_AFTER, Dataset, DatasetStatus, ImportJob
-from points.stores.base import PointStore
+from points.stores.base import PointStore, StoreError
 
 logger = logging.getLogger(__name__)
 # A task the worker claimed but whose import never took its lock this long after is dead.
@@ -101,7 +101,13 @@ def death_of(dataset: Dataset) -> str | None:
         if alive is None and (dataset.heartbeat is None or now - dataset.heartbeat > STALL_AFTER):
             return f"it showed no sign of life for {STALL_AFTER.total_seconds():.0f} s"
         return None
-    if dataset.job == ImportJob.QUEUED and dataset.task_id:
+    if dataset.job == ImportJob.QUEUED and not dataset.task_id:
+        # Queued, but its task was never recorded (the web process died, or the queue refused it,
+        # between the two steps): dead once that has taken longer than any enqueue could.
+        if dataset.heartbeat is None or now - dataset.heartbeat > CLAIM_GRACE:
+            return "its task was never queued"
+        return None
+    if dataset.job == ImportJob.QUEUED:
         from django_tasks_db.models import DBTaskResult
 
         result = DBTaskResult.objects.filter(id=dataset.task_id).first()
@@ -136,6 +142,15 @@ def settle(dataset: Dataset, reason: str) -> bool:
         row.save(update_fields=["status", "status_message", "job", "task_id", "updated"])
     logger.warning("import of dataset %r stopped: %s", dataset.name, reason)
     dataset.refresh_from_db()
+    if dataset.status == DatasetStatus.READY:
+        # Killed after the store published but before its metadata was written: the store decides.
+        from points.stores import get_store
+
+        try:
+            if reconcile(get_store(), [dataset]):
+                dataset.refresh_from_db()
+        except Exception:  # the store being down is no reason to leave the import unsettled
+            logger.exception("dataset %r: its metadata could not be reconciled with the store", dataset.name)
     return True
 
 
@@ -201,6 +216,7 @@ def sweep(store: PointStore) -> Swept:
                 if path.stat().st_mtime < oldest:
                     path.unlink()
     store.remove_orphans()
+    reconcile(store)
     if swept.scratch or swept.uploads:
         logger.info("swept what dead imports left: %s", swept)
     return swept
@@ -215,7 +231,11 @@ def reconcile(store: PointStore, datasets: Iterable[Dataset] | None = None) -> l
     for dataset in Dataset.objects.all() if datasets is None else datasets:
         if dataset.name not in known or dataset.status != DatasetStatus.READY:
             continue
-        count, bounds = store.count(dataset.name), store.bounds(dataset.name)
+        try:
+            count, bounds = store.count(dataset.name), store.bounds(dataset.name)
+        except StoreError as exc:  # damaged or out of reach: check_points and the streams say so
+            logger.warning("dataset %r not reconciled with the store: %s", dataset.name, exc)
+            continue
         values = list(bounds) if bounds is not None else [None, None, None, None]
         if dataset.count != count or [dataset.min_x, dataset.min_y, dataset.max_x, dataset.max_y] != values:
             Dataset.objects.filter(pk=dataset.pk).update(

@@ -6,22 +6,22 @@ bounds every exchange in time (request body, each send of the response, the whol
 
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pointsite.settings")
-
-django_application = get_asgi_application()
+django.setup(set_prefix=False)
 
 from django.conf import settings  # noqa: E402
 
 from points.stores import boot_store  # noqa: E402
-from pointsite.asgi_limits import Limits, SyncThreads  # noqa: E402
+from pointsite.asgi_limits import Limits  # noqa: E402
+from pointsite.asgi_sync import SyncStackHandler  # noqa: E402
 
 boot_store()  # a wrong POINTS_STORE_URL stops the server at start (a damaged index does not)
 
 application = Limits(
-    # THREADS (make run's, 8 by default): threads per process for the synchronous views.
-    SyncThreads(django_application, threads=int(os.environ.get("THREADS") or 8)),
+    # THREADS (make run's, 8 by default): threads per process for the requests' synchronous part.
+    SyncStackHandler(threads=int(os.environ.get("THREADS") or 8)),
     idle=settings.POINTS_STREAM_IDLE_SECONDS,
     max_seconds=settings.POINTS_MAX_STREAM_SECONDS,
     # Django reads a body whole (to a temporary file) before any view sees it: refuse more than

@@ -15,26 +15,28 @@
   that does not is not waited for: the connection is aborted and Django is told the client left,
   which cancels the view's task and closes the response, releasing the store's cursor.
 
-A send waits only while uvicorn's write buffer is over its high-water mark (64 KiB), so "idle" is
-measured at the server's side of TCP: over loopback, where the client's window opens in 64 KiB
-steps, a client reading under about 2 KB/s looks idle too.
+A send waits only while uvicorn's write buffer is over its high-water mark (16 KiB). When a send
+has waited the idle time, the connection is cut only if the client took nothing meanwhile: the
+bytes not yet taken (the server's buffer plus the kernel's unacknowledged send queue, SIOCOUTQ)
+must not have gone down. So a client reading 1 KB/s is slow, not idle, and keeps its stream; one
+that reads nothing is cut after the idle time.
 """
 
 from __future__ import annotations
 
+import array
 import asyncio
+import contextlib
 import ctypes
 import ctypes.util
-import itertools
+import fcntl
 import logging
 import math
-import threading
+import termios
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, cast
 
-from asgiref.sync import ThreadSensitiveContext
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 logger = logging.getLogger(__name__)
@@ -46,6 +48,7 @@ Send = Callable[[Message], Awaitable[None]]
 App = Callable[[Any, Any, Any], Awaitable[None]]  # (scope, receive, send), as Django's handler types them
 
 ABORT = "pointsite.abort"
+UNSENT = "pointsite.unsent"
 MAX_HEADER_BYTES = 65_536  # request line and headers (browsers send a few KB)
 WRITE_BUFFER_HIGH = 16_384  # bytes of a response waiting in the server's buffer before sends pause
 GRACE_SECONDS = 2.0  # after POINTS_MAX_STREAM_SECONDS, for the stream's own error line to go out
@@ -113,8 +116,23 @@ class Protocol(HttpToolsProtocol):
         self._header_bytes = 0
         self._stop_header_timer()
         scope = cast(dict[str, Any], self.scope)
-        scope.setdefault("extensions", {})[ABORT] = self.transport.abort
+        extensions = scope.setdefault("extensions", {})
+        extensions[ABORT] = self.transport.abort
+        extensions[UNSENT] = self._unsent
         super().on_headers_complete()
+
+    def _unsent(self) -> int:
+        """Return the bytes of the response not yet taken by the client: in the server's buffer, and
+        in the kernel's send queue not yet acknowledged (Linux's SIOCOUTQ); fewer than a moment
+        ago means the client is reading."""
+        waiting = self.transport.get_write_buffer_size()
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError, ValueError):
+                queued = array.array("i", [0])
+                fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, queued, True)
+                waiting += queued[0]
+        return waiting
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -141,55 +159,6 @@ def give_back_memory() -> None:
     """Return the C heap's free pages to the system (glibc's malloc_trim; nothing elsewhere)."""
     if _MALLOC_TRIM is not None:
         _MALLOC_TRIM(0)
-
-
-class _SyncThread(ThreadPoolExecutor):
-    """One thread for the synchronous code of requests, counting the calls given to it not yet done."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__(max_workers=1, thread_name_prefix=name)
-        self.pending = 0
-        self._lock = threading.Lock()
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        with self._lock:
-            self.pending += 1
-        future = super().submit(fn, *args, **kwargs)
-        future.add_done_callback(self._done)
-        return future
-
-    def _done(self, _future: Future[Any]) -> None:
-        with self._lock:
-            self.pending -= 1
-
-
-class SyncThreads:
-    """An ASGI wrapper giving each request one of `threads` shared threads for its synchronous code.
-
-    Django runs each request's synchronous code (middleware, sync views, closing the response) on a
-    thread of the request's own, started with the request and kept until its response ends: a
-    stream sent for minutes to a slow client keeps an idle thread (its stack, its C heap arena),
-    and 256 of them cost over 1 MB each. Here a request takes the least busy of a fixed set (one
-    thread each, so all of a request's synchronous code still runs on one thread, as Django wants),
-    while the streams themselves are read on the event loop's executor.
-    """
-
-    def __init__(self, app: App, threads: int) -> None:
-        self.app = app
-        self.threads = [_SyncThread(f"pointsite-sync-{i}") for i in range(threads)]
-        self._turn = itertools.count()
-
-    def _pick(self) -> _SyncThread:
-        start = next(self._turn) % len(self.threads)
-        ring = self.threads[start:] + self.threads[:start]
-        return min(ring, key=lambda t: t.pending)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        async with ThreadSensitiveContext(executor=self._pick()):
-            await self.app(scope, receive, send)
 
 
 class Limits:
@@ -242,7 +211,11 @@ class _Exchange:
         self._receive = receive
         self._send = send
         self.loop = asyncio.get_running_loop()
-        self.abort: Callable[[], None] | None = (scope.get("extensions") or {}).get(ABORT)
+        extensions = scope.get("extensions") or {}
+        self.abort: Callable[[], None] | None = extensions.get(ABORT)
+        self.unsent: Callable[[], int] | None = extensions.get(UNSENT)
+        self._unsent_mark: int | None = None
+        self._timer: asyncio.TimerHandle | None = None
         started = self.loop.time()
         self.deadline = started + limits.max_seconds + GRACE_SECONDS if limits.max_seconds else math.inf
         self.body_done = False
@@ -339,24 +312,46 @@ class _Exchange:
         if now >= self.deadline:
             self._cut(f"the response ran over POINTS_MAX_STREAM_SECONDS ({self.limits.max_seconds:g} s)")
             await self._forever()
-        idle = now + self.limits.idle
-        why = (
-            f"the client took nothing for {self.limits.idle:g} s (POINTS_STREAM_IDLE_SECONDS)"
-            if idle <= self.deadline
-            else f"the response ran over POINTS_MAX_STREAM_SECONDS ({self.limits.max_seconds:g} s)"
-        )
-        # A timer, not wait_for: most sends return at once (into the server's buffer), and a
-        # timer costs far less than the task wait_for would start for each.
-        timer = self.loop.call_at(min(idle, self.deadline), self._on_timeout, why, asyncio.current_task())
+        task = asyncio.current_task()
+        self._arm(task)
         try:
             await self._send(message)
         finally:
-            timer.cancel()
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
         if self.gone.is_set():
             await self._forever()
 
-    def _on_timeout(self, why: str, task: asyncio.Task[Any] | None) -> None:
-        self._cut(why)
+    def _arm(self, task: asyncio.Task[Any] | None, mark: int | None = None) -> None:
+        # A timer, not wait_for: most sends return at once (into the server's buffer), and a
+        # timer costs far less than the task wait_for would start for each.
+        idle_at = self.loop.time() + self.limits.idle
+        timer = self.loop.call_at(min(idle_at, self.deadline), self._on_timeout, idle_at > self.deadline, task)
+        self._timer, self._unsent_mark = timer, mark
+        if mark is None and self.unsent is not None:
+            # What is unsent is counted once the send has written its bytes and waits (this runs
+            # at the loop's next turn; by then a send that did not wait is done, and nothing is counted).
+            self.loop.call_soon(self._mark, timer)
+
+    def _mark(self, timer: asyncio.TimerHandle) -> None:
+        if self._timer is timer and self.unsent is not None:
+            self._unsent_mark = self.unsent()
+
+    def _on_timeout(self, over_time: bool, task: asyncio.Task[Any] | None) -> None:
+        self._timer = None
+        if not over_time and self.unsent is not None and self._unsent_mark is not None:
+            unsent = self.unsent()
+            if unsent < self._unsent_mark:
+                # The client took bytes meanwhile (fewer wait unsent or unacknowledged): it is
+                # slow, not idle. Another round, from what waits now.
+                self._arm(task, mark=unsent)
+                return
+        self._cut(
+            f"the response ran over POINTS_MAX_STREAM_SECONDS ({self.limits.max_seconds:g} s)"
+            if over_time
+            else f"the client took nothing for {self.limits.idle:g} s (POINTS_STREAM_IDLE_SECONDS)"
+        )
         if self.abort is None and task is not None:
             # No way to drop the connection from here: stop waiting on the send at least.
             task.cancel()

@@ -304,3 +304,13 @@ def test_an_upload_that_fills_the_disk_is_refused_and_leaves_nothing(
     assert admin_client.get(reverse("admin:points_dataset_changelist")).status_code == 200
     upload(admin_client, "full", "p.csv", b"x,y\n1,2\n")
     assert Dataset.objects.get(name="full").status == DatasetStatus.READY
+
+
+def test_a_utf16_upload_is_refused_as_such(admin_client: Client) -> None:
+    text = '{"type":"FeatureCollection","features":[]}'
+    for content in ("\ufeff" + text).encode("utf-16-le"), text.encode("utf-16-be"):
+        response = upload(admin_client, "wide", "p.geojson", content)
+        assert "UTF-16 is not supported; save as UTF-8." in response.content.decode()
+    assert not Dataset.objects.filter(name="wide").exists()
+    response = upload(admin_client, "bin", "p.csv", b"\x00\x00\x01\x02binary")
+    assert "This is not a text file" in response.content.decode()

@@ -213,6 +213,24 @@ def test_a_client_that_stops_reading_is_disconnected_and_its_cursor_released(qui
         s.close()
 
 
+def test_a_client_reading_slowly_is_not_taken_for_an_idle_one(quick: Serve) -> None:
+    """About 4 KB/s, for three times the idle time: each wait of the server's send outlasts the
+    idle time, but the client took bytes meanwhile, so its stream goes on."""
+    s = slow_socket(quick)
+    try:
+        assert b" 200 " in read_head(s)
+        received = 0
+        started = time.monotonic()
+        while time.monotonic() - started < 3 * QUICK_IDLE + MARGIN:
+            piece = s.recv(1024)
+            assert piece, f"the server cut a client that was reading, after {time.monotonic() - started:.1f} s"
+            received += len(piece)
+            time.sleep(0.25)
+        assert server_has(quick, s) and received > 0
+    finally:
+        s.close()
+
+
 def test_max_stream_seconds_holds_while_a_send_is_blocked(patient: Serve) -> None:
     started = time.monotonic()
     s = slow_socket(patient)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.utils import timezone
 from django_tasks_db.management.commands.db_worker import Command as WorkerCommand
 from django_tasks_db.models import DBTaskResult
 
@@ -30,7 +31,11 @@ def fail_dead_tasks() -> int:
     failed = 0
     for result in DBTaskResult.objects.filter(status="RUNNING", task_path__in=IMPORT_TASKS):
         token = (result.args_kwargs or {}).get("kwargs", {}).get("token", "")
-        if token and jobs.lock_alive(token) is True:
+        alive = jobs.lock_alive(token) if token else None
+        started = result.started_at or result.enqueued_at
+        # A free lock is a dead import; no lock file, only once the task had time to take it
+        # (another worker may have just claimed it, or run it on another machine).
+        if alive is True or (alive is None and timezone.now() - started < jobs.STALL_AFTER):
             continue
         result.set_failed(ImportStopped("the worker running this import stopped (killed or crashed); not retried"))
         failed += 1

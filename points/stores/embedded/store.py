@@ -187,8 +187,13 @@ class EmbeddedStore(PointStore):
                 # removing them). Staging files are never served: they go.
                 continue
             owner = name[len(".staging-") :].rsplit("-", 1)[0] if name.startswith(".staging-") else name
-            if not _held(self.data_dir / f"{owner}{_LOCK}"):
-                self._remove(path)
+            if _held(self.data_dir / f"{owner}{_LOCK}"):
+                continue
+            # The lock is free: its insert died, or published and let go of it after `known`
+            # was read. Only the index as it is now tells which.
+            if not name.startswith(".staging-") and name in self.index.versions():
+                continue
+            self._remove(path)
         for lock in self.data_dir.glob(f"*{_LOCK}"):
             if not _held(lock) and not (self.data_dir / lock.name[: -len(_LOCK)]).exists():
                 with contextlib.suppress(FileNotFoundError):
