@@ -30,6 +30,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from points.locks import lock_held
 from points.models import STALL_AFTER, Dataset, DatasetStatus, ImportJob
 from points.stores.base import PointStore, StoreError
 
@@ -78,17 +79,7 @@ def holding_lock(token: str) -> Iterator[None]:
 def lock_alive(token: str) -> bool | None:
     """Return True while some process holds the import's lock, False once none does, None when
     this machine has no lock file for it (the import runs elsewhere, or never took it)."""
-    try:
-        fd = os.open(lock_path(token), os.O_RDWR)
-    except FileNotFoundError:
-        return None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)  # (also releases the lock if this test took it)
-    return False
+    return lock_held(lock_path(token))
 
 
 def death_of(dataset: Dataset) -> str | None:

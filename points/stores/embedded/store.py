@@ -49,6 +49,7 @@ import pyarrow as pa
 from points import arrow, ndjson
 from points.batches import BoolArray, Bounds, Chunk, FloatArray, Format, IntArray, PointBatch, StreamForm
 from points.geometry import Area
+from points.locks import lock_held
 from points.overview import FineGrid, Grid
 from points.schema import PointSchema, record_batch, records_batch
 from points.stores.base import (
@@ -108,17 +109,7 @@ def _disk_full(exc: BaseException) -> bool:
 
 def _held(lock: Path) -> bool:
     """Return whether some process holds the lock file `lock` (False when there is none)."""
-    try:
-        fd = os.open(lock, os.O_RDWR)
-    except FileNotFoundError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-    return False
+    return lock_held(lock) is True
 
 
 class EmbeddedStore(PointStore):
