@@ -44,6 +44,8 @@ chromium:
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
 	fi
 
+# The demo datasets: the small ones made here (~2 s); the 5M one queued for the task worker that
+# bin/run starts, so the server answers at once and the page shows the import's progress.
 demo: setup
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py ensure_demo_datasets

@@ -67,14 +67,21 @@ class DatasetUploadForm(forms.Form):
 class DatasetGenerateForm(forms.Form):
     """Make a demo dataset."""
 
-    KINDS = [("grid", "grid: points at integer [x, y]"), ("random", "uniform random"), ("clusters", "clustered")]
+    KINDS = [
+        ("grid", "grid: points at integer [x, y]"),
+        ("random", "uniform random"),
+        ("clusters", "clustered"),
+        ("land", "lon/lat on land (around city-like hot spots)"),
+    ]
     name = forms.CharField(max_length=63, validators=[validate_dataset_name])
     title = forms.CharField(max_length=200, required=False)
     kind = forms.ChoiceField(choices=KINDS, initial="random")
     width = forms.IntegerField(min_value=1, max_value=10_000, initial=50, help_text="grid only")
     height = forms.IntegerField(min_value=1, max_value=10_000, initial=50, help_text="grid only")
     points = forms.IntegerField(min_value=1, max_value=50_000_000, initial=500_000, help_text="random and clustered")
-    clusters = forms.IntegerField(min_value=1, max_value=10_000, initial=20, help_text="clustered only")
+    clusters = forms.IntegerField(
+        min_value=1, max_value=10_000, initial=20, help_text="clustered: clusters; on land: hot spots"
+    )
     bounds = forms.CharField(initial="0,0,1000,1000", help_text="minx,miny,maxx,maxy (lon/lat if spherical)")
     seed = forms.IntegerField(required=False, help_text="the same seed gives the same points")
     spherical = forms.BooleanField(required=False, help_text="lon/lat data with geodesic queries")
@@ -82,7 +89,9 @@ class DatasetGenerateForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        if data.get("kind") != "grid" and data.get("bounds"):
+        if data.get("kind") == "land":
+            data["spherical"] = True  # on land is lon/lat; the bounds are the world's land
+        elif data.get("kind") != "grid" and data.get("bounds"):
             try:
                 bounds = generators.parse_bounds(data["bounds"])
                 if data.get("spherical"):
@@ -97,6 +106,14 @@ class DatasetGenerateForm(forms.Form):
         d = self.cleaned_data
         if d["kind"] == "grid":
             return {"kind": "grid", "width": d["width"], "height": d["height"]}
+        if d["kind"] == "land":
+            return {
+                "kind": "land",
+                "points": d["points"],
+                "clusters": d["clusters"],
+                "seed": d["seed"],
+                "spherical": True,
+            }
         spec: dict[str, Any] = {
             "kind": d["kind"],
             "points": d["points"],

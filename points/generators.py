@@ -1,4 +1,4 @@
-"""Demo point sets (grid, uniform random, clusters), made batch by batch at numpy speed."""
+"""Demo point sets (grid, uniform random, clusters, lon/lat on land), made batch by batch at numpy speed."""
 
 from __future__ import annotations
 
@@ -7,10 +7,15 @@ from typing import Any
 
 import numpy as np
 
+from points import land
 from points.stores.base import Bounds, PointBatch
 
 BATCH_POINTS = 262_144
 WORLD: Bounds = (-180.0, -90.0, 180.0, 90.0)
+# Land demo data: how many city-like hot spots by default, and the share of points in them (the
+# rest is spread evenly over the land, so every coast shows).
+LAND_HOT_SPOTS = 300
+LAND_SHARE_IN_SPOTS = 0.7
 
 
 def grid(width: int, height: int, *, batch_points: int = BATCH_POINTS) -> Iterator[PointBatch]:
@@ -77,6 +82,74 @@ def clustered_points(
         yield PointBatch(ids=np.arange(start, start + size, dtype=np.int64), xs=xs, ys=ys)
 
 
+def land_points(
+    n: int, hot_spots: int = LAND_HOT_SPOTS, *, seed: int | None = None, batch_points: int = BATCH_POINTS
+) -> Iterator[PointBatch]:
+    """Yield `n` lon/lat points on Natural Earth's land (the map's): most around `hot_spots`
+    city-like centres of different sizes, the rest spread evenly over the land. Raise
+    land.LandDataMissing (a ValueError) when world-atlas is not installed."""
+    mask = land.land_mask()
+    rng = np.random.default_rng(seed)
+    rows, cols = np.nonzero(mask.land)
+    lons = -180.0 + (cols + 0.5) * mask.cell
+    lats = -90.0 + (rows + 0.5) * mask.cell
+    # Even over the land's area: a cell's share shrinks with the cosine of its latitude.
+    everywhere = _cdf(np.cos(np.radians(lats)))
+    # Hot spots, like cities: not on Antarctica, three times likelier on a coast (a land cell
+    # next to the sea); sizes spread over two orders of magnitude, widths from ~20 km to ~300 km.
+    coastal = ~_all_neighbours_land(mask.land)[rows, cols]
+    inhabited = np.where(lats > -60.0, np.where(coastal, 3.0, 1.0), 0.0)
+    centres = np.searchsorted(_cdf(inhabited), rng.random(hot_spots), side="right")
+    spot_lon, spot_lat = lons[centres], lats[centres]
+    spot_share = _cdf(rng.pareto(1.2, hot_spots) + 0.05)
+    spot_width = np.exp(rng.uniform(np.log(0.2), np.log(2.5), hot_spots))
+    # Degrees of longitude shrink toward the poles: widen them so a spot is round on the ground.
+    spot_width_lon = spot_width / np.maximum(np.cos(np.radians(spot_lat)), 0.2)
+    for start in range(0, n, batch_points):
+        size = min(batch_points, n - start)
+        xs = np.empty(size)
+        ys = np.empty(size)
+        in_spot = rng.random(size) < LAND_SHARE_IN_SPOTS
+        todo = np.flatnonzero(in_spot)
+        # A spot's points that fall in the sea (past the near-coast cells) are drawn again;
+        # after a few rounds the rare rest joins the even spread below.
+        for _ in range(8):
+            if not len(todo):
+                break
+            which = np.searchsorted(spot_share, rng.random(len(todo)), side="right")
+            lon = rng.normal(spot_lon[which], spot_width_lon[which])
+            lat = rng.normal(spot_lat[which], spot_width[which])
+            lon = (lon + 180.0) % 360.0 - 180.0
+            row, col = mask.cell_of(lon, lat)
+            kept = (np.abs(lat) <= 90.0) & mask.coast[row, col]
+            xs[todo[kept]], ys[todo[kept]] = lon[kept], lat[kept]
+            todo = todo[~kept]
+        spread = np.concatenate([np.flatnonzero(~in_spot), todo])
+        # Even over the land: a cell by its area, then anywhere in the cell.
+        cell = np.searchsorted(everywhere, rng.random(len(spread)), side="right")
+        xs[spread] = lons[cell] + rng.uniform(-0.5, 0.5, len(spread)) * mask.cell
+        ys[spread] = lats[cell] + rng.uniform(-0.5, 0.5, len(spread)) * mask.cell
+        yield PointBatch(ids=np.arange(start, start + size, dtype=np.int64), xs=xs, ys=ys)
+
+
+def _cdf(weights: np.ndarray) -> np.ndarray:
+    """Return the cumulative shares of `weights` (the last exactly 1): index i is drawn as
+    searchsorted(cdf, u, side="right") for u uniform in [0, 1)."""
+    cdf = np.cumsum(weights, dtype=np.float64)
+    cdf /= cdf[-1]
+    cdf[-1] = 1.0
+    return cdf
+
+
+def _all_neighbours_land(grid: np.ndarray) -> np.ndarray:
+    """Return, per cell, whether the cell and its four neighbours are land (longitude wraps)."""
+    out = grid.copy()
+    out[1:] &= grid[:-1]
+    out[:-1] &= grid[1:]
+    out &= np.roll(grid, 1, axis=1) & np.roll(grid, -1, axis=1)
+    return out
+
+
 def parse_bounds(text: str) -> Bounds:
     """Return the bounds of 'minx,miny,maxx,maxy', or raise ValueError saying what is wrong."""
     parts = text.split(",")
@@ -114,7 +187,9 @@ def from_spec(spec: dict[str, Any]) -> tuple[Iterator[PointBatch], int, str]:
     """Return (the batches, how many points, a title) of a demo dataset described by a JSON-able
     spec: {"kind": "grid", "width", "height"} or {"kind": "random" | "clusters", "points",
     "clusters", "bounds": [minx, miny, maxx, maxy] (default: 0..1000, the world if spherical),
-    "seed", "spherical"}. The admin and the commands both describe what to make this way, and
+    "seed", "spherical"} or {"kind": "land", "points", "clusters" (city-like hot spots, default
+    LAND_HOT_SPOTS), "seed"}: lon/lat points on Natural Earth's land, always spherical ("spherical"
+    is then true). The admin and the commands both describe what to make this way, and
     an import task carries the spec, not the points. Raise ValueError for a spec that cannot be made."""
     kind = spec.get("kind")
     if kind == "grid":
@@ -122,11 +197,21 @@ def from_spec(spec: dict[str, Any]) -> tuple[Iterator[PointBatch], int, str]:
         if width < 1 or height < 1:
             raise ValueError("a grid needs a positive width and height")
         return grid(width, height), width * height, f"{width}x{height} grid"
-    if kind not in ("random", "clusters"):
-        raise ValueError(f"unknown kind of demo data {kind!r}: use grid, random or clusters")
+    if kind not in ("random", "clusters", "land"):
+        raise ValueError(f"unknown kind of demo data {kind!r}: use grid, random, clusters or land")
     n = int(spec["points"])
     if n < 1:
         raise ValueError("a demo dataset needs a positive number of points")
+    if kind == "land":
+        if not spec.get("spherical", True):
+            raise ValueError("points on land are lon/lat: they cannot be planar")
+        spots = int(spec.get("clusters") or LAND_HOT_SPOTS)
+        if spots < 1:
+            raise ValueError("points on land need a positive number of hot spots")
+        if spec.get("bounds"):
+            raise ValueError("points on land cover the world's land: they take no bounds")
+        land.land_mask()  # raise LandDataMissing now, not from the first batch
+        return land_points(n, spots, seed=spec.get("seed")), n, f"{n:,} lon/lat points on land"
     spherical = bool(spec.get("spherical"))
     raw = spec.get("bounds")
     bounds: Bounds = WORLD if spherical else (0.0, 0.0, 1000.0, 1000.0)

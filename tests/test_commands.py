@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django_tasks_db.models import DBTaskResult
 
-from points.models import Dataset, DatasetStatus
+from points.models import Dataset, DatasetStatus, ImportJob
 from points.ndjson import decode_lines
 from points.stores import get_store
 
@@ -53,9 +54,41 @@ def test_generate_clusters_and_spherical() -> None:
     assert s.geometry == "spherical" and s.min_x >= -180 and s.max_y <= 90
 
 
+def test_generate_on_land_puts_lonlat_points_on_natural_earths_land() -> None:
+    import shapely
+
+    from points import land
+
+    out = io.StringIO()
+    call_command("generate_points", "w", "--land", "20000", "--seed", "4", stdout=out)
+    assert "20,000 points (20,000 lon/lat points on land)" in out.getvalue()
+    dataset = Dataset.objects.get(name="w")
+    assert dataset.geometry == "spherical" and dataset.count == 20000
+    xy = np.array([r["pt"] for c in get_store().iter_all("w") for r in decode_lines(c.data)])
+    assert (np.abs(xy[:, 0]) <= 180).all() and (np.abs(xy[:, 1]) <= 90).all()
+    # On the land the map draws, or in a cell next to it (the near-coast allowance): none at sea.
+    mask = land.land_mask()
+    row, col = mask.cell_of(xy[:, 0], xy[:, 1])
+    assert mask.coast[row, col].all()
+    on_land = shapely.contains_xy(land.land_polygons(), xy[:, 0], xy[:, 1])
+    assert on_land.mean() > 0.9
+    # Over the world, not in one place: every inhabited continent has some (by rough boxes).
+    continents = {"Europe": (-10, 35, 40, 70), "Africa": (-18, -35, 50, 35), "Americas": (-170, -55, -35, 70),
+                  "Asia": (60, 0, 150, 70), "Australia": (112, -44, 154, -10)}  # fmt: skip
+    for name, (w, s_, e, n) in continents.items():
+        inside = (xy[:, 0] >= w) & (xy[:, 0] <= e) & (xy[:, 1] >= s_) & (xy[:, 1] <= n)
+        assert inside.sum() > 100, name
+    # The same seed, the same points.
+    call_command("generate_points", "w2", "--land", "20000", "--seed", "4", stdout=io.StringIO())
+    again = np.array([r["pt"] for c in get_store().iter_all("w2") for r in decode_lines(c.data)])
+    assert np.array_equal(np.sort(xy, axis=0), np.sort(again, axis=0))
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
+        (["x", "--land", "10", "--bounds", "0,0,1,1"], "takes no --bounds"),
+        (["x", "--land", "10", "--clusters", "0"], "positive number"),
         (["x", "--grid", "0x5"], "positive sizes"),
         (["x", "--grid", "ab"], "WIDTHxHEIGHT"),
         (["x", "--random", "10", "--bounds", "1,2,3"], "4 numbers"),
@@ -139,9 +172,33 @@ def test_ensure_demo_datasets_creates_what_is_missing_once() -> None:
     assert Dataset.objects.get(name="random-500k").count == 500_000
     assert Dataset.objects.get(name="clusters-500k").count == 500_000
     assert Dataset.objects.get(name="world-200k").geometry == "spherical"
+    # The 5M demo is queued for the worker (which runs none here), not made in this process.
+    big = Dataset.objects.get(name="clusters-5m")
+    assert big.status == DatasetStatus.IMPORTING and big.job == ImportJob.QUEUED and big.count == 0
+    [task] = DBTaskResult.objects.filter(task_path="points.tasks.generate")
+    assert str(task.id) == big.task_id and task.status == "READY"
+    assert task.args_kwargs["kwargs"]["spec"]["points"] == 5_000_000
+    assert task.args_kwargs["kwargs"]["token"] == big.import_token
     out = io.StringIO()
     call_command("ensure_demo_datasets", stdout=out)
     assert out.getvalue() == ""
+    assert DBTaskResult.objects.filter(task_path="points.tasks.generate").count() == 1  # not queued twice
+    assert Dataset.objects.get(name="clusters-5m").task_id == big.task_id
+
+
+def test_ensure_demo_datasets_queues_the_big_demo_again_once_its_import_died(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from points.management.commands import ensure_demo_datasets
+
+    monkeypatch.setattr(ensure_demo_datasets, "DEMOS", [])  # only the queued demo, not the 1.2 M made here
+    call_command("ensure_demo_datasets", stdout=io.StringIO())
+    first = Dataset.objects.get(name="clusters-5m")
+    DBTaskResult.objects.filter(id=first.task_id).delete()  # its task is gone: the import is dead
+    call_command("ensure_demo_datasets", stdout=io.StringIO())
+    again = Dataset.objects.get(name="clusters-5m")
+    assert again.job == ImportJob.QUEUED and again.task_id not in ("", first.task_id)
+    assert DBTaskResult.objects.filter(task_path="points.tasks.generate", status="READY").count() == 1
 
 
 def test_production_settings_pass_check_deploy(tmp_path: Path) -> None:

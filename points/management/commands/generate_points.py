@@ -1,4 +1,4 @@
-"""`manage.py generate_points NAME --grid 50x50 | --random N [--clusters K] [--bounds …] [--seed S] [--spherical]`."""
+"""`manage.py generate_points NAME --grid 50x50 | --random N [--clusters K] [--bounds …] [--spherical] | --land N [--clusters K]` [--seed S]."""
 
 from __future__ import annotations
 
@@ -15,14 +15,25 @@ from points.stores.base import PointBatch
 
 
 class Command(BaseCommand):
-    help = "Create a demo dataset: a grid, uniform random points or clusters."
+    help = "Create a demo dataset: a grid, uniform random points, clusters, or lon/lat points on land."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("name", help="dataset name (lowercase letters, digits, - and _)")
         kind = parser.add_mutually_exclusive_group(required=True)
         kind.add_argument("--grid", metavar="WxH", help="points at integer [x, y], x < W, y < H")
         kind.add_argument("--random", metavar="N", type=int, help="N points spread over --bounds")
-        parser.add_argument("--clusters", metavar="K", type=int, help="with --random: gather the points in K clusters")
+        kind.add_argument(
+            "--land",
+            metavar="N",
+            type=int,
+            help="N lon/lat points on Natural Earth's land (the page's map), most around city-like hot spots",
+        )
+        parser.add_argument(
+            "--clusters",
+            metavar="K",
+            type=int,
+            help="with --random: gather the points in K clusters; with --land: K hot spots",
+        )
         parser.add_argument(
             "--bounds", metavar="MINX,MINY,MAXX,MAXY", help="default 0,0,1000,1000 (world if --spherical)"
         )
@@ -41,7 +52,9 @@ class Command(BaseCommand):
             dataset = dataset_import(
                 name=opts["name"],
                 batches=batches,
-                geometry=GeometryKind.SPHERICAL if opts["spherical"] else GeometryKind.PLANAR,
+                geometry=GeometryKind.SPHERICAL
+                if opts["spherical"] or opts["land"] is not None
+                else GeometryKind.PLANAR,
                 title=opts["title"] or what,
                 replace=opts["replace"],
                 total=total,
@@ -62,6 +75,12 @@ class Command(BaseCommand):
         if opts["grid"]:
             width, height = generators.parse_grid(opts["grid"])
             spec = {"kind": "grid", "width": width, "height": height}
+        elif opts["land"] is not None:
+            if opts["bounds"]:
+                raise ValueError("--land covers the world's land: it takes no --bounds")
+            if opts["clusters"] is not None and opts["clusters"] < 1:
+                raise ValueError("--clusters needs a positive number")
+            spec = {"kind": "land", "points": opts["land"], "clusters": opts["clusters"], "seed": opts["seed"]}
         else:
             if opts["clusters"] is not None and opts["clusters"] < 1:
                 raise ValueError("--clusters needs a positive number")
