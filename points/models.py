@@ -80,8 +80,9 @@ class Dataset(models.Model):
             return None
         return [float(v) for v in values if v is not None]
 
-    def as_json(self) -> dict[str, Any]:
-        """Return the dataset as the API describes it."""
+    def as_json(self, properties: list[dict[str, str]] | None = None) -> dict[str, Any]:
+        """Return the dataset as the API describes it; `properties` ({name, type} of each property
+        of the points served, as the point store learnt them at import) is None when not known."""
         return {
             "name": self.name,
             "title": self.title or self.name,
@@ -92,7 +93,9 @@ class Dataset(models.Model):
             "status": self.status,
             "status_message": self.status_message,
             "importing": self.job != ImportJob.NONE,
+            "job": self.job,
             "progress": round(self.progress, 4),
             "created": self.created.isoformat() if self.created else None,
             "updated": self.updated.isoformat() if self.updated else None,
+            "properties": properties,
         }

@@ -285,9 +285,33 @@ def _document() -> dict[str, Any]:
                             "type": "boolean",
                             "description": "An import of the dataset is queued or running (see `progress`).",
                         },
+                        "job": {
+                            "enum": ["", "queued", "running"],
+                            "description": "The import in progress: queued (waiting for the task worker), running, "
+                            "or none.",
+                        },
                         "progress": {"type": "number", "minimum": 0, "maximum": 1},
                         "created": {"type": "string", "format": "date-time"},
                         "updated": {"type": "string", "format": "date-time"},
+                        "properties": {
+                            "oneOf": [
+                                {"type": "null"},
+                                {
+                                    "type": "array",
+                                    "items": {
+                                        "type": "object",
+                                        "required": ["name", "type"],
+                                        "properties": {
+                                            "name": {"type": "string"},
+                                            "type": {"enum": ["bool", "int64", "float64", "utf8", "json"]},
+                                        },
+                                    },
+                                },
+                            ],
+                            "description": "The properties of the points served and their column types, as learnt "
+                            "at import (in first-seen order); null while no points are served, or when the point "
+                            "store cannot be reached.",
+                        },
                     },
                 },
                 "Position": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2},

@@ -59,8 +59,9 @@ def api_access(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpRespo
 
 @require_GET
 def index(request: HttpRequest) -> HttpResponse:
-    """Render the page."""
-    return render(request, "index.html")
+    """Render the page, with the server's limits its checks mirror."""
+    limits = {"max_vertices": settings.POINTS_MAX_VERTICES, "token_required": bool(settings.POINTS_API_TOKEN)}
+    return render(request, "index.html", limits)
 
 
 @require_safe
@@ -75,7 +76,21 @@ def dataset_list(request: HttpRequest) -> JsonResponse:
     """Return every dataset's metadata."""
     datasets = list(Dataset.objects.all())
     jobs.reap(datasets)  # imports that died are settled before they are described
-    return JsonResponse([d.as_json() for d in datasets], safe=False)
+    return JsonResponse([d.as_json(properties=_properties(d)) for d in datasets], safe=False)
+
+
+def _properties(dataset: Dataset) -> list[dict[str, str]] | None:
+    """Return the properties of the points the dataset serves, with their column types, as the
+    store keeps them (learnt at import: points.schema); None while it serves none, or when the
+    store cannot say (the list stays usable with the store out of reach)."""
+    if dataset.status != DatasetStatus.READY:
+        return None
+    try:
+        schema = get_store().schema(dataset.name)
+    except StoreError as exc:
+        logger.warning("dataset %r: its properties could not be read from the store: %s", dataset.name, exc)
+        return None
+    return [{"name": name, "type": str(kind)} for name, kind in schema.properties.items()]
 
 
 def _ready_dataset(name: str) -> Dataset | JsonResponse:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import numpy as np
 import pytest
 from django.core.management import call_command
 from django.test import Client
 
-from points.datasets import dataset_import
-from points.models import Dataset, DatasetStatus
+from points.batches import PointBatch
+from points.datasets import dataset_import, dataset_prepare
+from points.models import Dataset, DatasetStatus, ImportJob
 from points.ndjson import decode_lines
 from tests.conftest import grid_batches
 
@@ -42,6 +44,32 @@ def test_dataset_list(client: Client, grid: Dataset) -> None:
     [item] = response.json()
     assert item["name"] == "grid" and item["title"] == "Grid" and item["geometry"] == "planar"
     assert item["count"] == 2500 and item["bounds"] == [0.0, 0.0, 49.0, 49.0] and item["status"] == "ready"
+    assert item["properties"] == [] and item["job"] == "" and item["importing"] is False
+
+
+def test_dataset_list_names_the_properties_and_their_types(client: Client) -> None:
+    batch = PointBatch(
+        np.arange(3),
+        np.array([0.0, 1.0, 2.0]),
+        np.array([0.0, 1.0, 2.0]),
+        [{"city": "Oslo", "pop": 700_000}, {"city": "Lima", "pop": 10.5}, {"ok": True}],
+    )
+    dataset_import(name="towns", batches=[batch])
+    dataset_prepare(name="later", job=ImportJob.QUEUED)  # no points served yet: nothing to say
+    items = {item["name"]: item for item in client.get("/api/datasets").json()}
+    assert items["towns"]["properties"] == [
+        {"name": "city", "type": "utf8"},
+        {"name": "pop", "type": "float64"},
+        {"name": "ok", "type": "bool"},
+    ]
+    assert items["later"]["properties"] is None
+    assert items["later"]["importing"] is True and items["later"]["job"] == "queued"
+
+
+def test_every_field_of_the_dataset_list_is_in_the_openapi_document(client: Client, grid: Dataset) -> None:
+    [item] = client.get("/api/datasets").json()
+    described = client.get("/api/openapi.json").json()["components"]["schemas"]["Dataset"]["properties"]
+    assert set(item) == set(described)
 
 
 def test_stream_all(client: Client, grid: Dataset) -> None:
