@@ -148,6 +148,14 @@ def test_generate_from_the_admin(admin_client: Client) -> None:
     run_worker()
     globe = Dataset.objects.get(name="globe")
     assert globe.geometry == "spherical" and globe.count == 5000
+    # On land: lon/lat whatever the form's spherical box and bounds say (they are the world's land).
+    admin_client.post(
+        url,
+        {"name": "land", "kind": "land", "width": 1, "height": 1, "points": 3000, "clusters": 40, "bounds": "0,0,1,1"},
+    )
+    run_worker()
+    on_land = Dataset.objects.get(name="land")
+    assert on_land.geometry == "spherical" and on_land.count == 3000 and on_land.title == "3,000 lon/lat points on land"
     response = admin_client.post(
         url,
         {
