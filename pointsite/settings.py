@@ -194,6 +194,14 @@ STATICFILES_DIRS = [
 _D3_DIST = BASE_DIR / "frontend" / "node_modules" / "d3" / "dist"
 if _D3_DIST.is_dir():
     STATICFILES_DIRS.append(("vendor/d3", _D3_DIST))
+# The basemap of lon/lat datasets: Natural Earth land and countries as TopoJSON (world-atlas),
+# turned into GeoJSON in the page by topojson-client's UMD build; both from npm, like d3.
+_WORLD_ATLAS = BASE_DIR / "frontend" / "node_modules" / "world-atlas"
+if _WORLD_ATLAS.is_dir():
+    STATICFILES_DIRS.append(("vendor/world-atlas", _WORLD_ATLAS))
+_TOPOJSON_DIST = BASE_DIR / "frontend" / "node_modules" / "topojson-client" / "dist"
+if _TOPOJSON_DIST.is_dir():
+    STATICFILES_DIRS.append(("vendor/topojson-client", _TOPOJSON_DIST))
 # apache-arrow bundled for the point worker by `make node` (esbuild, frontend/vendor-entry/arrow.mjs).
 _ARROW_BUILD = BASE_DIR / "frontend" / "build"
 if _ARROW_BUILD.is_dir():

@@ -1,8 +1,14 @@
 /** Wire the page: the dataset picker, the plot, the polygon tool, the streamed queries, the status and the URL. */
 
+import { Basemap } from './basemap.js';
+import { DatasetWatcher, importText, optionLabel } from './dataset-list.js';
+import { DatasetPanel } from './dataset-panel.js';
+import { DensityLegend, densityRgba } from './density.js';
+import { OverviewLayer } from './overview-layer.js';
 import { PlotView } from './plot-view.js';
 import { formatFromSearch, PointQuery } from './point-query.js';
 import { PointRenderer } from './point-renderer.js';
+import { DrawingTools } from './drawing-tools.js';
 import { PolygonTool } from './polygon-tool.js';
 import { queryGeometry } from './query-geometry.js';
 import { StatusPanel } from './status-panel.js';
@@ -20,12 +26,12 @@ const controls = {
   clear: $('#clear'),
   cancel: $('#cancel'),
   resetView: $('#reset-view'),
-  title: $('#dataset-title'),
-  description: $('#dataset-description'),
   drawingHint: $('#drawing-hint'),
 };
+const panel = new DatasetPanel($('#dataset-panel'));
 const plotRoot = $('#plot');
 let draftVertices = 0; // vertices of the ring being drawn, for the hint on the plot
+let refusal = ''; // why the page did not send the last polygon drawn or loaded (the server's words)
 const status = new StatusPanel($('#status'), { onShow: () => updatePlotHint() });
 
 const HINT = 'Click on the plot to draw a polygon, or press “Show all”.';
@@ -40,12 +46,42 @@ function pointSizeFor(count) {
 let datasets = [];
 let dataset = null; // the chosen entry of /api/datasets
 let mode = 'none'; // what the picture shows: none | all | within
+let stopped = false; // the query of `mode` was cancelled: its picture is partial, and the link says so
 let running = null; // {finished: result | null} for the query whose points are being drawn
 
-const renderer = new PointRenderer(plotRoot.querySelector('canvas.points'), { onDrawn: () => settle() });
+const legend = new DensityLegend($('#density-legend'));
+const renderer = new PointRenderer(plotRoot.querySelector('canvas.points'), {
+  onDrawn: () => settle(),
+  onScale: () => updateLegend(),
+});
+let overviewMost = 0; // the densest cell of the overview shown
+const overview = new OverviewLayer(plotRoot.querySelector('canvas.overview'), {
+  onScale: (most) => {
+    overviewMost = most;
+    updateLegend();
+  },
+  onError: (message) => status.notice(message),
+});
+
+/** Show the scale of what stands out: the points of a query once there are some, else the overview. */
+function updateLegend() {
+  if (mode !== 'none' && renderer.total > 0) legend.show(renderer.scaleMax, 'pixel');
+  else legend.show(overviewMost, 'cell');
+}
+
+/** Say whether a query's points are on screen: the overview under them is then dimmed, as context. */
+function markSelection() {
+  plotRoot.classList.toggle('has-selection', mode !== 'none');
+  updateLegend();
+}
+
 let tool = null;
+let basemap = null;
 const view = new PlotView(plotRoot, {
   onChange: (v) => {
+    const { left, top, width, height } = renderer.canvas.style;
+    Object.assign(overview.canvas.style, { left, top, width, height });
+    overview.moved(v);
     const dpr = window.devicePixelRatio || 1;
     if (renderer.canvas.width !== Math.round(v.width * dpr) || renderer.canvas.height !== Math.round(v.height * dpr)) {
       renderer.resize(v.width, v.height, dpr);
@@ -57,18 +93,38 @@ const view = new PlotView(plotRoot, {
     const ky = (v.y(y1) - v.y(y0)) / (y1 - y0);
     renderer.setTransform(kx, v.x(0), ky, v.y(0));
     tool?.render();
+    basemap?.render();
   },
 });
+basemap = new Basemap(view, plotRoot.querySelector('svg.basemap'));
 tool = new PolygonTool(view, plotRoot.querySelector('g.polygons'), {
+  maxVertices: Number(plotRoot.dataset.maxVertices) || 10_000,
+  onRefuse: (message) => refuse(`Not sent: ${message}`),
   onChange: (polygons) => {
+    forgetRefusal();
     if (polygons.length === 0) showNothing();
     else query('within');
   },
   onDraft: (vertices) => {
     draftVertices = vertices;
+    forgetRefusal();
     updatePlotHint();
   },
 });
+const drawingTools = new DrawingTools(tool, plotRoot, { dataset: () => dataset, onRefuse: (message) => refuse(message) });
+
+/** Say why a polygon was not sent or a file not loaded, on the plot and in the status; the picture and the query stay. */
+function refuse(message) {
+  refusal = message;
+  status.notice(refusal);
+}
+
+/** Stop saying why the last polygon was not sent: the drawing or the polygons changed since. */
+function forgetRefusal() {
+  if (!refusal) return;
+  refusal = '';
+  status.notice('');
+}
 
 /**
  * Say on the plot itself what matters now: how to go on with the ring being drawn; else a
@@ -79,7 +135,10 @@ function updatePlotHint() {
   const hint = controls.drawingHint;
   let text = '';
   let problem = false;
-  if (draftVertices > 0) {
+  if (refusal) {
+    text = refusal;
+    problem = true;
+  } else if (draftVertices > 0) {
     text =
       draftVertices < 3
         ? `Drawing: ${draftVertices} vertex${draftVertices === 1 ? '' : 'es'}; a polygon needs 3. Esc cancels.`
@@ -104,9 +163,20 @@ const pointQuery = new PointQuery(new URL('./point-worker.js', import.meta.url),
   },
 });
 
+/**
+ * Write what is on screen in the fragment. After a cancel, "all" is dropped (a reload must not
+ * restart what the user stopped: it shows the dataset with nothing running), while polygons
+ * stay, being on screen, marked `cancelled`: a reload draws them and queries nothing until
+ * one is edited or drawn.
+ */
 function writeUrl() {
   const polygons = mode === 'within' ? tool.polygons : [];
-  const hash = encodeState({ dataset: dataset?.name, polygons, all: mode === 'all' });
+  const hash = encodeState({
+    dataset: dataset?.name,
+    polygons,
+    all: mode === 'all' && !stopped,
+    cancelled: mode === 'within' && stopped,
+  });
   // replaceState: the link always describes the picture, without a history entry per click.
   history.replaceState(null, '', hash || location.pathname + location.search);
 }
@@ -120,6 +190,7 @@ function query(kind) {
   if (!dataset) return;
   const startedAt = performance.now();
   mode = kind;
+  stopped = false;
   writeUrl();
   const base = `/api/datasets/${encodeURIComponent(dataset.name)}/points`;
   const polygons = tool.polygons.length;
@@ -129,7 +200,15 @@ function query(kind) {
       : { url: `${base}/within`, method: 'POST', body: JSON.stringify(queryGeometry(tool.polygons)) };
   const label =
     kind === 'all' ? 'Streaming every point…' : `Streaming the points inside ${polygons === 1 ? 'the polygon' : `${polygons} polygons`}…`;
-  renderer.clear();
+  // The picture there stays until the new answer brings points (or ends with none): a refusal,
+  // an error before any point, keeps it.
+  let fresh = false;
+  const replacePicture = () => {
+    if (fresh) return;
+    fresh = true;
+    renderer.clear();
+    markSelection();
+  };
   status.start(label, startedAt);
   status.notice('');
   const current = { finished: null };
@@ -141,10 +220,12 @@ function query(kind) {
       status.setTransport(transport);
     },
     onPoints: (xy, count, bodyBytes) => {
+      replacePicture();
       renderer.add(xy, count);
       status.add(count, bodyBytes);
     },
     onFinish: (result) => {
+      if (result.outcome === 'end') replacePicture();
       current.finished = result;
       status.streamEnded();
       settle();
@@ -171,6 +252,8 @@ function cancel() {
   running = null;
   setRunning(false);
   status.finish({ outcome: 'aborted', received }, performance.now());
+  stopped = true;
+  writeUrl();
 }
 
 function showNothing() {
@@ -179,6 +262,7 @@ function showNothing() {
   setRunning(false);
   mode = 'none';
   renderer.clear();
+  markSelection();
   status.idle(HINT);
   status.notice('');
   writeUrl();
@@ -193,7 +277,7 @@ function firstReady() {
  * `notices` are things to say about the link (shown until the next query); an unknown name
  * falls back to the first ready dataset, without the link's query (it was meant for another).
  */
-function choose(name, { polygons = [], all = false } = {}, notices = []) {
+function choose(name, { polygons = [], all = false, cancelled = false } = {}, notices = []) {
   let entry = datasets.find((d) => d.name === name);
   if (!entry) {
     entry = firstReady();
@@ -206,20 +290,27 @@ function choose(name, { polygons = [], all = false } = {}, notices = []) {
   setRunning(false);
   dataset = entry;
   controls.dataset.value = entry.name;
-  controls.title.textContent = entry.title || entry.name;
-  const kind = entry.geometry === 'spherical' ? 'longitude/latitude, edges are great-circle arcs' : 'planar';
-  controls.description.textContent = `${entry.description ? `${entry.description} ` : ''}(${entry.count.toLocaleString('en-US')} points, ${kind})`;
-  view.setBounds(entry.bounds);
+  panel.show(entry);
+  view.setBounds(entry.bounds, entry.geometry);
+  basemap.show(entry.geometry);
   renderer.setPointSize(pointSizeFor(entry.count));
   renderer.clear();
+  overview.show(entry, view);
   tool.setPolygons(polygons, entry.geometry);
   if (entry.status !== 'ready') {
     mode = 'none';
-    status.idle(`This dataset is ${entry.status}; it cannot be queried yet.`);
+    status.idle(notReadyText(entry));
+    writeUrl();
+  } else if (polygons.length > 0 && cancelled) {
+    // The link was written after a cancel: the polygons, and nothing running (see writeUrl).
+    mode = 'within';
+    stopped = true;
+    status.idle('The query of these polygons was cancelled: edit one, or draw another, to run it again.');
     writeUrl();
   } else if (polygons.length > 0) query('within');
   else if (all) query('all');
   else showNothing();
+  markSelection();
   status.notice(notices.join(' '));
 }
 
@@ -234,33 +325,87 @@ function applyUrl() {
   if (name) choose(name, state, notices);
 }
 
-async function loadDatasets() {
-  status.idle('Loading the datasets…');
+/** Say why the chosen dataset cannot be queried: its import and its progress, or its failure. */
+function notReadyText(entry) {
+  if (entry.status === 'failed') return `This dataset failed to import: ${entry.status_message || 'no reason given'}.`;
+  return `This dataset is ${importText(entry) || entry.status}; it opens by itself when ready.`;
+}
+
+/** Return the list of /api/datasets; throw an Error saying, in words, why it could not be had. */
+async function fetchDatasets() {
   let response;
   try {
     response = await fetch('/api/datasets', { cache: 'no-store' });
   } catch (err) {
-    status.finish({ outcome: 'refused', received: 0, message: `The server could not be reached (${err.message}).` }, performance.now());
+    throw new Error(`The server could not be reached (${err.message}).`);
+  }
+  if (!response.ok) throw new Error(`The datasets could not be listed (HTTP ${response.status}).`);
+  return response.json();
+}
+
+/**
+ * Put the datasets in the picker, each labelled with its import ("importing 42%") or failure.
+ * The same names relabel the options in place (an open picker stays open); every option can be
+ * picked: one not ready shows its progress or failure, and opens by itself once ready.
+ */
+function showOptions(list) {
+  const options = [...controls.dataset.options];
+  const same = options.length === list.length && options.every((o, i) => o.value === list[i].name);
+  if (!same) {
+    controls.dataset.replaceChildren(...list.map((d) => new Option(optionLabel(d), d.name)));
+    if (dataset) controls.dataset.value = dataset.name;
     return;
   }
-  if (!response.ok) {
-    status.finish({ outcome: 'refused', received: 0, message: `The datasets could not be listed (HTTP ${response.status}).` }, performance.now());
+  list.forEach((d, i) => {
+    const label = optionLabel(d);
+    if (options[i].text !== label) options[i].text = label;
+  });
+}
+
+/**
+ * A new list from the watcher: relabel the picker and the panel; open the chosen dataset once
+ * it turns ready. A ready dataset being imported again stays as it is (its query too) until the
+ * new points are published: then an idle picture is redrawn, a query's is said to be of the
+ * previous points.
+ */
+function follow(list) {
+  const before = dataset;
+  datasets = list;
+  showOptions(list);
+  const entry = before && list.find((d) => d.name === before.name);
+  if (!entry) return; // deleted meanwhile: what is on screen stays until another is picked
+  dataset = entry;
+  panel.show(entry);
+  if (entry.status !== 'ready') {
+    if (running === null) status.idle(notReadyText(entry));
+  } else if (before.status !== 'ready') {
+    choose(entry.name, { polygons: tool.polygons });
+  } else if (before.importing && !entry.importing && !entry.status_message) {
+    if (mode === 'none' && running === null) choose(entry.name);
+    else {
+      overview.show(entry, view); // the context is of the new points at once
+      status.notice(`“${entry.title || entry.name}” was imported again: this picture is of its previous points; query again for the new ones.`);
+    }
+  }
+}
+
+const watcher = new DatasetWatcher(fetchDatasets, follow);
+
+async function loadDatasets() {
+  status.idle('Loading the datasets…');
+  try {
+    datasets = await fetchDatasets();
+  } catch (err) {
+    status.finish({ outcome: 'refused', received: 0, message: err.message }, performance.now());
     return;
   }
-  datasets = await response.json();
-  controls.dataset.replaceChildren(
-    ...datasets.map((d) => {
-      const label = d.title || d.name;
-      const option = new Option(d.status === 'ready' ? label : `${label} (${d.status})`, d.name);
-      option.disabled = d.status !== 'ready';
-      return option;
-    }),
-  );
+  showOptions(datasets);
   if (datasets.length === 0) {
     status.idle('No datasets yet: create one in the admin or with `manage.py generate_points`.');
     return;
   }
   applyUrl();
+  watcher.watch(datasets);
 }
 
 controls.dataset.addEventListener('change', () => choose(controls.dataset.value));
@@ -311,7 +456,27 @@ window.pointsite = {
     const data = renderer.context.getImageData(Math.floor(view.x(x) * dpr), Math.floor(view.y(y) * dpr), 1, 1).data;
     return Array.from(data);
   },
+  // The overview canvas's pixel at a data point (the density under the points), and what the
+  // overview holds: {whole, detail} grids' bbox and size, and how many it fetched.
+  overviewPixelAt: ([x, y]) => {
+    const dpr = window.devicePixelRatio || 1;
+    const data = overview.context.getImageData(Math.floor(view.x(x) * dpr), Math.floor(view.y(y) * dpr), 1, 1).data;
+    return Array.from(data);
+  },
+  overview: () => {
+    const describe = (held) => held && { bbox: held.bbox, width: held.width, height: held.height, most: held.most };
+    return { whole: describe(overview.whole), detail: describe(overview.detail), requests: overview.requests };
+  },
+  // The colour of `count` points in a pixel on a scale up to `scaleMax`, and the points' scale now.
+  densityRgba: (count, scaleMax) => densityRgba(count, scaleMax),
+  scaleMax: () => renderer.scaleMax,
   polygons: () => tool.polygons.map((ring) => ring.map((p) => [...p])),
+  // True while the page polls the dataset list (some import queued or running).
+  watching: () => watcher.active,
+  // The ring being drawn (its vertices as clicked, snapped), and the text the copy buttons last
+  // put on the clipboard.
+  draft: () => tool.draft.map((p) => [...p]),
+  copied: () => drawingTools.copied,
   // Every point the page holds, as [x, y] pairs in arrival order (for small test datasets).
   points: () => renderer.batches.flatMap(({ xy, count }) => Array.from({ length: count }, (_, i) => [xy[2 * i], xy[2 * i + 1]])),
   // True while held points are not all on the canvas at the current view.

@@ -1,10 +1,16 @@
 /** Own the plot's frame: scales fitted to a dataset's bounds, axes, and d3-zoom panning and zooming. */
 
+import { constrainArea, formatDegrees, onTheGlobe, worldTranslateExtent } from './basemap.js';
+
 const d3 = globalThis.d3;
 
 const MARGIN = { top: 10, right: 14, bottom: 30, left: 58 };
 // Zooming out a little past the data is allowed, zooming in far enough to pick single points.
 const SCALE_EXTENT = [0.5, 100000];
+const NO_LIMIT = [
+  [-Infinity, -Infinity],
+  [Infinity, Infinity],
+];
 
 /**
  * Lays out an <svg> overlay and a <canvas> inside `root` and keeps them in step: `x` and `y` are
@@ -17,6 +23,10 @@ export class PlotView {
     this.onChange = onChange;
     this.svg = d3.select(root).select('svg.overlay');
     this.canvas = root.querySelector('canvas.points');
+    // The basemap (under the canvas) covers the inner area as the canvas does, when there is one.
+    this.basemap = root.querySelector('svg.basemap');
+    this.margin = MARGIN;
+    this.geometry = 'planar';
     this.inner = this.svg.select('g.inner');
     this.hit = this.inner.select('rect.hit');
     this.clip = this.svg.select('clipPath rect');
@@ -31,6 +41,8 @@ export class PlotView {
       .scaleExtent(SCALE_EXTENT)
       // A press-and-drag pans; a click that barely moves is left to the polygon tool.
       .clickDistance(4)
+      // On lon/lat, what the inner area shows stays within the world (see setBounds).
+      .constrain((transform, extent, translateExtent) => constrainArea(transform, this.innerArea(), translateExtent))
       .on('zoom', (event) => {
         this.transform = event.transform;
         this.update();
@@ -41,11 +53,34 @@ export class PlotView {
     this.layout();
   }
 
-  /** Fit the view to [minX, minY, maxX, maxY] with one unit the same length on both axes. */
-  setBounds(bounds) {
+  /**
+   * Fit the view to [minX, minY, maxX, maxY] with one unit the same length on both axes;
+   * `geometry` 'spherical' (lon/lat) labels the axes in degrees and keeps the view on the world.
+   */
+  setBounds(bounds, geometry = 'planar') {
     this.bounds = bounds ?? [0, 0, 1, 1];
+    this.geometry = geometry === 'spherical' ? 'spherical' : 'planar';
+    this.limitPanning();
     this.svg.call(this.zoom.transform, d3.zoomIdentity);
     this.update();
+  }
+
+  /** Return the inner plot area in the outer svg's coordinates. */
+  innerArea() {
+    return [
+      [MARGIN.left, MARGIN.top],
+      [MARGIN.left + this.width, MARGIN.top + this.height],
+    ];
+  }
+
+  /** Keep a lon/lat view from panning past the poles and the antimeridian; a plane has no edge. */
+  limitPanning() {
+    if (this.geometry !== 'spherical') {
+      this.zoom.translateExtent(NO_LIMIT);
+      return;
+    }
+    const base = this.baseScales();
+    this.zoom.translateExtent(worldTranslateExtent(base.x, base.y, MARGIN));
   }
 
   /** Go back to the whole dataset. */
@@ -75,16 +110,22 @@ export class PlotView {
     this.clip.attr('width', this.width).attr('height', this.height);
     this.xAxis.attr('transform', `translate(${MARGIN.left},${MARGIN.top + this.height})`);
     this.yAxis.attr('transform', `translate(${MARGIN.left},${MARGIN.top})`);
-    Object.assign(this.canvas.style, {
-      left: `${MARGIN.left}px`,
-      top: `${MARGIN.top}px`,
-      width: `${this.width}px`,
-      height: `${this.height}px`,
-    });
+    for (const layer of [this.canvas, this.basemap]) {
+      if (!layer) continue;
+      Object.assign(layer.style, {
+        left: `${MARGIN.left}px`,
+        top: `${MARGIN.top}px`,
+        width: `${this.width}px`,
+        height: `${this.height}px`,
+      });
+    }
+    this.basemap?.setAttribute('width', this.width);
+    this.basemap?.setAttribute('height', this.height);
     this.zoom.extent([
       [0, 0],
       [outerWidth, outerHeight],
     ]);
+    this.limitPanning();
     this.update();
   }
 
@@ -117,9 +158,17 @@ export class PlotView {
     this.y = base.y.copy().domain(base.y.range().map(unzoomY));
     const xTicks = Math.max(2, Math.round(this.width / 90));
     const yTicks = Math.max(2, Math.round(this.height / 60));
-    this.xAxis.call(d3.axisBottom(this.x).ticks(xTicks));
-    this.yAxis.call(d3.axisLeft(this.y).ticks(yTicks));
+    this.xAxis.call(this.axis(d3.axisBottom(this.x), 'lon', xTicks));
+    this.yAxis.call(this.axis(d3.axisLeft(this.y), 'lat', yTicks));
     this.onChange(this);
+  }
+
+  /** Set up an axis of about `count` ticks: plain numbers on a plane, degrees on the globe's lon/lat only. */
+  axis(axis, along, count) {
+    if (this.geometry !== 'spherical') return axis.ticks(count);
+    const [a, b] = axis.scale().domain();
+    const step = d3.tickStep(Math.min(a, b), Math.max(a, b), count);
+    return axis.tickValues(onTheGlobe(axis.scale().ticks(count), along)).tickFormat((v) => formatDegrees(v, along, step));
   }
 
   /** Return the data coordinates under a pointer event. */

@@ -1,19 +1,20 @@
-/** Draw points on a canvas, a time-boxed slice of batches per animation frame, straight into pixels. */
+/** Draw points on a canvas by density, a time-boxed slice of batches per animation frame, straight into pixels. */
+
+import { LEVELS, MIN_SCALE_MAX, levelTable, palette } from './density.js';
 
 // Writing pixels into one ImageData and putting it once per frame costs a few nanoseconds a
 // point; canvas paths or fillRect per point cost far more, and an SVG node per point dies at
 // 500k. The frame budget keeps the page responsive while millions of points are drawn.
 const FRAME_BUDGET_MS = 8;
-
-/** Return the color as the 32-bit pixel value of this machine's byte order. */
-function packColor([r, g, b, a = 255]) {
-  const bytes = new Uint8ClampedArray([r, g, b, a]);
-  return new Uint32Array(bytes.buffer)[0];
-}
+// Each pixel counts the points drawn on it and shows its count's colour (density.js: a log
+// scale up to the most points any pixel holds). The scale's top follows that maximum in steps
+// of this factor (each step recolours the whole canvas once), and exactly once all is drawn.
+const SCALE_STEP = 1.25;
 
 export class PointRenderer {
   /** `onDrawn` is called after a frame that leaves nothing waiting to be drawn. */
-  constructor(canvas, { color = [31, 102, 170], onDrawn = () => {} } = {}) {
+  /** `onScale` gets the top of the colour scale (points in the densest pixel) when it changes. */
+  constructor(canvas, { onDrawn = () => {}, onScale = () => {} } = {}) {
     this.canvas = canvas;
     this.context = canvas.getContext('2d');
     // The last complete picture and the transform it was drawn at, shown moved and scaled to
@@ -28,8 +29,12 @@ export class PointRenderer {
     // How many batches a frame may draw at most (besides the time budget): the browser tests
     // lower it to catch the page mid-redraw; 0 holds the drawing.
     this.batchesPerFrame = Infinity;
-    this.pixel = packColor(color);
+    this.palette = palette();
     this.onDrawn = onDrawn;
+    this.onScale = onScale;
+    this.maxCount = 0; // the most points any pixel holds at the current transform
+    this.scaleMax = MIN_SCALE_MAX; // the count the colours are scaled to (≤ maxCount, or the minimum)
+    this.levels = levelTable(this.scaleMax);
     this.batches = []; // [{xy: Float64Array, count}]
     this.total = 0; // points held
     this.next = 0; // index of the first batch not yet drawn at the current transform
@@ -50,6 +55,7 @@ export class PointRenderer {
     this.canvas.height = Math.max(1, Math.round(height * dpr));
     this.image = this.context.createImageData(this.canvas.width, this.canvas.height);
     this.pixels = new Uint32Array(this.image.data.buffer);
+    this.counts = new Uint32Array(this.canvas.width * this.canvas.height);
     this.redraw();
   }
 
@@ -91,6 +97,9 @@ export class PointRenderer {
 
   redraw() {
     this.pixels.fill(0);
+    this.counts.fill(0);
+    this.maxCount = 0;
+    this.setScale(MIN_SCALE_MAX);
     this.next = 0;
     this.redrawUntil = this.batches.length;
     this.dirty = true;
@@ -159,6 +168,9 @@ export class PointRenderer {
       if (!this.backShown) this.showBackBuffer();
       this.backShown = true;
     } else if (this.dirty) {
+      // The colours follow the densest pixel: in steps while drawing, exactly once all is drawn.
+      const top = Math.max(this.maxCount, MIN_SCALE_MAX);
+      if (top > this.scaleMax * SCALE_STEP || (!this.busy && top !== this.scaleMax)) this.recolour(top);
       this.backTransform = null;
       this.context.putImageData(this.image, 0, 0);
       this.dirty = false;
@@ -169,8 +181,33 @@ export class PointRenderer {
     else this.onDrawn();
   }
 
+  /** Scale the colours to `scaleMax` points a pixel, and tell the legend. */
+  setScale(scaleMax) {
+    if (scaleMax === this.scaleMax) return;
+    this.scaleMax = scaleMax;
+    this.levels = levelTable(scaleMax);
+    this.onScale(scaleMax);
+  }
+
+  /** Colour every pixel again from its count on a scale up to `scaleMax`. */
+  recolour(scaleMax) {
+    this.setScale(scaleMax);
+    const { pixels, counts, levels } = this;
+    const colours = this.palette;
+    const limit = levels.length;
+    const darkest = colours[LEVELS - 1];
+    for (let i = 0; i < counts.length; i += 1) {
+      const n = counts[i];
+      if (n !== 0) pixels[i] = n < limit ? colours[levels[n]] : darkest;
+    }
+  }
+
   drawBatch(xy, count) {
-    const { pixels, dpr } = this;
+    const { pixels, counts, dpr, levels } = this;
+    const colours = this.palette;
+    const limit = levels.length;
+    const darkest = colours[LEVELS - 1];
+    let most = this.maxCount;
     const width = this.canvas.width;
     const height = this.canvas.height;
     const size = Math.max(1, Math.round(this.pointSize * dpr));
@@ -179,13 +216,18 @@ export class PointRenderer {
     const ox = this.transform.ox * dpr - size / 2;
     const ky = this.transform.ky * dpr;
     const oy = this.transform.oy * dpr - size / 2;
-    const pixel = this.pixel;
     if (size === 1) {
       for (let i = 0; i < count; i += 1) {
         const px = Math.round(kx * xy[2 * i] + ox);
         const py = Math.round(ky * xy[2 * i + 1] + oy);
-        if (px >= 0 && px < width && py >= 0 && py < height) pixels[py * width + px] = pixel;
+        if (px >= 0 && px < width && py >= 0 && py < height) {
+          const at = py * width + px;
+          const n = ++counts[at];
+          pixels[at] = n < limit ? colours[levels[n]] : darkest;
+          if (n > most) most = n;
+        }
       }
+      this.maxCount = most;
       return;
     }
     for (let i = 0; i < count; i += 1) {
@@ -198,8 +240,13 @@ export class PointRenderer {
       const x1 = Math.min(px + size, width);
       const y1 = Math.min(py + size, height);
       for (let y = Math.max(py, 0); y < y1; y += 1) {
-        for (let at = y * width + x0, end = y * width + x1; at < end; at += 1) pixels[at] = pixel;
+        for (let at = y * width + x0, end = y * width + x1; at < end; at += 1) {
+          const n = ++counts[at];
+          pixels[at] = n < limit ? colours[levels[n]] : darkest;
+          if (n > most) most = n;
+        }
       }
     }
+    this.maxCount = most;
   }
 }

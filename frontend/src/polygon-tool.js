@@ -1,6 +1,8 @@
-/** Draw and edit polygons on the plot: click vertices, rubber band, close, cancel, drag a vertex. */
+/** Draw and edit polygons on the plot: click vertices or drag a rectangle, rubber band, close, cancel, drag a corner, select and delete. */
 
-import { roundTo, vertexStep } from './query-geometry.js';
+import { boxRing, cornerIndices, densifyLongEdges, moveCorner } from './lonlat-edges.js';
+import { checkArea } from './polygon-check.js';
+import { queryGeometry, roundTo, vertexStep } from './query-geometry.js';
 
 const d3 = globalThis.d3;
 
@@ -114,16 +116,23 @@ export class PolygonTool {
   /**
    * `view` is the PlotView (scales, pointer inversion); `layer` the <g> to draw in; `onChange`
    * gets the closed rings (arrays of [x, y]) after every change that alters the query; `onDraft`
-   * gets the number of vertices of the ring being drawn (0 when none), for hints.
+   * gets the number of vertices of the ring being drawn (0 when none), for hints; `onRefuse` gets
+   * the server's words for a polygon the page did not send (it keeps the picture and the query).
+   * `maxVertices` is the server's limit on a query's positions (POINTS_MAX_VERTICES).
    */
-  constructor(view, layer, { onChange = () => {}, onDraft = () => {} } = {}) {
+  constructor(view, layer, { onChange = () => {}, onDraft = () => {}, onRefuse = () => {}, maxVertices = 10_000 } = {}) {
     this.view = view;
     this.layer = d3.select(layer);
     this.onChange = onChange;
     this.onDraft = onDraft;
+    this.onRefuse = onRefuse;
+    this.maxVertices = maxVertices;
     this.geometry = 'planar';
-    this.polygons = []; // closed rings, first vertex not repeated
+    this.mode = 'polygon'; // what a press on the plot draws: polygon (clicks) | rectangle (a drag)
+    this.polygons = []; // closed rings, first vertex not repeated: exactly the vertices sent
+    this.selected = null; // index of the selected polygon (Delete removes it)
     this.draft = []; // the ring being drawn
+    this.boxDraft = null; // the rectangle being dragged out, as the ring it would send
     this.pointer = null; // data coordinates of the pointer while drawing
     this.closedLayer = this.layer.append('g').attr('class', 'closed');
     this.draftLayer = this.layer.append('g').attr('class', 'draft');
@@ -134,6 +143,9 @@ export class PolygonTool {
       event.preventDefault();
       this.close();
     });
+    // In rectangle mode a drag on the plot draws the box; d3-drag stops the press there, so
+    // d3-zoom (on the svg above) does not pan; the wheel still zooms.
+    hit.call(this.makeBoxDrag());
     view.svg.on('mousemove.polygon', (event) => {
       if (this.draft.length === 0) return;
       this.pointer = clampVertex(view.invert(event), this.geometry);
@@ -149,21 +161,71 @@ export class PolygonTool {
   setPolygons(rings, geometry) {
     this.geometry = geometry;
     this.polygons = rings.map((ring) => ring.map(([x, y]) => [x, y]));
+    this.selected = null;
     this.cancelDraft();
     this.render();
+  }
+
+  /** Draw polygons by clicks ('polygon') or rectangles by a drag ('rectangle'). */
+  setMode(mode) {
+    this.mode = mode;
+    this.cancelDraft();
   }
 
   /** Remove every polygon and report it. */
   clear() {
     this.polygons = [];
+    this.selected = null;
     this.cancelDraft();
     this.render();
     this.onChange(this.polygons);
   }
 
-  /** Forget the ring being drawn. */
+  /**
+   * Add closed rings (a loaded file) if the query with them is one the server takes, and report
+   * the change; else say why and change nothing. Return whether they were added.
+   */
+  add(rings) {
+    const next = [...this.polygons, ...rings.map((ring) => ring.map(([x, y]) => [x, y]))];
+    if (this.refuse(next)) return false;
+    this.polygons = next;
+    this.selected = null;
+    this.cancelDraft();
+    this.render();
+    this.onChange(this.polygons);
+    return true;
+  }
+
+  /** Remove the selected polygon and report the change (the query runs with the others). */
+  deleteSelected() {
+    if (this.selected === null) return;
+    this.polygons.splice(this.selected, 1);
+    this.selected = null;
+    this.render();
+    this.onChange(this.polygons);
+  }
+
+  /** Select polygon `index` (null: none) and redraw. */
+  select(index) {
+    this.selected = index;
+    this.render();
+  }
+
+  /**
+   * Return true (having said why through onRefuse) when the server would refuse the query made
+   * of `rings`: checked here with its words, so nothing is sent and the picture stays.
+   */
+  refuse(rings) {
+    if (rings.length === 0) return false;
+    const message = checkArea(queryGeometry(rings), { kind: this.geometry, maxVertices: this.maxVertices });
+    if (message) this.onRefuse(`invalid polygon: ${message}`);
+    return message !== null;
+  }
+
+  /** Forget the ring or rectangle being drawn. */
   cancelDraft() {
     this.draft = [];
+    this.boxDraft = null;
     this.pointer = null;
     this.renderDraft();
     this.onDraft(0);
@@ -171,7 +233,13 @@ export class PolygonTool {
 
   /** Handle a key pressed on the plot; return true when it meant something here. */
   key(event) {
-    if (this.draft.length === 0) return false;
+    if (this.draft.length === 0) {
+      if (this.selected === null) return false;
+      if (event.key === 'Delete' || event.key === 'Backspace') this.deleteSelected();
+      else if (event.key === 'Escape') this.select(null);
+      else return false;
+      return true;
+    }
     if (event.key === 'Enter') this.close();
     else if (event.key === 'Escape') this.cancelDraft();
     else if (event.key === 'Backspace') {
@@ -186,8 +254,15 @@ export class PolygonTool {
     // Enter, Escape and Backspace must reach the plot; the press usually focused it already.
     // A mouse click must not light up the keyboard focus ring (focusVisible: false).
     if (document.activeElement !== this.view.root) this.view.root.focus({ preventScroll: true, focusVisible: false });
-    const point = this.snap(this.view.invert(event));
     const [px, py] = d3.pointer(event, this.view.inner.node());
+    if (this.draft.length === 0) {
+      // Not drawing: a click on a polygon selects it; elsewhere it drops the selection and,
+      // with the polygon tool, starts a ring.
+      const hit = this.polygonAt(px, py);
+      if (hit !== null || this.selected !== null) this.select(hit);
+      if (hit !== null || this.mode !== 'polygon') return;
+    }
+    const point = this.snap(this.view.invert(event));
     if (this.draft.length >= 3 && this.screenDistance(this.draft[0], px, py) <= CLOSE_DISTANCE) {
       this.close();
       return;
@@ -200,13 +275,53 @@ export class PolygonTool {
     this.onDraft(this.draft.length);
   }
 
-  /** Close the ring being drawn if it has three vertices, and report the new set of polygons. */
+  /** Return the index of the topmost polygon whose shading covers the plot pixel (px, py), or null. */
+  polygonAt(px, py) {
+    const paths = this.closedLayer.selectAll('g.polygon path.outline').nodes();
+    for (let i = paths.length - 1; i >= 0; i -= 1) {
+      if (paths[i].isPointInFill(new DOMPoint(px, py))) return i;
+    }
+    return null;
+  }
+
+  /**
+   * Close the ring being drawn if it has three vertices and the server would take it, and report
+   * the new set of polygons. On the sphere an edge spanning more than 180° of longitude is laid
+   * along the straight line drawn on the map (the server would take the shorter arc, the other
+   * way round the globe). A refused ring stays open, to be mended (Backspace) or dropped (Esc).
+   */
   close() {
     if (this.draft.length < 3) return;
-    this.polygons.push(this.draft);
+    const ring = this.geometry === 'spherical' ? densifyLongEdges(this.draft, this.tolerance(), this.rounder()) : this.draft;
+    if (this.refuse([...this.polygons, ring])) return;
+    this.polygons.push(ring);
     this.cancelDraft();
     this.render();
     this.onChange(this.polygons);
+  }
+
+  /** Return the ring a rectangle with corners p and q sends: 4 corners, or on the sphere densified parallels and meridians. */
+  boxRing(p, q) {
+    if (this.geometry === 'spherical') return boxRing(p, q, this.tolerance(), this.rounder());
+    const [x0, x1] = [Math.min(p[0], q[0]), Math.max(p[0], q[0])];
+    const [y0, y1] = [Math.min(p[1], q[1]), Math.max(p[1], q[1])];
+    return [
+      [x0, y0],
+      [x1, y0],
+      [x1, y1],
+      [x0, y1],
+    ];
+  }
+
+  /** Return how far (degrees) a sent edge may stray from the drawn line: half a pixel at this zoom. */
+  tolerance() {
+    return 0.5 / Math.abs(this.view.x(1) - this.view.x(0));
+  }
+
+  /** Return the rounding of vertices at this zoom (see snap). */
+  rounder() {
+    const step = vertexStep(this.view.visibleSpan());
+    return (value) => roundTo(value, step);
   }
 
   /**
@@ -214,9 +329,9 @@ export class PolygonTool {
    * sphere kept within lon ±180, lat ±90 (the padded view shows more, the server refuses it).
    */
   snap(point) {
-    const step = vertexStep(this.view.visibleSpan());
+    const round = this.rounder();
     const [x, y] = clampVertex(point, this.geometry);
-    return clampVertex([roundTo(x, step), roundTo(y, step)], this.geometry);
+    return clampVertex([round(x), round(y)], this.geometry);
   }
 
   screenDistance([x, y], px, py) {
@@ -228,8 +343,10 @@ export class PolygonTool {
     if (this.geometry === 'spherical') {
       if (closed && ring.length >= 3) return sphericalRingPath(ring, x, y);
       // An open line (the ring being drawn) is cut where it crosses the antimeridian, rather
-      // than joined straight across the map.
-      return splitAtAntimeridian(ringOutline(ring, this.geometry, false))
+      // than joined straight across the map; an edge longer than 180° of longitude is shown
+      // straight, as close() will send it.
+      const line = densifyLongEdges(ring, this.tolerance(), (v) => v, false);
+      return splitAtAntimeridian(ringOutline(line, this.geometry, false))
         .map((piece) => `M${piece.map(([a, b]) => `${x(a)},${y(b)}`).join('L')}`)
         .join('');
     }
@@ -247,36 +364,111 @@ export class PolygonTool {
         const g = enter.append('g').attr('class', 'polygon');
         g.append('path').attr('class', 'outline');
         return g;
-      });
+      })
+      .classed('selected', (ring, i) => i === this.selected);
     groups.select('path.outline').attr('d', (ring) => this.pathOf(ring, true));
+    // Handles on the corners only: on the sphere the vertices inserted along a straight line
+    // (a rectangle's sides, a long edge) move with the corners.
+    const handles = (ring) => (this.geometry === 'spherical' ? cornerIndices(ring) : ring.map((_, i) => i));
     groups
       .selectAll('circle.vertex')
-      .data((ring, polygonIndex) => ring.map((point, vertexIndex) => ({ point, polygonIndex, vertexIndex })))
+      .data((ring, polygonIndex) => handles(ring).map((vertexIndex) => ({ point: ring[vertexIndex], polygonIndex, vertexIndex })))
       .join((enter) => enter.append('circle').attr('class', 'vertex').attr('r', 5).call(this.vertexDrag))
       .attr('cx', (d) => x(d.point[0]))
       .attr('cy', (d) => y(d.point[1]));
+    this.renderDelete();
     this.renderDraft();
   }
 
-  /** Return the d3-drag behaviour that moves a vertex of a closed polygon and re-queries on release. */
+  /** Draw the ✕ that deletes the selected polygon, at the top right of its outline. */
+  renderDelete() {
+    const outline = this.selected === null ? null : this.closedLayer.selectAll('g.polygon path.outline').nodes()[this.selected];
+    const box = outline?.getBBox();
+    const button = this.closedLayer
+      .selectAll('g.delete-polygon')
+      .data(box ? [box] : [])
+      .join((enter) => {
+        const g = enter.append('g').attr('class', 'delete-polygon');
+        g.append('title').text('Delete this polygon (Delete key)');
+        g.append('circle').attr('r', 9);
+        g.append('text').attr('text-anchor', 'middle').attr('dy', '0.35em').text('✕');
+        g.on('click', (event) => {
+          event.stopPropagation();
+          this.deleteSelected();
+        });
+        return g;
+      });
+    // Kept inside the plot, so a polygon running off the view still shows its ✕.
+    const left = Math.min(Math.max((box?.x ?? 0) + (box?.width ?? 0), 12), this.view.width - 12);
+    const top = Math.min(Math.max(box?.y ?? 0, 12), this.view.height - 12);
+    button.attr('transform', `translate(${left},${top})`);
+  }
+
+  /**
+   * Return the d3-drag behaviour that moves a corner of a closed polygon and re-queries on
+   * release; a move the server would refuse is undone, saying why.
+   */
   makeVertexDrag() {
     const tool = this;
     return d3
       .drag()
       .on('start', function (event, d) {
         d.moved = false;
+        d.base = tool.polygons[d.polygonIndex].map((p) => [...p]);
         d3.select(this).classed('dragging', true);
       })
       .on('drag', (event, d) => {
         const [px, py] = d3.pointer(event, this.view.inner.node());
-        this.polygons[d.polygonIndex][d.vertexIndex] = this.snap([this.view.x.invert(px), this.view.y.invert(py)]);
+        const point = this.snap([this.view.x.invert(px), this.view.y.invert(py)]);
+        if (this.geometry === 'spherical') {
+          this.polygons[d.polygonIndex] = moveCorner(d.base, d.vertexIndex, point, this.tolerance(), this.rounder()).ring;
+        } else {
+          this.polygons[d.polygonIndex][d.vertexIndex] = point;
+        }
         d.moved = true;
         this.render();
       })
       .on('end', function (event, d) {
         d3.select(this).classed('dragging', false);
         // A press without a move is not an edit: nothing to query again.
-        if (d.moved) tool.onChange(tool.polygons);
+        if (!d.moved) return;
+        if (tool.refuse(tool.polygons)) {
+          tool.polygons[d.polygonIndex] = d.base;
+          tool.render();
+        } else tool.onChange(tool.polygons);
+      });
+  }
+
+  /** Return the d3-drag behaviour that draws a rectangle in rectangle mode (any other press is left to d3-zoom and clicks). */
+  makeBoxDrag() {
+    const tool = this;
+    let start = null;
+    const pointAt = (event) => {
+      const [px, py] = d3.pointer(event, this.view.inner.node());
+      return this.snap([this.view.x.invert(px), this.view.y.invert(py)]);
+    };
+    return d3
+      .drag()
+      .filter((event) => tool.mode === 'rectangle' && tool.draft.length === 0 && !event.ctrlKey && !event.button)
+      .on('start', (event) => {
+        start = { point: pointAt(event.sourceEvent), at: d3.pointer(event.sourceEvent, this.view.inner.node()) };
+      })
+      .on('drag', (event) => {
+        this.boxDraft = this.boxRing(start.point, pointAt(event.sourceEvent));
+        this.renderDraft();
+      })
+      .on('end', (event) => {
+        const [px, py] = d3.pointer(event.sourceEvent, this.view.inner.node());
+        const ring = this.boxDraft;
+        this.boxDraft = null;
+        this.renderDraft();
+        // A press that barely moved is a click (it selects), not a box.
+        if (!ring || Math.abs(px - start.at[0]) < 3 || Math.abs(py - start.at[1]) < 3) return;
+        if (this.refuse([...this.polygons, ring])) return;
+        this.polygons.push(ring);
+        this.selected = null;
+        this.render();
+        this.onChange(this.polygons);
       });
   }
 
@@ -284,7 +476,12 @@ export class PolygonTool {
     const { x, y } = this.view;
     const draft = this.draft;
     const layer = this.draftLayer;
-    this.layer.classed('drawing', draft.length > 0);
+    this.layer.classed('drawing', draft.length > 0 || this.boxDraft !== null);
+    if (this.boxDraft) {
+      layer.selectAll('path.closing, circle.draft-vertex').remove();
+      layer.selectAll('path.drawn').data([0]).join('path').attr('class', 'drawn').attr('d', this.pathOf(this.boxDraft, true));
+      return;
+    }
     if (draft.length === 0) {
       layer.selectAll('*').remove();
       return;

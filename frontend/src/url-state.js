@@ -1,17 +1,19 @@
 /** Keep the page's query (dataset, polygons or "show all") in the URL fragment, and read it back. */
 
 // The fragment reads like: #dataset=grid&polygon=1.5,2;30,2;30,40&polygon=...  or  #dataset=grid&all
+// A polygon query that was cancelled keeps its polygons, with `&cancelled`: they are drawn, not queried.
 // Numbers are written with String(), the shortest text that reads back as the same double, so
 // a reloaded link sends exactly the polygon that was sent before.
 
 /** Return the fragment (with its '#', or '' for nothing) that describes `state`. */
-export function encodeState({ dataset = null, polygons = [], all = false }) {
+export function encodeState({ dataset = null, polygons = [], all = false, cancelled = false }) {
   const parts = [];
   if (dataset) parts.push(`dataset=${encodeURIComponent(dataset)}`);
   if (all) parts.push('all');
   for (const ring of polygons) {
     parts.push(`polygon=${ring.map(([x, y]) => `${x},${y}`).join(';')}`);
   }
+  if (cancelled && polygons.length > 0) parts.push('cancelled');
   return parts.length > 0 ? `#${parts.join('&')}` : '';
 }
 
@@ -24,8 +26,8 @@ function readRing(text) {
 }
 
 /**
- * Return {dataset, polygons, all, unreadable} read from a fragment: polygons that make no
- * sense are left out and counted in `unreadable`, so the page can say so.
+ * Return {dataset, polygons, all, cancelled, unreadable} read from a fragment: polygons that
+ * make no sense are left out and counted in `unreadable`, so the page can say so.
  */
 export function decodeState(hash) {
   const params = new URLSearchParams(hash.replace(/^#/, ''));
@@ -40,6 +42,8 @@ export function decodeState(hash) {
     dataset: params.get('dataset') || null,
     polygons,
     all: params.has('all') && polygons.length === 0,
+    cancelled: params.has('cancelled') && polygons.length > 0,
+
     unreadable,
   };
 }

@@ -22,7 +22,8 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 from tests.browser.chromium import CHROMIUM, CHROMIUM_ARGS
 
 # The renderer's point colour (frontend/src/point-renderer.js), as the canvas reads it back.
-POINT_RGBA = [31, 102, 170, 255]
+# The admin preview's colour (dataset-preview.js); the page colours its points by density (density.js).
+PREVIEW_RGBA = [31, 102, 170, 255]
 D3_DIST = Path(settings.BASE_DIR) / "frontend" / "node_modules" / "d3" / "dist"
 ARROW_BUNDLE = Path(settings.BASE_DIR) / "frontend" / "build" / "arrow.mjs"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -9,6 +10,15 @@ from urllib.parse import urlsplit
 from playwright.sync_api import Page, Request
 
 STATUS = "#status"
+# A folder to keep screenshots of the states the tests reach, for looking at them (unset: none taken).
+SCREENSHOTS = os.environ.get("POINTSITE_SCREENSHOTS", "")
+
+
+def screenshot(page: Page, name: str) -> None:
+    """Save the page as `name`.png in $POINTSITE_SCREENSHOTS, when it is set."""
+    if SCREENSHOTS:
+        os.makedirs(SCREENSHOTS, exist_ok=True)
+        page.screenshot(path=os.path.join(SCREENSHOTS, f"{name}.png"))
 
 
 class PlotPage:
@@ -83,6 +93,17 @@ class PlotPage:
         else:
             self.page.keyboard.press("Enter")
 
+    def drag(self, start: tuple[float, float], end: tuple[float, float]) -> None:
+        """Press at data point `start`, move to `end` in steps and release (a box, with the rectangle tool)."""
+        self.page.mouse.move(*self.to_client(start))
+        self.page.mouse.down()
+        self.page.mouse.move(*self.to_client(end), steps=8)
+        self.page.mouse.up()
+
+    def hint(self) -> str:
+        """Return the text shown on the plot itself ('' when the hint is hidden)."""
+        return self.page.eval_on_selector("#drawing-hint", "el => (el.hidden ? '' : el.textContent)")
+
     def polygons(self) -> list[list[list[float]]]:
         """Return the closed rings the page holds, in data coordinates."""
         return self.page.evaluate("window.pointsite.polygons()")
@@ -90,6 +111,10 @@ class PlotPage:
     def pixel(self, point: Sequence[float]) -> list[int]:
         """Return the RGBA of the points canvas at a data point."""
         return self.page.evaluate("p => window.pointsite.pixelAt(p)", list(point))
+
+    def lone_point_rgba(self) -> list[int]:
+        """Return the colour of a pixel holding one point, at the page's density scale now."""
+        return self.page.evaluate("window.pointsite.densityRgba(1, window.pointsite.scaleMax())")
 
     def pixels(self, points: Sequence[Sequence[float]]) -> list[list[int]]:
         """Return the RGBA of the points canvas at each data point (one round trip)."""

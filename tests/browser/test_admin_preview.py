@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.db import connections
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import POINT_RGBA
+from tests.browser.conftest import PREVIEW_RGBA
 
 
 def make_staff(username: str, password: str) -> None:
@@ -60,6 +60,6 @@ def test_upload_a_csv_and_see_the_preview(page: Page, live_server: Any, task_wor
             }
             return n;
         }""",
-        POINT_RGBA[:3],
+        PREVIEW_RGBA[:3],
     )
     assert painted >= len(rows)
