@@ -55,7 +55,9 @@ const renderer = new PointRenderer(plotRoot.querySelector('canvas.points'), {
   onScale: () => updateLegend(),
 });
 let overviewMost = 0; // the densest cell of the overview shown
-const overview = new OverviewLayer(plotRoot.querySelector('canvas.overview'), {
+// The overview is drawn in the renderer's canvas, under the points (see OverviewLayer).
+const overview = new OverviewLayer({
+  onDraw: (pixels) => renderer.setBackground(pixels),
   onScale: (most) => {
     overviewMost = most;
     updateLegend();
@@ -72,6 +74,7 @@ function updateLegend() {
 /** Say whether a query's points are on screen: the overview under them is then dimmed, as context. */
 function markSelection() {
   plotRoot.classList.toggle('has-selection', mode !== 'none');
+  overview.setDim(mode !== 'none');
   updateLegend();
 }
 
@@ -79,13 +82,11 @@ let tool = null;
 let basemap = null;
 const view = new PlotView(plotRoot, {
   onChange: (v) => {
-    const { left, top, width, height } = renderer.canvas.style;
-    Object.assign(overview.canvas.style, { left, top, width, height });
-    overview.moved(v);
     const dpr = window.devicePixelRatio || 1;
     if (renderer.canvas.width !== Math.round(v.width * dpr) || renderer.canvas.height !== Math.round(v.height * dpr)) {
       renderer.resize(v.width, v.height, dpr);
     }
+    overview.moved(v); // the renderer's background at the new scales, before it redraws
     // A linear scale is k * value + offset; the renderer redraws what it holds, no refetch.
     const [x0, x1] = v.x.domain();
     const [y0, y1] = v.y.domain();
@@ -222,10 +223,12 @@ function query(kind) {
     onPoints: (xy, count, bodyBytes) => {
       replacePicture();
       renderer.add(xy, count);
+      updateLegend(); // the points' scale from their first batch on (a no-op when it shows already)
       status.add(count, bodyBytes);
     },
     onFinish: (result) => {
       if (result.outcome === 'end') replacePicture();
+      renderer.streamEnded();
       current.finished = result;
       status.streamEnded();
       settle();
@@ -248,6 +251,7 @@ function cancel() {
   // ends it then too (the points held are still drawn, as after a cancel mid-stream).
   if (running === null) return;
   pointQuery.abort();
+  renderer.streamEnded();
   const received = status.received;
   running = null;
   setRunning(false);
@@ -451,13 +455,23 @@ plotRoot.addEventListener('keydown', (event) => {
 // and the canvas pixel drawn there.
 window.pointsite = {
   toClient: (point) => view.toClient(point),
+  // The canvas pixel at a data point, whatever shows there (a point, the overview under them).
+  canvasPixelAt: ([x, y]) => {
+    const dpr = renderer.dpr;
+    return Array.from(renderer.context.getImageData(Math.floor(view.x(x) * dpr), Math.floor(view.y(y) * dpr), 1, 1).data);
+  },
+  // The canvas pixel at a data point where a point is drawn, [0, 0, 0, 0] where none is (the
+  // overview shows there: overviewPixelAt).
   pixelAt: ([x, y]) => {
     const dpr = renderer.dpr;
-    const data = renderer.context.getImageData(Math.floor(view.x(x) * dpr), Math.floor(view.y(y) * dpr), 1, 1).data;
-    return Array.from(data);
+    const [px, py] = [Math.floor(view.x(x) * dpr), Math.floor(view.y(y) * dpr)];
+    const inside = px >= 0 && py >= 0 && px < renderer.canvas.width && py < renderer.canvas.height;
+    if (!inside || renderer.counts[py * renderer.canvas.width + px] === 0) return [0, 0, 0, 0];
+    return Array.from(renderer.context.getImageData(px, py, 1, 1).data);
   },
   // The overview canvas's pixel at a data point (the density under the points), and what the
-  // overview holds: {whole, detail} grids' bbox and size, and how many it fetched.
+  // overview holds: {whole, detail} grids' bbox and size, how many it fetched, and when (performance.now())
+  // the whole one was first drawn.
   overviewPixelAt: ([x, y]) => {
     const dpr = window.devicePixelRatio || 1;
     const data = overview.context.getImageData(Math.floor(view.x(x) * dpr), Math.floor(view.y(y) * dpr), 1, 1).data;
@@ -465,7 +479,12 @@ window.pointsite = {
   },
   overview: () => {
     const describe = (held) => held && { bbox: held.bbox, width: held.width, height: held.height, most: held.most };
-    return { whole: describe(overview.whole), detail: describe(overview.detail), requests: overview.requests };
+    return {
+      whole: describe(overview.whole),
+      detail: describe(overview.detail),
+      requests: overview.requests,
+      drawnAt: overview.drawnAt,
+    };
   },
   // The colour of `count` points in a pixel on a scale up to `scaleMax`, and the points' scale now.
   densityRgba: (count, scaleMax) => densityRgba(count, scaleMax),

@@ -1,4 +1,4 @@
-/** The dataset's overview (the `…/overview` density grid) drawn under the points: data in view before any query, and context around a selection. */
+/** The dataset's overview (the `…/overview` density grid) under the points: data in view before any query, and context around a selection. */
 
 import { LEVELS, levelTable, palette } from './density.js';
 
@@ -9,6 +9,8 @@ const CELL_PX = 2;
 const MAX_CELLS = 2048; // the API's limit on each side (points/overview.py)
 // After a zoom or pan, wait this long for the gesture to settle before asking for the new box.
 const SETTLE_MS = 150;
+// Under a query's points the overview is context: grey, and this opaque.
+const DIM_ALPHA = 0.35;
 
 /** Return the part of box `a` inside box `b` ([minX, minY, maxX, maxY] each), or null when they do not overlap. */
 export function intersectBox(a, b) {
@@ -52,13 +54,18 @@ export function overviewPixels({ width, height, counts }, colours) {
 
 export class OverviewLayer {
   /**
-   * Draws on `canvas` (under the points); `onScale` gets the densest cell's count of what is
+   * Draws on a canvas of its own, not shown: `onDraw(pixels)` gets what it drew (a Uint32Array
+   * of the plot's device pixels, or null for nothing), which the point renderer puts under the
+   * points in its one canvas. A second canvas under the points' cost a 5M stream 15-25 % in
+   * compositing (bench: issue 11's note). `onScale` gets the densest cell's count of what is
    * shown (for the legend), `onError` a sentence when an overview could not be had (the last
    * picture stays).
    */
-  constructor(canvas, { onScale = () => {}, onError = () => {} } = {}) {
-    this.canvas = canvas;
-    this.context = canvas.getContext('2d');
+  constructor({ onDraw = () => {}, onScale = () => {}, onError = () => {} } = {}) {
+    this.canvas = document.createElement('canvas');
+    this.context = this.canvas.getContext('2d', { willReadFrequently: true });
+    this.onDraw = onDraw;
+    this.dim = false; // drawn as context: grey and faint
     this.colours = palette();
     this.onScale = onScale;
     this.onError = onError;
@@ -70,6 +77,7 @@ export class OverviewLayer {
     this.timer = 0;
     this.view = null;
     this.requests = 0; // overview fetches started (for the tests)
+    this.drawnAt = null; // performance.now() when the dataset's whole overview was first drawn (the bench reads it)
   }
 
   /** Show dataset `entry` (ready or not) in `view`: its whole overview, fetched at once. */
@@ -78,6 +86,7 @@ export class OverviewLayer {
     this.dataset = entry;
     this.whole = null;
     this.detail = null;
+    this.drawnAt = null;
     this.view = view;
     this.draw();
     this.onScale(0);
@@ -156,11 +165,19 @@ export class OverviewLayer {
       this[slot] = { bbox: answer.bbox, width: answer.width, height: answer.height, image, most };
       if (slot === 'whole') this.detail = null;
       this.draw();
+      if (slot === 'whole') this.drawnAt = performance.now();
     } catch (err) {
       if (err.name === 'AbortError' || this.pending !== controller) return;
       this.pending = null;
       this.onError(`The overview of “${name}” could not be had: ${err.message}.`);
     }
+  }
+
+  /** Draw as context (grey and faint, under a query's points) or not. */
+  setDim(dim) {
+    if (dim === this.dim) return;
+    this.dim = dim;
+    this.draw();
   }
 
   /** Draw what is held at the view's current scales: the whole grid, the visible box's over it. */
@@ -174,7 +191,12 @@ export class OverviewLayer {
     }
     context.setTransform(1, 0, 0, 1, 0, 0);
     context.clearRect(0, 0, canvas.width, canvas.height);
-    if (!view) return;
+    const shown = this.detail ?? this.whole;
+    if (!view || !shown) {
+      this.onDraw(null);
+      this.onScale(0);
+      return;
+    }
     context.imageSmoothingEnabled = false;
     context.setTransform(dpr, 0, 0, dpr, 0, 0);
     for (const held of [this.whole, this.detail]) {
@@ -187,7 +209,17 @@ export class OverviewLayer {
       context.clearRect(left, top, w, h); // the finer grid replaces the coarse one where it has cells
       context.drawImage(held.image, left, top, w, h);
     }
-    const shown = this.detail ?? this.whole;
-    this.onScale(shown ? shown.most : 0);
+    if (this.dim) {
+      // Grey and faint: the canvas's own filter over what it holds (one pass, then read back).
+      context.setTransform(1, 0, 0, 1, 0, 0);
+      context.globalCompositeOperation = 'copy';
+      context.filter = `grayscale(1) opacity(${DIM_ALPHA})`;
+      context.drawImage(canvas, 0, 0);
+      context.filter = 'none';
+      context.globalCompositeOperation = 'source-over';
+    }
+    const data = context.getImageData(0, 0, canvas.width, canvas.height).data;
+    this.onDraw(new Uint32Array(data.buffer, data.byteOffset, data.byteLength / 4));
+    this.onScale(shown.most);
   }
 }
