@@ -314,6 +314,25 @@ def runs_of(
     return runs
 
 
+def first_picture(browser: Browser, url: str, name: str, link: Link | None, n: int, label: str) -> list[float]:
+    """Open `n` fresh pages on dataset `name` over `link`; return the seconds from the page's
+    navigation start to its overview of the dataset drawn (issue 11: data in view before any
+    query), as the page's own clock says (performance.now() at the draw, from time origin)."""
+    seconds = []
+    for _ in range(n):
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        if link is not None:
+            cdp = page.context.new_cdp_session(page)
+            cdp.send("Network.enable")
+            cdp.send("Network.emulateNetworkConditions", link.conditions())
+        page.goto(f"{url}/#dataset={name}")
+        page.wait_for_function("window.pointsite && window.pointsite.overview().drawnAt !== null", timeout=120_000)
+        seconds.append(page.evaluate("window.pointsite.overview().drawnAt") / 1000)
+        page.close()
+    print(f"  {label:<44} " + "  ".join(f"{s:.2f}s" for s in seconds), flush=True)
+    return seconds
+
+
 def med(runs: list[Run]) -> float:
     return statistics.median(r.seconds for r in runs)
 
@@ -360,6 +379,7 @@ def main() -> None:
     loop: dict[tuple[int, str, str], list[Run]] = {}  # (size, act, format) → runs, loopback
     slow: dict[tuple[str, int, str], list[Run] | str] = {}  # (link, size, format) → runs, or why skipped
     props: dict[tuple[str, str], list[Run]] = {}  # (plain | props, format) → runs
+    firsts: dict[tuple[str, int], list[float]] = {}  # (link label | loopback, size) → seconds to the overview
     started = time.monotonic()
     with server as url, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
@@ -384,6 +404,13 @@ def main() -> None:
                     slow[link.label, size, fmt] = runs_of(
                         browser, url, dataset_name(size), "show-all", fmt, link, n, f"{size:>9,} show-all  {fmt}"
                     )
+        print("first picture (page load → overview drawn):", flush=True)
+        for over in [None, *links]:
+            for size in sizes:
+                where = over.label if over else "loopback"
+                firsts[where, size] = first_picture(
+                    browser, url, dataset_name(size), over, args.runs, f"{size:>9,} {where}"
+                )
         if not args.url:
             print("properties (loopback):", flush=True)
             for kind, name in (("plain", dataset_name(PROPS_POINTS)), ("props", props_name(PROPS_POINTS))):
@@ -431,6 +458,23 @@ def main() -> None:
         )
     say("(longest task: the worst over all runs, while the points arrived; Chrome reports tasks over 50 ms)")
     say("```")
+    say("")
+
+    say("### First picture: page load → the dataset's overview drawn (issue 11), seconds")
+    say("")
+    say(
+        "Fresh page on `#dataset=…`, navigation start to the overview grid (`…/overview`, cells of ~2 px) "
+        "on the canvas, by the page's clock; before issue 11 the page showed nothing until Show all "
+        "(whose click → done is in the next table). Median [min-max]."
+    )
+    say("")
+    say("| points | loopback | " + " | ".join(link.label for link in links) + " |")
+    say("|---:|---:|" + "---:|" * len(links))
+    for size in sizes:
+        row = [firsts[where, size] for where in ["loopback", *(link.label for link in links)]]
+        say(
+            f"| {size:,} | " + " | ".join(f"{statistics.median(c):.2f} [{min(c):.2f}-{max(c):.2f}]" for c in row) + " |"
+        )
     say("")
 
     say("### Show all over links throttled by Chrome (CDP Network.emulateNetworkConditions), seconds")
