@@ -122,9 +122,7 @@ def land_polygons() -> shapely.Geometry:
     try:
         topology = json.loads(LAND_FILE.read_text())
     except FileNotFoundError:
-        raise LandDataMissing(
-            f"the land data ({LAND_FILE.relative_to(ROOT)}) is missing: run make node"
-        ) from None
+        raise LandDataMissing(f"the land data ({LAND_FILE.relative_to(ROOT)}) is missing: run make node") from None
     # make_valid: a few rings of the 110m file touch themselves, which contains_xy minds.
     land = shapely.make_valid(shapely.union_all(topology_polygons(topology, "land")))
     shapely.prepare(land)
