@@ -205,7 +205,7 @@ def from_spec(spec: dict[str, Any]) -> tuple[Iterator[PointBatch], int, str]:
     if kind == "land":
         if not spec.get("spherical", True):
             raise ValueError("points on land are lon/lat: they cannot be planar")
-        spots = int(spec.get("clusters") or LAND_HOT_SPOTS)
+        spots = LAND_HOT_SPOTS if spec.get("clusters") is None else int(spec["clusters"])
         if spots < 1:
             raise ValueError("points on land need a positive number of hot spots")
         if spec.get("bounds"):

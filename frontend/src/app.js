@@ -57,7 +57,7 @@ const renderer = new PointRenderer(plotRoot.querySelector('canvas.points'), {
 let overviewMost = 0; // the densest cell of the overview shown
 // The overview is drawn in the renderer's canvas, under the points (see OverviewLayer).
 const overview = new OverviewLayer({
-  onDraw: (pixels) => renderer.setBackground(pixels),
+  onDraw: (grids) => renderer.setBackground(grids),
   onScale: (most) => {
     overviewMost = most;
     updateLegend();
@@ -67,8 +67,8 @@ const overview = new OverviewLayer({
 
 /** Show the scale of what stands out: the points of a query once there are some, else the overview. */
 function updateLegend() {
-  if (mode !== 'none' && renderer.total > 0) legend.show(renderer.scaleMax, 'pixel');
-  else legend.show(overviewMost, 'cell');
+  if (mode === 'none') legend.show(overviewMost, 'cell');
+  else legend.show(renderer.total > 0 ? renderer.scaleMax : 0, 'pixel'); // grey context alone has no scale
 }
 
 /** Say whether a query's points are on screen: the overview under them is then dimmed, as context. */
@@ -469,13 +469,15 @@ window.pointsite = {
     if (!inside || renderer.counts[py * renderer.canvas.width + px] === 0) return [0, 0, 0, 0];
     return Array.from(renderer.context.getImageData(px, py, 1, 1).data);
   },
-  // The overview canvas's pixel at a data point (the density under the points), and what the
+  // The overview's pixel at a data point (what shows under the points there), and what the
   // overview holds: {whole, detail} grids' bbox and size, how many it fetched, and when (performance.now())
   // the whole one was first drawn.
   overviewPixelAt: ([x, y]) => {
-    const dpr = window.devicePixelRatio || 1;
-    const data = overview.context.getImageData(Math.floor(view.x(x) * dpr), Math.floor(view.y(y) * dpr), 1, 1).data;
-    return Array.from(data);
+    const dpr = renderer.dpr;
+    const [px, py] = [Math.floor(view.x(x) * dpr), Math.floor(view.y(y) * dpr)];
+    const at = py * renderer.canvas.width + px;
+    const inside = px >= 0 && py >= 0 && px < renderer.canvas.width && py < renderer.canvas.height;
+    return inside ? Array.from(new Uint8Array(renderer.background.buffer, 4 * at, 4)) : [0, 0, 0, 0];
   },
   overview: () => {
     const describe = (held) => held && { bbox: held.bbox, width: held.width, height: held.height, most: held.most };

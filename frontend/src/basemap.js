@@ -85,6 +85,10 @@ function loadAtlas() {
         borders: topojson.mesh(countries, countries.objects.countries, (a, b) => a !== b),
       };
     });
+    // A failed load is tried again by the next lon/lat dataset shown, not kept as the answer.
+    atlas.catch(() => {
+      atlas = null;
+    });
   }
   return atlas;
 }

@@ -23,15 +23,37 @@ export function intersectBox(a, b) {
  * dataset with `bounds`, drawn `pxPerUnit` CSS pixels a data unit: the box clipped to the data,
  * and cells of about CELL_PX pixels. Null when the view shows none of the data.
  */
-export function overviewGrid(view, bounds, pxPerUnit) {
-  let [minX, minY, maxX, maxY] = bounds;
-  // A dataset of one point, or on one line, has flat bounds: give them some extent (as the API does).
+export function overviewGrid(view, bounds, pxPerUnit, viewPx = [Infinity, Infinity]) {
+  const data = padFlat(bounds);
+  const bbox = intersectBox(padFlat(view), data);
+  if (bbox === null) return null;
+  // Never more cells than the view has room for (a flat dataset's plot is zoomed 1e9 times).
+  const cells = (span, room) =>
+    Math.min(MAX_CELLS, Math.ceil(room / CELL_PX), Math.max(1, Math.ceil((span * pxPerUnit) / CELL_PX)));
+  return { bbox, width: cells(bbox[2] - bbox[0], viewPx[0]), height: cells(bbox[3] - bbox[1], viewPx[1]) };
+}
+
+/** Return a box with some extent where it has none (one point, points on a line), as the API does. */
+function padFlat([minX, minY, maxX, maxY]) {
   if (minX === maxX) [minX, maxX] = [minX - 0.5, maxX + 0.5];
   if (minY === maxY) [minY, maxY] = [minY - 0.5, maxY + 0.5];
-  const bbox = intersectBox(view, [minX, minY, maxX, maxY]);
-  if (bbox === null) return null;
-  const cells = (span) => Math.min(MAX_CELLS, Math.max(1, Math.ceil((span * pxPerUnit) / CELL_PX)));
-  return { bbox, width: cells(bbox[2] - bbox[0]), height: cells(bbox[3] - bbox[1]) };
+  return [minX, minY, maxX, maxY];
+}
+
+/** Return the grey, faint version of overview pixels: context under a query's points (luminance as CSS grayscale). */
+export function dimPixels(pixels) {
+  const bytes = new Uint8ClampedArray(pixels.buffer, pixels.byteOffset, pixels.byteLength);
+  const out = new Uint8ClampedArray(bytes.length);
+  const alpha = Math.round(255 * DIM_ALPHA);
+  for (let i = 0; i < bytes.length; i += 4) {
+    if (bytes[i + 3] === 0) continue;
+    const grey = 0.2126 * bytes[i] + 0.7152 * bytes[i + 1] + 0.0722 * bytes[i + 2];
+    out[i] = grey;
+    out[i + 1] = grey;
+    out[i + 2] = grey;
+    out[i + 3] = alpha;
+  }
+  return new Uint32Array(out.buffer);
 }
 
 /** Return the RGBA pixels (top row first) of an overview's counts (bottom row first), coloured by `colours`. */
@@ -54,23 +76,23 @@ export function overviewPixels({ width, height, counts }, colours) {
 
 export class OverviewLayer {
   /**
-   * Draws on a canvas of its own, not shown: `onDraw(pixels)` gets what it drew (a Uint32Array
-   * of the plot's device pixels, or null for nothing), which the point renderer puts under the
-   * points in its one canvas. A second canvas under the points' cost a 5M stream 15-25 % in
-   * compositing (bench: issue 11's note). `onScale` gets the densest cell's count of what is
-   * shown (for the legend), `onError` a sentence when an overview could not be had (the last
-   * picture stays).
+   * Holds the dataset's overview grids as small images (a pixel a cell) and hands them to
+   * `onDraw(grids, dim)`: the point renderer samples them into its one canvas, under the points
+   * (a second canvas under the points cost a 5M stream 15-25 % in Chromium's compositing; a
+   * full-canvas read back per zoom event, megabytes of garbage a frame). `grids` are
+   * [{bbox, width, height, pixels (top row first)}], the coarse whole grid first, the visible
+   * box's over it; `dim` says to draw them as context (grey, faint). `onScale` gets the densest
+   * cell's count of what is shown (for the legend), `onError` a sentence when an overview could
+   * not be had (the last picture stays).
    */
   constructor({ onDraw = () => {}, onScale = () => {}, onError = () => {} } = {}) {
-    this.canvas = document.createElement('canvas');
-    this.context = this.canvas.getContext('2d', { willReadFrequently: true });
     this.onDraw = onDraw;
     this.dim = false; // drawn as context: grey and faint
     this.colours = palette();
     this.onScale = onScale;
     this.onError = onError;
     this.dataset = null;
-    // The whole dataset's grid, and the visible box's once zoomed in: {bbox, image, most}.
+    // The whole dataset's grid, and the visible box's once zoomed in: {bbox, width, height, pixels, grey, most}.
     this.whole = null;
     this.detail = null;
     this.pending = null; // AbortController of the fetch under way
@@ -89,19 +111,22 @@ export class OverviewLayer {
     this.drawnAt = null;
     this.view = view;
     this.draw();
-    this.onScale(0);
-    if (entry?.status !== 'ready' || !entry.bounds || entry.count === 0) return;
-    const grid = overviewGrid(entry.bounds, entry.bounds, this.pxPerUnit());
+    this.fetchWhole();
+  }
+
+  /** Ask for the whole dataset's grid, at the view's resolution (a failed one is asked again after a gesture). */
+  fetchWhole() {
+    const entry = this.dataset;
+    if (entry?.status !== 'ready' || !entry.bounds || entry.count === 0 || !this.view) return;
+    const grid = overviewGrid(entry.bounds, entry.bounds, this.pxPerUnit(), [this.view.width, this.view.height]);
     if (grid) this.fetch(grid, 'whole');
   }
 
-  /** The view moved: redraw what is held at once, and ask for the visible box once the gesture settles. */
+  /** The view moved: the renderer redraws what is held; ask for the visible box once the gesture settles. */
   moved(view) {
     this.view = view;
-    this.draw();
     clearTimeout(this.timer);
-    if (!this.whole) return;
-    this.timer = setTimeout(() => this.refine(), SETTLE_MS);
+    this.timer = setTimeout(() => (this.whole ? this.refine() : this.pending === null && this.fetchWhole()), SETTLE_MS);
   }
 
   /** Ask for the visible box at the view's resolution, unless the whole grid (or the detail held) already serves it. */
@@ -110,7 +135,7 @@ export class OverviewLayer {
     if (!view || !whole) return;
     const [x0, x1] = view.x.domain();
     const [y0, y1] = view.y.domain();
-    const grid = overviewGrid([x0, y0, x1, y1], this.dataset.bounds, this.pxPerUnit());
+    const grid = overviewGrid([x0, y0, x1, y1], this.dataset.bounds, this.pxPerUnit(), [view.width, view.height]);
     if (grid === null) return;
     const coarse = (held) => {
       const [a, b, c, d] = held.bbox;
@@ -160,12 +185,14 @@ export class OverviewLayer {
       if (this.pending !== controller) return; // superseded meanwhile
       this.pending = null;
       const { pixels, most } = overviewPixels(answer, this.colours);
-      const image = new OffscreenCanvas(answer.width, answer.height);
-      image.getContext('2d').putImageData(new ImageData(new Uint8ClampedArray(pixels.buffer), answer.width, answer.height), 0, 0);
-      this[slot] = { bbox: answer.bbox, width: answer.width, height: answer.height, image, most };
+      const held = { bbox: answer.bbox, width: answer.width, height: answer.height, pixels, grey: null, most };
+      this[slot] = held;
       if (slot === 'whole') this.detail = null;
       this.draw();
-      if (slot === 'whole') this.drawnAt = performance.now();
+      if (slot === 'whole') {
+        this.drawnAt = performance.now();
+        this.refine(); // zoomed in while it came: the visible box too
+      }
     } catch (err) {
       if (err.name === 'AbortError' || this.pending !== controller) return;
       this.pending = null;
@@ -180,46 +207,15 @@ export class OverviewLayer {
     this.draw();
   }
 
-  /** Draw what is held at the view's current scales: the whole grid, the visible box's over it. */
+  /** Hand what is held to the renderer: the whole grid, the visible box's over it. */
   draw() {
-    const { canvas, context, view } = this;
-    const dpr = window.devicePixelRatio || 1;
-    if (view) {
-      const width = Math.max(1, Math.round(view.width * dpr));
-      const height = Math.max(1, Math.round(view.height * dpr));
-      if (canvas.width !== width || canvas.height !== height) [canvas.width, canvas.height] = [width, height];
-    }
-    context.setTransform(1, 0, 0, 1, 0, 0);
-    context.clearRect(0, 0, canvas.width, canvas.height);
+    const held = [this.whole, this.detail].filter(Boolean);
+    if (this.dim) for (const grid of held) grid.grey ??= dimPixels(grid.pixels);
+    this.onDraw(
+      held.map((grid) => ({ ...grid, pixels: this.dim ? grid.grey : grid.pixels })),
+      this.dim,
+    );
     const shown = this.detail ?? this.whole;
-    if (!view || !shown) {
-      this.onDraw(null);
-      this.onScale(0);
-      return;
-    }
-    context.imageSmoothingEnabled = false;
-    context.setTransform(dpr, 0, 0, dpr, 0, 0);
-    for (const held of [this.whole, this.detail]) {
-      if (!held) continue;
-      const [minX, minY, maxX, maxY] = held.bbox;
-      const left = view.x(minX);
-      const top = view.y(maxY);
-      const w = view.x(maxX) - left;
-      const h = view.y(minY) - top;
-      context.clearRect(left, top, w, h); // the finer grid replaces the coarse one where it has cells
-      context.drawImage(held.image, left, top, w, h);
-    }
-    if (this.dim) {
-      // Grey and faint: the canvas's own filter over what it holds (one pass, then read back).
-      context.setTransform(1, 0, 0, 1, 0, 0);
-      context.globalCompositeOperation = 'copy';
-      context.filter = `grayscale(1) opacity(${DIM_ALPHA})`;
-      context.drawImage(canvas, 0, 0);
-      context.filter = 'none';
-      context.globalCompositeOperation = 'source-over';
-    }
-    const data = context.getImageData(0, 0, canvas.width, canvas.height).data;
-    this.onDraw(new Uint32Array(data.buffer, data.byteOffset, data.byteLength / 4));
-    this.onScale(shown.most);
+    this.onScale(shown ? shown.most : 0);
   }
 }

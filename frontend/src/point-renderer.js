@@ -33,7 +33,8 @@ export class PointRenderer {
     this.palette = palette();
     this.onDrawn = onDrawn;
     this.onScale = onScale;
-    this.background = null; // device pixels shown where no point is (the overview), or null: transparent
+    this.grids = []; // the overview's grids, shown where no point is (setBackground)
+    this.backgroundKey = ''; // the size and transform `background` was sampled at
     this.complete = false; // no more points are coming (streamEnded), so the scale may be made exact
     this.maxCount = 0; // the most points any pixel holds at the current transform
     this.scaleMax = MIN_SCALE_MAX; // the count the colours are scaled to (≤ maxCount, or the minimum)
@@ -60,6 +61,8 @@ export class PointRenderer {
     this.pixels = new Uint32Array(this.image.data.buffer);
     // 16 bits a pixel (saturating at 65,535): half the memory a random write touches of 32.
     this.counts = new Uint16Array(this.canvas.width * this.canvas.height);
+    this.background = new Uint32Array(this.canvas.width * this.canvas.height);
+    this.backgroundKey = '';
     this.redraw();
   }
 
@@ -73,19 +76,53 @@ export class PointRenderer {
   }
 
   /**
-   * Show `pixels` (a Uint32Array of the canvas's device pixels, or null) where no point is: the
-   * overview, drawn in this one canvas under the points rather than in a canvas of its own. A
-   * background of another size (the canvas being resized) is ignored until one that fits comes.
+   * Show `grids` where no point is: the overview, sampled into this one canvas under the points
+   * rather than drawn in a canvas of its own. Each is {bbox, width, height, pixels} (a pixel a
+   * cell, top row first); later ones cover earlier ones where they lie. The points stay.
    */
-  setBackground(pixels) {
-    this.background = pixels && pixels.length === this.pixels.length ? pixels : null;
-    // Where no point is, the new background; the points stay.
-    const { counts } = this;
-    const target = this.pixels;
-    const bg = this.background;
-    for (let i = 0; i < counts.length; i += 1) if (counts[i] === 0) target[i] = bg === null ? 0 : bg[i];
+  setBackground(grids) {
+    this.grids = grids;
+    this.backgroundKey = '';
+    this.composeBackground();
+    const { counts, pixels, background } = this;
+    for (let i = 0; i < counts.length; i += 1) if (counts[i] === 0) pixels[i] = background[i];
     this.dirty = true;
     this.schedule();
+  }
+
+  /** Sample the grids into `background` at the current transform (nearest cell), unless it is so already. */
+  composeBackground() {
+    const { width, height } = this.canvas;
+    const { kx, ox, ky, oy } = this.transform;
+    const key = `${width} ${height} ${kx} ${ox} ${ky} ${oy} ${this.dpr}`;
+    if (key === this.backgroundKey) return;
+    this.backgroundKey = key;
+    const background = this.background;
+    background.fill(0);
+    const dpr = this.dpr;
+    for (const grid of this.grids) {
+      const [minX, minY, maxX, maxY] = grid.bbox;
+      // The cell under each device pixel's centre: data = (device / dpr - offset) / k, per axis.
+      const cols = new Int32Array(width);
+      let first = width;
+      let last = -1;
+      for (let px = 0; px < width; px += 1) {
+        const x = ((px + 0.5) / dpr - ox) / kx;
+        const col = Math.floor(((x - minX) / (maxX - minX)) * grid.width);
+        cols[px] = col >= 0 && col < grid.width ? col : -1;
+        if (cols[px] >= 0) [first, last] = [Math.min(first, px), px];
+      }
+      if (last < 0) continue;
+      const src = grid.pixels;
+      for (let py = 0; py < height; py += 1) {
+        const y = ((py + 0.5) / dpr - oy) / ky;
+        const row = Math.floor(((maxY - y) / (maxY - minY)) * grid.height);
+        if (row < 0 || row >= grid.height) continue;
+        const from = row * grid.width;
+        const to = py * width;
+        for (let px = first; px <= last; px += 1) background[to + px] = src[from + cols[px]];
+      }
+    }
   }
 
   /** Set the side of a point's square in CSS pixels, and redraw. */
@@ -129,8 +166,8 @@ export class PointRenderer {
   }
 
   redraw() {
-    if (this.background !== null && this.background.length === this.pixels.length) this.pixels.set(this.background);
-    else this.pixels.fill(0);
+    this.composeBackground();
+    this.pixels.set(this.background);
     this.counts.fill(0);
     this.maxCount = 0;
     this.setScale(MIN_SCALE_MAX);
@@ -204,8 +241,10 @@ export class PointRenderer {
     } else if (this.dirty) {
       // The colours follow the densest pixel: in steps while drawing, exactly once all is drawn.
       const top = Math.max(this.maxCount, MIN_SCALE_MAX);
-      if (top > this.scaleMax * SCALE_STEP || (this.complete && !this.drawing && top !== this.scaleMax)) this.recolour(top);
+      const standIn = this.backTransform !== null;
       this.backTransform = null;
+      if (top > this.scaleMax * SCALE_STEP || (this.complete && !this.drawing && top !== this.scaleMax)) this.recolour(top);
+      else if (standIn) this.onScale(this.scaleMax); // the redraw's scale, kept from the legend meanwhile
       this.context.putImageData(this.image, 0, 0);
       this.dirty = false;
       this.canvasValid = true;
@@ -220,7 +259,8 @@ export class PointRenderer {
     if (scaleMax === this.scaleMax) return;
     this.scaleMax = scaleMax;
     this.pixelOf = this.pixelTable();
-    this.onScale(scaleMax);
+    // While the last complete picture stands in for a redraw, the legend keeps its scale.
+    if (this.backTransform === null) this.onScale(scaleMax);
   }
 
   /** Return the pixel of each count up to the scale's top (one lookup a point, not two). */

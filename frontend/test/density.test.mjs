@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { LEVELS, MIN_SCALE_MAX, legendTicks, levelOf, levelTable, palette, shortCount } from '../src/density.js';
-import { intersectBox, overviewGrid, overviewPixels } from '../src/overview-layer.js';
+import { dimPixels, intersectBox, overviewGrid, overviewPixels } from '../src/overview-layer.js';
 
 // A stand-in for d3.interpolateYlGnBu with the same contract: t in [0, 1] -> 'rgb(r, g, b)'.
 const grey = (t) => `rgb(${Math.round(255 * (1 - t))}, ${Math.round(255 * (1 - t))}, ${Math.round(255 * (1 - t))})`;
@@ -56,6 +56,18 @@ test('the overview asks for the visible part of the data, in cells of about 2 px
   // Never more cells than the API allows; flat bounds get an extent.
   assert.equal(overviewGrid([0, 0, 1000, 1000], [0, 0, 1000, 1000], 100).width, 2048);
   assert.deepEqual(overviewGrid([4, 4, 6, 6], [5, 5, 5, 5], 10).bbox, [4.5, 4.5, 5.5, 5.5]);
+  // The whole overview of one point (or of points on a line): the view is the flat bounds too,
+  // and the plot zoomed ~1e9 times asks for no more cells than the view has room for.
+  assert.deepEqual(overviewGrid([5, 5, 5, 5], [5, 5, 5, 5], 1e11, [800, 600]), { bbox: [4.5, 4.5, 5.5, 5.5], width: 400, height: 300 });
+  assert.deepEqual(overviewGrid([0, 3, 10, 3], [0, 3, 10, 3], 80, [800, 600]).bbox, [0, 2.5, 10, 3.5]);
+});
+
+test('dimmed overview pixels are grey by luminance and faint; empty ones stay empty', () => {
+  const colours = new Uint32Array(new Uint8ClampedArray([200, 100, 50, 255, 0, 0, 0, 0]).buffer);
+  const bytes = new Uint8Array(dimPixels(colours).buffer);
+  const grey = Math.round(0.2126 * 200 + 0.7152 * 100 + 0.0722 * 50);
+  assert.deepEqual([...bytes.slice(0, 4)], [grey, grey, grey, 89]);
+  assert.deepEqual([...bytes.slice(4)], [0, 0, 0, 0]);
 });
 
 test('overview pixels put the grid upside up and leave empty cells transparent', () => {
