@@ -185,3 +185,13 @@ def test_an_error_keeps_the_picture_that_was_there(page: Page, blobs: str, live_
     # Every point of "Show all" is still drawn, outside the refused polygon too.
     assert plot.pixel(where["dense"]) == before
     assert page.evaluate("p => window.pointsite.overviewPixelAt(p)", list(where["dense"]))[3] > 0
+
+
+def test_a_dataset_of_one_point_has_its_overview_too(page: Page, transactional_db: None) -> None:
+    generate("dot", "--grid", "1x1")  # one point at [0, 0]: flat bounds
+    PlotPage(page).open("#dataset=dot")
+    held = wait_overview(page)["whole"]
+    # The API's extent for flat bounds, and no more cells than the plot has room for.
+    assert held["bbox"] == [-0.5, -0.5, 0.5, 0.5] and held["most"] == 1
+    assert held["width"] <= 1280 // 2 and held["height"] <= 800 // 2
+    assert page.evaluate("window.pointsite.overviewPixelAt([0, 0])")[3] == 255
