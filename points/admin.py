@@ -315,10 +315,7 @@ class DatasetAdmin(admin.ModelAdmin):
             "y_column": d["y_column"] or None,
             "skip_bad_rows": d["skip_bad_rows"],
         }
-        result = tasks.import_upload.enqueue(
-            dataset_id=dataset.pk, token=dataset.import_token, path=str(saved), options=options
-        )
-        Dataset.objects.filter(pk=dataset.pk, import_token=dataset.import_token).update(task_id=str(result.id))
+        tasks.queue_for(dataset, tasks.import_upload, path=str(saved), options=options)
         self.message_user(
             request,
             f"Importing {dataset.name} (a task of the worker): the status below updates by itself.",
@@ -345,8 +342,7 @@ class DatasetAdmin(admin.ModelAdmin):
             except DatasetError as exc:
                 form.add_error("name", str(exc))
             else:
-                result = tasks.generate.enqueue(dataset_id=dataset.pk, token=dataset.import_token, spec=spec)
-                Dataset.objects.filter(pk=dataset.pk, import_token=dataset.import_token).update(task_id=str(result.id))
+                tasks.queue_for(dataset, tasks.generate, spec=spec)
                 self.message_user(request, f"Generating {dataset.name}: the status below updates by itself.")
                 return HttpResponseRedirect(reverse("admin:points_dataset_change", args=[dataset.pk]))
         return self._form_page(request, form, "Generate demo data", multipart=False)

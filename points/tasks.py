@@ -54,3 +54,10 @@ def generate(dataset_id: int, token: str, spec: dict[str, Any]) -> dict[str, Any
         dataset, lambda d: dataset_fill(d, batches, geometry=geometry, progress=lambda n: n / max(total, 1))
     )
     return {"count": done.count}
+
+
+def queue_for(dataset: Dataset, task: Any, **kwargs: Any) -> None:
+    """Enqueue `task` for the dataset's import in progress (its id and token given as arguments)
+    and record the task's id on the dataset, as long as the import is still its own."""
+    result = task.enqueue(dataset_id=dataset.pk, token=dataset.import_token, **kwargs)
+    Dataset.objects.filter(pk=dataset.pk, import_token=dataset.import_token).update(task_id=str(result.id))

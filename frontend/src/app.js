@@ -453,31 +453,35 @@ plotRoot.addEventListener('keydown', (event) => {
 
 // Inspection hooks for the browser tests and the console: where a data point is on screen,
 // and the canvas pixel drawn there.
+/** Return the index in the renderer's device pixels of a data point, or -1 when it is off the canvas. */
+function devicePixel([x, y]) {
+  const { width, height } = renderer.canvas;
+  const px = Math.floor(view.x(x) * renderer.dpr);
+  const py = Math.floor(view.y(y) * renderer.dpr);
+  return px >= 0 && py >= 0 && px < width && py < height ? py * width + px : -1;
+}
+
 window.pointsite = {
   toClient: (point) => view.toClient(point),
   // The canvas pixel at a data point, whatever shows there (a point, the overview under them).
-  canvasPixelAt: ([x, y]) => {
-    const dpr = renderer.dpr;
-    return Array.from(renderer.context.getImageData(Math.floor(view.x(x) * dpr), Math.floor(view.y(y) * dpr), 1, 1).data);
+  canvasPixelAt: (point) => {
+    const at = devicePixel(point);
+    if (at < 0) return [0, 0, 0, 0];
+    const { width } = renderer.canvas;
+    return Array.from(renderer.context.getImageData(at % width, Math.floor(at / width), 1, 1).data);
   },
   // The canvas pixel at a data point where a point is drawn, [0, 0, 0, 0] where none is (the
   // overview shows there: overviewPixelAt).
-  pixelAt: ([x, y]) => {
-    const dpr = renderer.dpr;
-    const [px, py] = [Math.floor(view.x(x) * dpr), Math.floor(view.y(y) * dpr)];
-    const inside = px >= 0 && py >= 0 && px < renderer.canvas.width && py < renderer.canvas.height;
-    if (!inside || renderer.counts[py * renderer.canvas.width + px] === 0) return [0, 0, 0, 0];
-    return Array.from(renderer.context.getImageData(px, py, 1, 1).data);
+  pixelAt: (point) => {
+    const at = devicePixel(point);
+    return at < 0 || renderer.counts[at] === 0 ? [0, 0, 0, 0] : window.pointsite.canvasPixelAt(point);
   },
   // The overview's pixel at a data point (what shows under the points there), and what the
   // overview holds: {whole, detail} grids' bbox and size, how many it fetched, and when (performance.now())
   // the whole one was first drawn.
-  overviewPixelAt: ([x, y]) => {
-    const dpr = renderer.dpr;
-    const [px, py] = [Math.floor(view.x(x) * dpr), Math.floor(view.y(y) * dpr)];
-    const at = py * renderer.canvas.width + px;
-    const inside = px >= 0 && py >= 0 && px < renderer.canvas.width && py < renderer.canvas.height;
-    return inside ? Array.from(new Uint8Array(renderer.background.buffer, 4 * at, 4)) : [0, 0, 0, 0];
+  overviewPixelAt: (point) => {
+    const at = devicePixel(point);
+    return at < 0 ? [0, 0, 0, 0] : Array.from(new Uint8Array(renderer.background.buffer, 4 * at, 4));
   },
   overview: () => {
     const describe = (held) => held && { bbox: held.bbox, width: held.width, height: held.height, most: held.most };

@@ -26,6 +26,11 @@ export function levelTable(scaleMax) {
   return table;
 }
 
+/** Return the pixel (of `colours`, the palette) of each count 0 … min(scaleMax, TABLE_LIMIT): one lookup a count. */
+export function pixelTable(scaleMax, colours) {
+  return Uint32Array.from(levelTable(scaleMax), (level) => colours[level]);
+}
+
 /** Return [r, g, b] of ramp position `t` (0 … 1) given d3's `interpolate` (which returns 'rgb(r, g, b)'). */
 export function rampRgb(interpolate, t) {
   const text = interpolate(RAMP_START + (1 - RAMP_START) * t);

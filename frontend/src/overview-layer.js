@@ -1,6 +1,6 @@
 /** The dataset's overview (the `…/overview` density grid) under the points: data in view before any query, and context around a selection. */
 
-import { LEVELS, levelTable, palette } from './density.js';
+import { LEVELS, palette, pixelTable } from './density.js';
 
 // A grid cell is about this many CSS pixels on a side: fine enough to see structure at once,
 // a quarter of the cells of a per-pixel grid (the body of a 1024×1024 grid of 5M points is
@@ -60,15 +60,16 @@ export function dimPixels(pixels) {
 export function overviewPixels({ width, height, counts }, colours) {
   let most = 0;
   for (const n of counts) if (n > most) most = n;
-  const levels = levelTable(most);
-  const limit = levels.length;
+  const pixelOf = pixelTable(most, colours);
+  const limit = pixelOf.length;
+  const darkest = colours[LEVELS - 1];
   const pixels = new Uint32Array(width * height);
   for (let row = 0; row < height; row += 1) {
     const from = row * width;
     const to = (height - 1 - row) * width; // the grid's row 0 is the lowest y, the image's the top
     for (let col = 0; col < width; col += 1) {
       const n = counts[from + col];
-      if (n !== 0) pixels[to + col] = colours[n < limit ? levels[n] : LEVELS - 1];
+      if (n !== 0) pixels[to + col] = n < limit ? pixelOf[n] : darkest;
     }
   }
   return { pixels, most };

@@ -1,6 +1,6 @@
 /** Draw points on a canvas by density, a time-boxed slice of batches per animation frame, straight into pixels. */
 
-import { LEVELS, MIN_SCALE_MAX, levelTable, palette } from './density.js';
+import { LEVELS, MIN_SCALE_MAX, palette, pixelTable } from './density.js';
 
 // Writing pixels into one ImageData and putting it once per frame costs a few nanoseconds a
 // point; canvas paths or fillRect per point cost far more, and an SVG node per point dies at
@@ -38,7 +38,7 @@ export class PointRenderer {
     this.complete = false; // no more points are coming (streamEnded), so the scale may be made exact
     this.maxCount = 0; // the most points any pixel holds at the current transform
     this.scaleMax = MIN_SCALE_MAX; // the count the colours are scaled to (≤ maxCount, or the minimum)
-    this.pixelOf = this.pixelTable(); // count → pixel, for counts below its length
+    this.pixelOf = pixelTable(this.scaleMax, this.palette); // count → pixel, for counts below its length
     this.batches = []; // [{xy: Float64Array, count}]
     this.total = 0; // points held
     this.next = 0; // index of the first batch not yet drawn at the current transform
@@ -258,15 +258,9 @@ export class PointRenderer {
   setScale(scaleMax) {
     if (scaleMax === this.scaleMax) return;
     this.scaleMax = scaleMax;
-    this.pixelOf = this.pixelTable();
+    this.pixelOf = pixelTable(this.scaleMax, this.palette);
     // While the last complete picture stands in for a redraw, the legend keeps its scale.
     if (this.backTransform === null) this.onScale(scaleMax);
-  }
-
-  /** Return the pixel of each count up to the scale's top (one lookup a point, not two). */
-  pixelTable() {
-    const levels = levelTable(this.scaleMax);
-    return Uint32Array.from(levels, (level) => this.palette[level]);
   }
 
   /** Colour every pixel again from its count on a scale up to `scaleMax`. */

@@ -7,7 +7,7 @@ import os
 import shutil
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,21 +83,26 @@ def page(browser: Browser, live_server: Any) -> Iterator[Page]:
     assert not errors, f"the page logged errors: {errors}"
 
 
-def generate(name: str, *args: str) -> None:
-    """Create a dataset through the real management command.
+def in_thread(work: Callable[[], Any]) -> Any:
+    """Run database work (a management command, the ORM) in a thread of its own and return its result.
 
-    It runs in a thread of its own: Playwright's sync API keeps an event loop in the test's
-    thread, and Django refuses database work in a thread with one.
+    Playwright's sync API keeps an event loop in the test's thread, and Django refuses database
+    work in a thread with one.
     """
 
-    def work() -> None:
+    def run() -> Any:
         try:
-            call_command("generate_points", name, *args, "--replace", verbosity=0)
+            return work()
         finally:
             connections.close_all()
 
     with ThreadPoolExecutor(max_workers=1) as pool:
-        pool.submit(work).result()
+        return pool.submit(run).result()
+
+
+def generate(name: str, *args: str) -> None:
+    """Create a dataset through the real management command."""
+    in_thread(lambda: call_command("generate_points", name, *args, "--replace", verbosity=0))
 
 
 @pytest.fixture

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 from django.core.management import call_command
-from django.db import connections
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import api_all, api_within, generate
+from tests.browser.conftest import api_all, api_within, generate, in_thread
 from tests.browser.plot_page import PlotPage, screenshot
 
 SELECTION = re.compile(r"\bhas-selection\b")
@@ -50,6 +48,13 @@ def _far(cells: Counter[tuple[int, int]], i: int, j: int) -> bool:
 def shown(page: Page, point: tuple[float, float]) -> list[int]:
     """Return the plot canvas's pixel at a data point: a point, or the overview under them."""
     return page.evaluate("p => window.pointsite.canvasPixelAt(p)", list(point))
+
+
+def show_all(page: Page, plot: PlotPage) -> None:
+    """Press Show all and wait until every point is on the canvas."""
+    page.click("#show-all")
+    assert plot.wait_over(1)["state"] == "done"
+    page.wait_for_function("() => !window.pointsite.drawing()")
 
 
 def wait_overview(page: Page) -> dict[str, Any]:
@@ -132,9 +137,7 @@ def test_the_dataset_stays_as_dimmed_context_under_a_selection(page: Page, blobs
 def test_show_all_colours_dense_and_sparse_places_apart(page: Page, blobs: str, live_server: Any) -> None:
     where = places(live_server, blobs)
     plot = PlotPage(page).open(f"#dataset={blobs}")
-    page.click("#show-all")
-    assert plot.wait_over(1)["state"] == "done"
-    page.wait_for_function("() => !window.pointsite.drawing()")
+    show_all(page, plot)
     scale = page.evaluate("window.pointsite.scaleMax()")
     assert scale > 8  # many points share the pixels of a cluster's core
 
@@ -152,27 +155,16 @@ def test_show_all_colours_dense_and_sparse_places_apart(page: Page, blobs: str, 
     screenshot(page, "density-show-all")
 
 
-def _delete(name: str) -> None:
-    def work() -> None:
-        try:
-            call_command("delete_dataset", name, verbosity=0)
-        finally:
-            connections.close_all()
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pool.submit(work).result()
-
-
 def test_an_error_keeps_the_picture_that_was_there(page: Page, blobs: str, live_server: Any) -> None:
     where = places(live_server, blobs)
     plot = PlotPage(page).open(f"#dataset={blobs}")
-    page.click("#show-all")
-    assert plot.wait_over(1)["state"] == "done"
-    page.wait_for_function("() => !window.pointsite.drawing()")
+    show_all(page, plot)
     before = plot.pixel(where["dense"])
     assert before[3] == 255
 
-    _delete(blobs)  # gone from the server: the next query is refused (404)
+    in_thread(
+        lambda: call_command("delete_dataset", blobs, verbosity=0)
+    )  # gone from the server: the next query is refused (404)
     lx, ly = where["lone"]
     ring = [(lx - 20, ly - 20), (lx + 20, ly - 20), (lx + 20, ly + 20)]
     with plot.expect_within_request() as caught:

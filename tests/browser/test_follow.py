@@ -6,8 +6,7 @@ import json
 import re
 import threading
 import urllib.request
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,25 +19,13 @@ from points import tasks
 from points.batches import PointBatch
 from points.datasets import dataset_import, dataset_prepare
 from points.models import Dataset, GeometryKind, ImportJob
+from tests.browser.conftest import in_thread
 from tests.browser.plot_page import PlotPage, is_within, streams_all, url_path
 
 HINT = "Click on the plot to draw a polygon, or press “Show all”."
 OPTION = "#dataset option[value='{}']"
 PANEL = "#dataset-panel"
 DASH = "\N{EN DASH}"  # between the two ends of a range, as the panel writes it
-
-
-def in_thread(work: Callable[[], Any]) -> Any:
-    """Run database work in a thread of its own (Playwright's loop is in this one; see conftest.generate)."""
-
-    def run() -> Any:
-        try:
-            return work()
-        finally:
-            connections.close_all()
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(run).result()
 
 
 class GatedImport:

@@ -82,6 +82,5 @@ class Command(BaseCommand):
                 return
         geometry = GeometryKind.SPHERICAL if spec.get("spherical") else GeometryKind.PLANAR
         dataset = dataset_prepare(name=name, title=title, geometry=geometry, replace=True, job=ImportJob.QUEUED)
-        result = tasks.generate.enqueue(dataset_id=dataset.pk, token=dataset.import_token, spec=spec)
-        Dataset.objects.filter(pk=dataset.pk, import_token=dataset.import_token).update(task_id=str(result.id))
+        tasks.queue_for(dataset, tasks.generate, spec=spec)
         self.stdout.write(f"{name}: queued for the task worker ({title}); the page shows its progress")
