@@ -50,6 +50,7 @@ from points.stores.embedded.blockfile import Section  # noqa: E402
 
 SIZES = {"500k": 500_000, "5M": 5_000_000}
 FORMATS = ("ndjson", "arrow")
+EXPORTS = ("csv", "geojson")  # measured for the full streams (the downloads a user asks for)
 CODINGS = ("identity", "gzip", "zstd")
 # Issue 8's server-side targets.
 TARGET_ZSTD_RATIO = 1.5  # zstd 5M full stream on loopback, at most this many times the identity one
@@ -173,6 +174,19 @@ def checked_points(data: bytes, fmt: str, coding: str) -> int:
         end = json.loads(last)
         if end.get("end") is not True or end.get("count") != points:
             raise RuntimeError(f"ndjson/{coding}: the stream does not end with its end line: {last[:200]!r}")
+        return points
+    if fmt == "csv":  # the rule in points/export.py: a last line `# end count=N`, N = the rows above
+        text = plain.rstrip(b"\n")
+        last = text[text.rfind(b"\n") + 1 :]
+        points = text.count(b"\n") - 1  # every line but the header and the trailer (no quoted newlines here)
+        if last != b"# end count=%d" % points:
+            raise RuntimeError(f"csv/{coding}: the export does not end with its end line: {last[:200]!r}")
+        return points
+    if fmt == "geojson":
+        document = json.loads(plain)  # a cut or failed export is invalid JSON
+        points = len(document["features"])
+        if document.get("pointsite") != {"end": True, "count": points}:
+            raise RuntimeError(f"geojson/{coding}: the export does not end with its end member")
         return points
     reader = pa.ipc.open_stream(plain)
     count, metadata = 0, None
@@ -584,7 +598,8 @@ def run_all(args: argparse.Namespace, sizes: list[str], work: Path, say: Callabl
             f"{args.cold_runs} runs, each after dropping the dataset's section files from the page cache "
             "(the VM's host may still cache them). The three codings of a row group run interleaved. "
             "÷ identity: warm time over the same request's identity time in the same format. Peak RSS: "
-            "the worker's VmHWM over one run (its ~70 MB at rest included)."
+            "the worker's VmHWM over one run (its ~70 MB at rest included). csv and geojson are the "
+            "exports (points/export.py), transcoded from the store's Arrow batches."
         )
         say("")
         say(
@@ -600,7 +615,7 @@ def run_all(args: argparse.Namespace, sizes: list[str], work: Path, say: Callabl
                 ("all", "GET", f"/api/datasets/{name}/points", None),
                 ("20% polygon", "POST", f"/api/datasets/{name}/points/within", POLYGON),
             ):
-                for fmt in FORMATS:
+                for fmt in (*FORMATS, *EXPORTS) if label == "all" else FORMATS:
                     figures = measure_forms(
                         server, folder, method, url, body, fmt, runs=args.runs, cold_runs=args.cold_runs
                     )

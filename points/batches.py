@@ -20,6 +20,8 @@ class Format(enum.StrEnum):
 
     NDJSON = "ndjson"
     ARROW = "arrow"
+    CSV = "csv"  # export formats: the stores serve Arrow, which points.export writes out
+    GEOJSON = "geojson"
 
 
 class Coding(enum.StrEnum):

@@ -80,7 +80,7 @@ class Dataset(models.Model):
             return None
         return [float(v) for v in values if v is not None]
 
-    def as_json(self, properties: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    def as_json(self, properties: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         """Return the dataset as the API describes it; `properties` ({name, type} of each property
         of the points served, as the point store learnt them at import) is None when not known."""
         return {

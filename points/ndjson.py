@@ -25,8 +25,8 @@ RESERVED_KEYS = frozenset({"id", "pt"})
 _NEWLINE = 10
 _ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder()
-# The fixed parts of a property-less point line, kept together in one buffer for the gather.
-_CONSTANTS = np.frombuffer(b'{"id":' + b',"pt":' + b"}\n", dtype=np.uint8)
+# The fixed parts of a property-less point line (splice_lines).
+_PARTS = (b'{"id":', b',"pt":', b"}\n")
 
 
 def encode_points(
@@ -47,7 +47,7 @@ def encode_points(
     if int_ids is None and properties is None and all(type(i) is int for i in ids):
         int_ids = np.asarray(ids, dtype=np.int64)
     if properties is None and int_ids is not None and int_ids.dtype.kind in "iu":
-        return _encode_plain(int_ids.astype(np.int64, copy=False), xs, ys)
+        return splice_lines(int_ids.astype(np.int64, copy=False), xs, ys, _PARTS)
     id_list = ids.tolist() if isinstance(ids, np.ndarray) else list(ids)
     if properties is None:
         records: list[dict[str, Any]] = [
@@ -72,8 +72,14 @@ def line_offsets(text: bytes) -> IntArray:
     return offsets
 
 
-def _encode_plain(ids: IntArray, xs: FloatArray, ys: FloatArray) -> tuple[bytes, IntArray]:
+def splice_lines(
+    ids: IntArray, xs: FloatArray, ys: FloatArray, parts: tuple[bytes, bytes, bytes]
+) -> tuple[bytes, IntArray]:
+    """Return (text, offsets) of one line a point, `head <id> middle [x,y] tail` with `parts` =
+    (head, middle, tail), the tail ending the line: orjson writes the numbers, numpy splices."""
     n = len(ids)
+    head, middle, tail = (len(part) for part in parts)
+    constants = np.frombuffer(b"".join(parts), dtype=np.uint8)
     pairs = np.frombuffer(orjson.dumps(np.column_stack([xs, ys]), option=orjson.OPT_SERIALIZE_NUMPY), np.uint8)
     idtext = np.frombuffer(orjson.dumps(ids, option=orjson.OPT_SERIALIZE_NUMPY), np.uint8)
     # "[[x,y],[x,y]]": numbers never contain brackets, so brackets delimit the pairs.
@@ -87,16 +93,16 @@ def _encode_plain(ids: IntArray, xs: FloatArray, ys: FloatArray) -> tuple[bytes,
     id_end = np.empty(n, dtype=np.int64)
     id_end[:-1] = commas
     id_end[-1] = len(idtext) - 1
-    source = np.concatenate([_CONSTANTS, idtext, pairs])
-    id_base, pair_base = len(_CONSTANTS), len(_CONSTANTS) + len(idtext)
-    # Each line is five segments: {"id":  <id>  ,"pt":  <pair>  }\n
+    source = np.concatenate([constants, idtext, pairs])
+    id_base, pair_base = len(constants), len(constants) + len(idtext)
+    # Each line is five segments: head, the id, middle, the pair, tail.
     seg_start = np.empty((n, 5), dtype=np.int64)
     seg_len = np.empty((n, 5), dtype=np.int64)
-    seg_start[:, 0], seg_len[:, 0] = 0, 6
+    seg_start[:, 0], seg_len[:, 0] = 0, head
     seg_start[:, 1], seg_len[:, 1] = id_base + id_start, id_end - id_start
-    seg_start[:, 2], seg_len[:, 2] = 6, 6
+    seg_start[:, 2], seg_len[:, 2] = head, middle
     seg_start[:, 3], seg_len[:, 3] = pair_base + pair_start, pair_end - pair_start
-    seg_start[:, 4], seg_len[:, 4] = 12, 2
+    seg_start[:, 4], seg_len[:, 4] = head + middle, tail
     flat_len = seg_len.ravel()
     out_start = np.cumsum(flat_len) - flat_len
     gather = np.repeat(seg_start.ravel() - out_start, flat_len)

@@ -8,7 +8,13 @@ from points.batches import Coding, Format, StreamForm
 #: codings offered, best first (zstd: smaller and several times faster to decode than gzip)
 CODINGS = (Coding.ZSTD, Coding.GZIP)
 _ALIASES = {"x-gzip": "gzip"}
-_NDJSON_TYPES = ("application/x-ndjson", "application/ndjson")
+#: the media types that ask for each format (Accept), in the order that breaks ties
+_FORMAT_TYPES = (
+    (Format.NDJSON, ("application/x-ndjson", "application/ndjson")),
+    (Format.ARROW, (ARROW_TYPE,)),
+    (Format.CSV, ("text/csv",)),
+    (Format.GEOJSON, ("application/geo+json",)),
+)
 # The weight of identity when the client does not name it (acceptable, never preferred).
 _LAST_RESORT = 1e-6
 
@@ -65,7 +71,12 @@ def choose_coding(accept_encoding: str | None) -> Coding:
 
 
 def choose_format(query: str | None, accept: str | None) -> Format:
-    """Return the format asked for by `?format=` (first) or the Accept header; NDJSON by default."""
+    """Return the format asked for by `?format=` (first) or the Accept header; NDJSON by default.
+
+    Of the types Accept names (application/x-ndjson or application/ndjson, the Arrow stream type,
+    text/csv, application/geo+json), the one of highest q wins, ties in that order; when it names
+    none of them with q > 0 (`*/*` alone, say), NDJSON.
+    """
     if query is not None:
         try:
             return Format(query.strip().lower())
@@ -75,9 +86,9 @@ def choose_format(query: str | None, accept: str | None) -> Format:
     if not accept:
         return Format.NDJSON
     weights = _weights(accept)
-    arrow_q = weights.get(ARROW_TYPE, 0.0)
-    ndjson_q = max((weights.get(t, 0.0) for t in _NDJSON_TYPES), default=0.0)
-    return Format.ARROW if arrow_q > 0 and arrow_q > ndjson_q else Format.NDJSON
+    scores = [(max(weights.get(t, 0.0) for t in types), form) for form, types in _FORMAT_TYPES]
+    q, best = max(scores, key=lambda s: s[0])  # max keeps the first of equal scores
+    return best if q > 0 else Format.NDJSON
 
 
 def choose_form(*, query_format: str | None, accept: str | None, accept_encoding: str | None) -> StreamForm:

@@ -24,12 +24,72 @@ _ARROW = {
         }
     }
 }
+_CSV = {
+    "text/csv; charset=utf-8; header=present": {
+        "schema": {
+            "type": "string",
+            "description": (
+                "A header `id,x,y,<properties>` (`id,lon,lat,...` for spherical datasets), a row per point "
+                "(RFC 4180 quoting, every string quoted; an empty field is a null), then a last line "
+                "`# end count=N` (complete only if N equals the rows above it) or `# error count=N: message`."
+            ),
+        },
+        "example": 'id,x,y,name\n0,0.5,1.5,"a, b"\n# end count=1\n',
+    }
+}
+_GEOJSON = {
+    "application/geo+json": {
+        "schema": {
+            "type": "string",
+            "description": (
+                "A FeatureCollection of Point features, one a line, ending "
+                '`],"pointsite":{"end":true,"count":N}}`; a stream the server could not finish closes the '
+                'array, ends with the line `"pointsite":{"error":"...","count":N}` and is invalid JSON.'
+            ),
+        },
+        "example": (
+            '{"type":"FeatureCollection","features":[\n{"type":"Feature","id":0,"geometry":{"type":"Point",'
+            '"coordinates":[0.5,1.5]},"properties":{}}\n],"pointsite":{"end":true,"count":1}}\n'
+        ),
+    }
+}
 _FORMAT = {
     "name": "format",
     "in": "query",
     "required": False,
-    "description": "The stream's format; without it, the Accept header decides (NDJSON unless Arrow is preferred).",
-    "schema": {"enum": ["ndjson", "arrow"], "default": "ndjson"},
+    "description": (
+        "The stream's format (csv and geojson are exports); without it, the Accept header decides: of "
+        "application/x-ndjson, application/vnd.apache.arrow.stream, text/csv and application/geo+json the "
+        "highest q wins (ties in that order), NDJSON when none is named."
+    ),
+    "schema": {"enum": ["ndjson", "arrow", "csv", "geojson"], "default": "ndjson"},
+}
+_DOWNLOAD = {
+    "name": "download",
+    "in": "query",
+    "required": False,
+    "description": (
+        '`1` or `true`: add `Content-Disposition: attachment; filename="<dataset>.<ext>"` (`<dataset>-selection` '
+        "for within; ext ndjson, arrows, csv or geojson). `0`, `false` or absent: none; anything else is a 400."
+    ),
+    "schema": {"enum": ["0", "1", "false", "true"], "default": "0"},
+}
+_AREA_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {"schema": {"$ref": "#/components/schemas/Area"}},
+        "application/x-www-form-urlencoded": {
+            "schema": {
+                "type": "object",
+                "required": ["geometry"],
+                "properties": {"geometry": {"type": "string", "description": "The Area as GeoJSON text."}},
+            },
+        },
+    },
+    "description": (
+        "The polygon as JSON, or an HTML form's body with the polygon's GeoJSON text in the field `geometry` "
+        "(same limits and errors). A URL-encoded body that starts with `{` is read as the bare JSON (curl -d)."
+    ),
 }
 _ACCEPT_ENCODING = {
     "name": "Accept-Encoding",
@@ -52,6 +112,10 @@ _STREAM_HEADERS = {
         "schema": {"enum": ["zstd", "gzip"]},
     },
     "Vary": {"description": "`Accept, Accept-Encoding`.", "schema": {"type": "string"}},
+    "Content-Disposition": {
+        "description": '`attachment; filename="..."` when `download` asks for it (absent otherwise).',
+        "schema": {"type": "string"},
+    },
 }
 _COUNT = {
     "description": "How many points the stream would send.",
@@ -72,7 +136,7 @@ _NAME = {
 
 def _errors(*codes: int) -> dict[str, Any]:
     words = {
-        400: "The polygon, the `format` or a grid parameter is invalid; `error` says what and where.",
+        400: "The polygon, the `format`, `download` or a grid parameter is invalid; `error` says what and where.",
         401: "POINTS_API_TOKEN is set and the request has neither the token nor a logged-in session.",
         404: "No dataset of that name.",
         406: "Accept-Encoding excludes every coding the response has (identity included).",
@@ -104,11 +168,11 @@ def openapi_document() -> dict[str, Any]:
 def _document() -> dict[str, Any]:
     stream = {
         "description": (
-            "NDJSON (point lines, then one end line, or an error line if the server failed midway) or Arrow, "
-            "compressed as negotiated; the end and error markers are inside the compressed data."
+            "NDJSON (point lines, then one end line, or an error line if the server failed midway), Arrow, "
+            "CSV or GeoJSON, compressed as negotiated; the end and error markers are inside the compressed data."
         ),
         "headers": _STREAM_HEADERS,
-        "content": {**_NDJSON, **_ARROW},
+        "content": {**_NDJSON, **_ARROW, **_CSV, **_GEOJSON},
     }
     return {
         "openapi": "3.1.0",
@@ -139,11 +203,33 @@ def _document() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/datasets/{name}": {
+                "get": {
+                    "summary": "Describe one dataset",
+                    "description": (
+                        "The dataset as the list describes it, with each property's statistics where the point "
+                        "store kept them at import: `values` (points with a value); for numbers `min` and "
+                        "`max`; for strings and booleans `top` (the most common values, up to 20, most common "
+                        "first) and `distinct` (null when there were more than 10,000 distinct values, or strings "
+                        "over 200 characters, which are not tallied: `top` is then approximate, of the 10,000 most "
+                        "common when the limit was passed)."
+                    ),
+                    "operationId": "getDataset",
+                    "parameters": [_NAME],
+                    "responses": {
+                        "200": {
+                            "description": "The dataset.",
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Dataset"}}},
+                        },
+                        **_errors(401, 404),
+                    },
+                }
+            },
             "/api/datasets/{name}/points": {
                 "get": {
                     "summary": "Stream every point of a dataset",
                     "operationId": "streamPoints",
-                    "parameters": [_NAME, _FORMAT, _ACCEPT_ENCODING],
+                    "parameters": [_NAME, _FORMAT, _DOWNLOAD, _ACCEPT_ENCODING],
                     "responses": {"200": stream, **_errors(400, 401, 404, 406, 409, 503)},
                 }
             },
@@ -157,11 +243,8 @@ def _document() -> dict[str, Any]:
                         "position repeated last), with 2-number positions."
                     ),
                     "operationId": "streamPointsWithin",
-                    "parameters": [_NAME, _FORMAT, _ACCEPT_ENCODING],
-                    "requestBody": {
-                        "required": True,
-                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Area"}}},
-                    },
+                    "parameters": [_NAME, _FORMAT, _DOWNLOAD, _ACCEPT_ENCODING],
+                    "requestBody": _AREA_BODY,
                     "responses": {"200": stream, **_errors(400, 401, 404, 406, 409, 413, 503)},
                 }
             },
@@ -182,10 +265,7 @@ def _document() -> dict[str, Any]:
                     ),
                     "operationId": "countPointsWithin",
                     "parameters": [_NAME],
-                    "requestBody": {
-                        "required": True,
-                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Area"}}},
-                    },
+                    "requestBody": _AREA_BODY,
                     "responses": {"200": _COUNT, **_errors(400, 401, 404, 409, 413, 503)},
                 },
             },
@@ -304,6 +384,22 @@ def _document() -> dict[str, Any]:
                                         "properties": {
                                             "name": {"type": "string"},
                                             "type": {"enum": ["bool", "int64", "float64", "utf8", "json"]},
+                                            "values": {"type": "integer", "description": "Detail only."},
+                                            "min": {"type": ["number", "null"], "description": "Detail only."},
+                                            "max": {"type": ["number", "null"], "description": "Detail only."},
+                                            "top": {
+                                                "type": "array",
+                                                "description": "Detail only.",
+                                                "items": {
+                                                    "type": "object",
+                                                    "required": ["value", "count"],
+                                                    "properties": {
+                                                        "value": {"type": ["string", "boolean"]},
+                                                        "count": {"type": "integer"},
+                                                    },
+                                                },
+                                            },
+                                            "distinct": {"type": ["integer", "null"], "description": "Detail only."},
                                         },
                                     },
                                 },

@@ -11,11 +11,21 @@ with a value are `utf8` columns of nulls. A property whose name is taken (`x`, `
 keeps its own name in the metadata `pointsite:property`. The id is `int64` when every id is an integer, else
 `utf8` (an integer id then appears as its decimal text). NDJSON streams keep every value as it
 was imported, whatever its column type.
+
+Each property also gets its statistics, learnt in the same pass (`PropertyStats`): how many
+points have a value; for numbers the least and the greatest; for strings and booleans the
+most common values with their counts, and how many distinct values there are. Distinct values
+are counted up to `MAX_DISTINCT`: once a batch takes them past it, the most common
+`MAX_DISTINCT` are kept and values not among them are no longer tallied, so the top values
+are approximate (exact for the few-valued properties a page colours by) and `distinct` is
+unknown (None); so it is when some strings were too long to be tallied (over
+`MAX_TALLIED_LENGTH` characters).
 """
 
 from __future__ import annotations
 
 import enum
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +37,12 @@ import pyarrow as pa
 from points.batches import FloatArray, IntArray, PointBatch
 
 _EXACT_INT = 2**53
+#: distinct values of a property tallied at most (its top values and distinct count)
+MAX_DISTINCT = 10_000
+#: most common values kept per property
+TOP_VALUES = 20
+#: longer strings are not tallied (they are no categories, and would swell the stored schema)
+MAX_TALLIED_LENGTH = 200
 
 
 class ColumnType(enum.StrEnum):
@@ -74,13 +90,90 @@ def _merge(a: ColumnType, b: ColumnType) -> ColumnType:
 
 
 @dataclass(slots=True)
+class PropertyStats:
+    """What the points' values of one property are like (see the module's docstring)."""
+
+    values: int = 0
+    min: float | None = None
+    max: float | None = None
+    #: [value, count] pairs, most common first (strings and booleans; empty for other types)
+    top: list[list[Any]] = field(default_factory=list)
+    distinct: int | None = None
+
+    def public(self, kind: ColumnType) -> dict[str, Any]:
+        """Return the statistics the API shows for a property of type `kind`."""
+        data: dict[str, Any] = {"values": self.values}
+        if kind in (ColumnType.INT64, ColumnType.FLOAT64):
+            data["min"], data["max"] = self.min, self.max
+        elif kind in (ColumnType.UTF8, ColumnType.BOOL):
+            data["top"] = [{"value": v, "count": n} for v, n in self.top]
+            data["distinct"] = self.distinct
+        return data
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the statistics as JSON-ready data (kept by the stores with the schema)."""
+        return {"values": self.values, "min": self.min, "max": self.max, "top": self.top, "distinct": self.distinct}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PropertyStats:
+        top = [[value, int(count)] for value, count in data["top"]]
+        return cls(int(data["values"]), data["min"], data["max"], top, data["distinct"])
+
+
+@dataclass(slots=True)
+class _Tally:
+    """A property's statistics while they are being learnt."""
+
+    values: int = 0
+    min: float = float("inf")
+    max: float = float("-inf")
+    counts: Counter[Any] = field(default_factory=Counter)
+    overflow: bool = False
+
+    def add(self, values: list[Any], kind: ColumnType) -> None:
+        """Take a batch's values of the property (no nulls), whose values are all of `kind` so far."""
+        self.values += len(values)
+        if kind in (ColumnType.INT64, ColumnType.FLOAT64):
+            self.min = min(self.min, min(values))
+            self.max = max(self.max, max(values))
+            return
+        if kind not in (ColumnType.UTF8, ColumnType.BOOL):
+            return  # mixed values: no statistics beyond how many
+        if kind == ColumnType.UTF8 and max(map(len, values)) > MAX_TALLIED_LENGTH:
+            values = [v for v in values if len(v) <= MAX_TALLIED_LENGTH]
+            self.overflow = True  # a text too long to be a category is not tallied
+        counts = self.counts
+        if self.overflow and len(counts) >= MAX_DISTINCT:
+            counts.update([v for v in values if v in counts])  # full: only the values already tallied
+            return
+        counts.update(values)
+        if len(counts) > MAX_DISTINCT:  # once: keep the most common, tally only those from now on
+            self.counts = Counter(dict(counts.most_common(MAX_DISTINCT)))
+            self.overflow = True
+
+    def final(self) -> PropertyStats:
+        top = sorted(self.counts.items(), key=lambda item: -item[1])[:TOP_VALUES]
+        numbers = self.min <= self.max
+        return PropertyStats(
+            self.values,
+            self.min if numbers else None,
+            self.max if numbers else None,
+            [[v, n] for v, n in top],
+            None if self.overflow else len(self.counts),
+        )
+
+
+@dataclass(slots=True)
 class PointSchema:
     """The column types of a dataset's points: `id`, then its properties in first-seen order."""
 
     id: ColumnType = ColumnType.INT64
     properties: dict[str, ColumnType] = field(default_factory=dict)
+    #: each property's statistics (None: learnt before they were kept, or by a store that keeps none)
+    stats: dict[str, PropertyStats] | None = field(default_factory=dict)
     #: a float64 property also holds an integer beyond ±2^53 (it would not convert exactly)
     _big_ints: set[str] = field(default_factory=set)
+    _tallies: dict[str, _Tally] = field(default_factory=dict)
 
     def observe(self, batch: PointBatch) -> None:
         """Widen the types to admit the batch's ids and properties."""
@@ -91,6 +184,7 @@ class PointSchema:
         if batch.properties is None:
             return
         types = self.properties
+        columns: dict[str, list[Any]] = {}  # each property's values in this batch (nulls left out)
         for row in batch.properties:
             for key, value in row.items():
                 if value is None:
@@ -101,6 +195,17 @@ class PointSchema:
                     self._big_ints.add(key)
                 old = types.get(key)
                 types[key] = seen if old is None else _merge(old, seen)
+                column = columns.get(key)
+                if column is None:
+                    columns[key] = [value]
+                else:
+                    column.append(value)
+        # Tallied a column at a time, by builtins that loop in C (twice as fast as in the loop above).
+        for key, values in columns.items():
+            tally = self._tallies.get(key)
+            if tally is None:
+                tally = self._tallies[key] = _Tally()
+            tally.add(values, types[key])
         for key in self._big_ints:
             if types.get(key) == ColumnType.FLOAT64:
                 types[key] = ColumnType.JSON
@@ -110,18 +215,38 @@ class PointSchema:
         props: dict[str, ColumnType] = {
             k: (ColumnType.UTF8 if t == ColumnType.NULL else t) for k, t in self.properties.items()
         }
-        return PointSchema(self.id, props)
+        stats = {k: self._tallies[k].final() if k in self._tallies else PropertyStats(distinct=0) for k in props}
+        return PointSchema(self.id, props, stats)
 
     def to_json(self) -> dict[str, Any]:
         """Return the schema as JSON-ready data (kept by the stores)."""
-        return {"id": str(self.id), "properties": [[k, str(t)] for k, t in self.properties.items()]}
+        data: dict[str, Any] = {"id": str(self.id), "properties": [[k, str(t)] for k, t in self.properties.items()]}
+        if self.stats is not None:
+            data["stats"] = {k: v.to_json() for k, v in self.stats.items()}
+        return data
+
+    def describe(self) -> list[dict[str, Any]]:
+        """Return each property's name, type and (when known) statistics, as the API shows them."""
+        described = []
+        for name, kind in self.properties.items():
+            entry: dict[str, Any] = {"name": name, "type": str(kind)}
+            known = self.stats.get(name) if self.stats is not None else None
+            if known is not None:
+                entry.update(known.public(kind))
+            described.append(entry)
+        return described
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> PointSchema:
         """Return the schema stored by to_json (None: integer ids, no properties)."""
         if not data:
             return cls()
-        return cls(ColumnType(data["id"]), {str(k): ColumnType(t) for k, t in data["properties"]})
+        stats = data.get("stats")
+        return cls(
+            ColumnType(data["id"]),
+            {str(k): ColumnType(t) for k, t in data["properties"]},
+            None if stats is None else {str(k): PropertyStats.from_json(v) for k, v in stats.items()},
+        )
 
     def arrow(self, *, dataset: str, geometry: str) -> pa.Schema:
         """Return the Arrow schema of the dataset's streams."""
@@ -133,14 +258,19 @@ class PointSchema:
         taken = {"id", "x", "y"}
         for name, kind in self.properties.items():
             metadata = {"pointsite:json": "true"} if kind == ColumnType.JSON else {}
-            column = name
-            while column in taken:  # a property named x, y or id must not shadow the point's own
-                column += "_"
+            column = free_name(name, taken)  # a property named x, y or id must not shadow the point's own
             if column != name:
                 metadata["pointsite:property"] = name
-            taken.add(column)
             fields.append(pa.field(column, _ARROW_TYPES[kind], metadata=metadata or None))
         return pa.schema(fields, metadata={"dataset": dataset, "geometry": geometry})
+
+
+def free_name(name: str, taken: set[str]) -> str:
+    """Return `name` with underscores appended until it is not in `taken`, and take it."""
+    while name in taken:
+        name += "_"
+    taken.add(name)
+    return name
 
 
 def _column(values: list[Any], kind: ColumnType) -> pa.Array:

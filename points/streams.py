@@ -1,5 +1,7 @@
-"""Frame a store's chunks as a stream's body: a format (NDJSON or Arrow) in a coding (plain, zstd,
-gzip), ended by the format's end marker, or its error marker when reading fails midway.
+"""Frame a store's chunks as a stream's body: a format (NDJSON, Arrow, or an export format: CSV,
+GeoJSON) in a coding (plain, zstd, gzip), ended by the format's end marker, or its error marker
+when reading fails midway. The stores serve NDJSON and Arrow; an export is read from the store as
+plain Arrow (`store_form`) and written out chunk by chunk (points.export).
 
 The body goes out in pieces of about `chunk_bytes`, each made of whole compressed pieces (zstd
 frames, sync-flushed deflate), so a client decodes every point it has received; the end marker
@@ -17,14 +19,36 @@ from typing import Any, TypeVar
 
 import pyarrow as pa
 
-from points import arrow, codings, ndjson
+from points import arrow, codings, export, ndjson
 from points.batches import Chunk, Coding, Format, StreamForm
 from points.stores.base import StoreError
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-CONTENT_TYPES = {Format.NDJSON: "application/x-ndjson", Format.ARROW: arrow.CONTENT_TYPE}
+CONTENT_TYPES = {
+    Format.NDJSON: "application/x-ndjson",
+    Format.ARROW: arrow.CONTENT_TYPE,
+    Format.CSV: export.CSV_TYPE,
+    Format.GEOJSON: export.GEOJSON_TYPE,
+}
+#: the file name extension of a download in each format
+EXTENSIONS = {Format.NDJSON: "ndjson", Format.ARROW: "arrows", Format.CSV: "csv", Format.GEOJSON: "geojson"}
+#: the formats the stream writes itself from the store's Arrow
+EXPORTS = frozenset({Format.CSV, Format.GEOJSON})
+
+
+def store_form(form: StreamForm) -> StreamForm:
+    """Return the form to ask the store for: an export's points come as plain Arrow and are
+    written out (and compressed) by the stream."""
+    if form.format in EXPORTS:
+        return StreamForm(Format.ARROW, Coding.IDENTITY)
+    return form
+
+
+def needs_schema(form: StreamForm) -> bool:
+    """Return whether a stream in `form` needs the dataset's Arrow schema."""
+    return form.format == Format.ARROW or form.format in EXPORTS
 
 
 class Closing(Generator[T, None, None]):
@@ -54,35 +78,51 @@ class StreamLimit(Exception):
 
 
 class _Writer:
-    """A format's fixed parts: what comes first, the end and error markers, and a cut."""
+    """A format's fixed parts: what comes first, the end and error markers, and a cut; for an
+    export, also the writing of each chunk."""
 
     def __init__(self, form: StreamForm, schema: pa.Schema | None) -> None:
         self.format = form.format
         self.schema = schema
-        if self.format == Format.ARROW and schema is None:
-            raise ValueError("an Arrow stream needs the dataset's Arrow schema")
+        if needs_schema(form) and schema is None:
+            raise ValueError(f"a {form.format.value} stream needs the dataset's Arrow schema")
+        self.exporter = export.exporter(form.format, schema) if schema is not None else None
 
     def head(self) -> bytes:
+        if self.exporter is not None:
+            return self.exporter.head()
         return arrow.schema_message(self.schema) if self.schema is not None and self.format == Format.ARROW else b""
 
+    def rows(self, data: bytes) -> bytes:
+        """Return plain Arrow chunk data written in the export format."""
+        assert self.exporter is not None and self.schema is not None
+        return self.exporter.encode(arrow.read_batches(data, self.schema))
+
     def end(self, count: int) -> bytes:
+        if self.exporter is not None:
+            return self.exporter.end(count)
         if self.format == Format.ARROW:
             assert self.schema is not None
             return arrow.end_marker(self.schema, count)
         return ndjson.end_line(count)
 
     def error(self, message: str, count: int) -> bytes:
+        if self.exporter is not None:
+            return self.exporter.error(message, count)
         if self.format == Format.ARROW:
             assert self.schema is not None
             return arrow.error_marker(self.schema, message, count)
         return ndjson.error_line(message, count)
 
     def first(self, data: bytes, n: int) -> bytes:
-        """Return the first `n` points of plain chunk data."""
-        if self.format == Format.ARROW:
+        """Return the first `n` points of plain chunk data (an export's: written out)."""
+        if self.format == Format.ARROW or self.exporter is not None:
             assert self.schema is not None
             table = pa.Table.from_batches(arrow.read_batches(data, self.schema), self.schema)
-            return b"".join(arrow.batch_message(b) for b in table.slice(0, n).to_batches())
+            batches = table.slice(0, n).to_batches()
+            if self.exporter is not None:
+                return self.exporter.encode(batches)
+            return b"".join(arrow.batch_message(b) for b in batches)
         end = -1
         for _ in range(n):
             end = data.index(b"\n", end + 1)
@@ -181,7 +221,7 @@ def frame_stream(
     """Yield the stream's body: the chunks in `form`, gathered into pieces of about `chunk_bytes`,
     then the end marker, or the error marker if reading the chunks fails midway or a limit is
     hit (`max_points` points, `max_seconds` seconds; 0 = no limit). `schema` is the dataset's
-    Arrow schema, needed for Arrow streams.
+    Arrow schema, needed for Arrow streams and exports (whose chunks are plain Arrow: `store_form`).
 
     Closing this generator early closes `chunks` too, so the store's cursor is released.
     """
@@ -206,7 +246,10 @@ def frame_stream(
                     )
                 if deadline and time.monotonic() > deadline:
                     raise StreamLimit(f"the query ran longer than {max_seconds:g} s, the limit; query a smaller area")
-                body.add(chunk)
+                if writer.exporter is not None:
+                    body.add_plain(writer.rows(decode(chunk)))
+                else:
+                    body.add(chunk)
                 sent += chunk.count
                 if body.size >= chunk_bytes:
                     yield body.take()

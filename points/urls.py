@@ -12,6 +12,7 @@ from points import views
 
 urlpatterns = [
     path("datasets", csrf_exempt(views.dataset_list), name="dataset-list"),
+    path("datasets/<str:name>", csrf_exempt(views.dataset_detail), name="dataset-detail"),
     path("datasets/<str:name>/points", csrf_exempt(views.points_all), name="points-all"),
     path("datasets/<str:name>/points/within", csrf_exempt(views.points_within), name="points-within"),
     path("datasets/<str:name>/points/count", csrf_exempt(views.points_count), name="points-count"),

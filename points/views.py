@@ -8,6 +8,7 @@ import hmac
 import logging
 import re
 import time
+import urllib.parse
 from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from typing import Any
 
@@ -20,7 +21,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
 
 from points import codings, integrity, jobs, streams
-from points.batches import Chunk, Coding, Format, StreamForm
+from points.batches import Chunk, Coding, StreamForm
 from points.geometry import Area, PolygonError, parse_area
 from points.models import NAME_PATTERN, Dataset, DatasetStatus
 from points.negotiation import NotAcceptable, UnknownFormat, choose_coding, choose_form
@@ -31,6 +32,8 @@ from points.stores.base import DatasetNotFound, PointStore, PointStream, StoreDa
 
 logger = logging.getLogger(__name__)
 _NAME = re.compile(NAME_PATTERN)
+# A URL-encoded byte takes at most this many bytes in a form's body (%XX).
+_FORM_ENCODING = 3
 # Under ASGI, a stream's next piece is made on the event loop while making one takes less than this.
 INLINE_PULL_SECONDS = 0.002
 
@@ -79,10 +82,23 @@ def dataset_list(request: HttpRequest) -> JsonResponse:
     return JsonResponse([d.as_json(properties=_properties(d)) for d in datasets], safe=False)
 
 
-def _properties(dataset: Dataset) -> list[dict[str, str]] | None:
+@require_safe
+@api_access
+def dataset_detail(request: HttpRequest, name: str) -> JsonResponse:
+    """Return one dataset's metadata, with its properties' types and statistics (see points.schema)."""
+    shown = name if len(name) <= 64 else name[:64] + "…"
+    dataset = Dataset.objects.filter(name=name).first() if _NAME.match(name) else None
+    if dataset is None:
+        return error(404, f"no dataset named {shown!r}")
+    jobs.reap([dataset])
+    return JsonResponse(dataset.as_json(properties=_properties(dataset, detail=True)))
+
+
+def _properties(dataset: Dataset, *, detail: bool = False) -> list[dict[str, Any]] | None:
     """Return the properties of the points the dataset serves, with their column types, as the
     store keeps them (learnt at import: points.schema); None while it serves none, or when the
-    store cannot say (the list stays usable with the store out of reach)."""
+    store cannot say (the list stays usable with the store out of reach). With `detail`, each
+    property also has its statistics, where the store kept them."""
     if dataset.status != DatasetStatus.READY:
         return None
     try:
@@ -90,6 +106,8 @@ def _properties(dataset: Dataset) -> list[dict[str, str]] | None:
     except StoreError as exc:
         logger.warning("dataset %r: its properties could not be read from the store: %s", dataset.name, exc)
         return None
+    if detail:
+        return schema.describe()
     return [{"name": name, "type": str(kind)} for name, kind in schema.properties.items()]
 
 
@@ -139,7 +157,12 @@ def points_within(request: HttpRequest, name: str) -> HttpResponseBase:
     if isinstance(area, JsonResponse):
         return area
     return _stream(
-        request, dataset, lambda store, form: store.open_points(dataset.name, area, form=form), form, inline=True
+        request,
+        dataset,
+        lambda store, form: store.open_points(dataset.name, area, form=form),
+        form,
+        inline=True,
+        selection=True,
     )
 
 
@@ -206,16 +229,40 @@ def _area(request: HttpRequest, dataset: Dataset) -> Area | JsonResponse:
     if not request.META.get("CONTENT_LENGTH") and "chunked" in request.headers.get("Transfer-Encoding", "").lower():
         # WSGI servers hand Django no body without a length: say so rather than "empty".
         return error(411, "send the polygon with a Content-Length header (chunked request bodies are not read)")
+    # A form's body is URL-encoded, up to 3 bytes a character: the limit is on the GeoJSON in it.
+    form = request.content_type == "application/x-www-form-urlencoded"
+    read_limit = limit * _FORM_ENCODING if form else limit
     declared = request.META.get("CONTENT_LENGTH") or "0"
-    if declared.isdigit() and int(declared) > limit:
-        return error(413, f"the polygon body is {int(declared):,} bytes; the limit is {limit:,}")
-    body = request.read(limit + 1)
+    if declared.isdigit() and int(declared) > read_limit:
+        return error(413, f"the polygon body is {int(declared):,} bytes; the limit is {read_limit:,}")
+    body = request.read(read_limit + 1)
+    if len(body) > read_limit:
+        return error(413, f"the polygon body is over the limit of {read_limit:,} bytes")
+    if form and body.strip()[:1] not in (b"", b"{"):
+        # An HTML form's post: the polygon is its `geometry` field (curl -d sends the same
+        # content type with the bare GeoJSON, which is read as such).
+        field = _form_geometry(body)
+        if isinstance(field, JsonResponse):
+            return field
+        body = field
     if len(body) > limit:
-        return error(413, f"the polygon body is over the limit of {limit:,} bytes")
+        return error(413, f"the polygon is {len(body):,} bytes; the limit is {limit:,}")
     try:
         return parse_area(body, kind=dataset.geometry, max_vertices=settings.POINTS_MAX_VERTICES)  # type: ignore[arg-type]
     except PolygonError as exc:
         return error(400, f"invalid polygon: {exc}")
+
+
+def _form_geometry(body: bytes) -> bytes | JsonResponse:
+    """Return the `geometry` field of a URL-encoded form body, or the error response saying why there is none."""
+    try:
+        fields = urllib.parse.parse_qs(body.decode("ascii"), keep_blank_values=True, errors="strict")
+    except (UnicodeDecodeError, ValueError):
+        return error(400, "invalid form body: it is not URL-encoded text (send the polygon in a field named geometry)")
+    values = fields.get("geometry")
+    if not values:
+        return error(400, "the form has no geometry field: send the GeoJSON polygon in a field named geometry")
+    return values[0].encode()
 
 
 def _store_failure(dataset: Dataset, exc: StoreError, doing: str) -> JsonResponse:
@@ -253,7 +300,14 @@ def _stream(
     form: StreamForm,
     *,
     inline: bool,
+    selection: bool = False,
 ) -> HttpResponseBase:
+    download = _download(request.GET.get("download"))
+    if isinstance(download, JsonResponse):
+        return download
+    # A download is named after the dataset: its name is safe in a quoted file name (NAME_PATTERN).
+    filename = f"{dataset.name}{'-selection' if selection else ''}.{streams.EXTENSIONS[form.format]}"
+    attachment = filename if download else None
     if request.method == "HEAD":
         # The headers a GET would get, without opening a stream (no cursor to hold or release);
         # empty and streaming, so it carries no Content-Length either. Its count is the store's.
@@ -263,12 +317,12 @@ def _stream(
             count = get_store().count(dataset.name)  # the store's, as a GET's (it is the source of truth)
         except StoreError as exc:
             return _store_failure(dataset, exc, "count the points of")
-        return _stream_headers(head, form, count)
+        return _stream_headers(head, form, count, attachment)
     try:
-        opened = open_points(get_store(), form)
+        opened = open_points(get_store(), streams.store_form(form))  # an export reads plain Arrow
         chunks = integrity.watched(opened.chunks, dataset.name)  # damage met midway is recorded
         schema = None
-        if form.format == Format.ARROW:  # the schema of the very points that stream
+        if streams.needs_schema(form):  # the schema of the very points that stream
             schema = opened.schema.arrow(dataset=dataset.name, geometry=dataset.geometry)
         # Read the first chunk before answering, so a store that is down gets a 503, not a
         # stream that starts and fails.
@@ -288,10 +342,24 @@ def _stream(
     content = _async_chunks(body, inline=inline) if isinstance(request, ASGIRequest) else body
     response = _PointsResponse(content, body, content_type=streams.CONTENT_TYPES[form.format])
     # The store's count of the very version streaming (the store is the source of truth).
-    return _stream_headers(response, form, opened.count if opened.count is not None else dataset.count)
+    count = opened.count if opened.count is not None else dataset.count
+    return _stream_headers(response, form, count, attachment)
 
 
-def _stream_headers(response: StreamingHttpResponse, form: StreamForm, count: int) -> StreamingHttpResponse:
+def _download(value: str | None) -> bool | JsonResponse:
+    """Return whether `?download=` asks for an attachment, or the error response saying why it is unreadable."""
+    if value is None or value.strip().lower() in ("", "0", "false"):
+        return False
+    if value.strip().lower() in ("1", "true"):
+        return True
+    return error(400, f"download must be 1 or true (or 0 or false), not {value[:40]!r}")
+
+
+def _stream_headers(
+    response: StreamingHttpResponse, form: StreamForm, count: int, attachment: str | None = None
+) -> StreamingHttpResponse:
+    if attachment is not None:
+        response["Content-Disposition"] = f'attachment; filename="{attachment}"'
     if form.coding.value != "identity":
         response["Content-Encoding"] = form.coding.value
     response["Vary"] = "Accept, Accept-Encoding"

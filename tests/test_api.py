@@ -66,6 +66,39 @@ def test_dataset_list_names_the_properties_and_their_types(client: Client) -> No
     assert items["later"]["importing"] is True and items["later"]["job"] == "queued"
 
 
+def test_dataset_detail_has_the_properties_statistics(client: Client) -> None:
+    rng = np.random.default_rng(5)
+    n = 1000
+    kinds = rng.choice(["cafe", "shop", "bank"], n, p=[0.6, 0.3, 0.1])
+    sizes = rng.normal(10, 3, n)
+    rows = [{"kind": str(k), "size": float(s)} for k, s in zip(kinds, sizes, strict=True)]
+    dataset_import(name="towns", batches=[PointBatch(np.arange(n), rng.random(n), rng.random(n), rows)])
+    item = client.get("/api/datasets/towns").json()
+    listed = {d["name"]: d for d in client.get("/api/datasets").json()}["towns"]
+    assert {k: v for k, v in item.items() if k != "properties"} == {
+        k: v for k, v in listed.items() if k != "properties"
+    }
+    kind, size = item["properties"]
+    names, counts = np.unique(kinds, return_counts=True)
+    order = np.argsort(-counts)
+    assert kind == {
+        "name": "kind",
+        "type": "utf8",
+        "values": n,
+        "top": [{"value": str(names[i]), "count": int(counts[i])} for i in order],
+        "distinct": 3,
+    }
+    assert size == {"name": "size", "type": "float64", "values": n, "min": sizes.min(), "max": sizes.max()}
+
+
+def test_dataset_detail_of_an_unknown_or_importing_dataset(client: Client) -> None:
+    assert client.get("/api/datasets/nope").status_code == 404
+    assert client.get("/api/datasets/NOT%20A%20NAME").json() == {"error": "no dataset named 'NOT A NAME'"}
+    dataset_prepare(name="later", job=ImportJob.QUEUED)
+    item = client.get("/api/datasets/later").json()
+    assert item["status"] == "importing" and item["properties"] is None
+
+
 def test_every_field_of_the_dataset_list_is_in_the_openapi_document(client: Client, grid: Dataset) -> None:
     [item] = client.get("/api/datasets").json()
     described = client.get("/api/openapi.json").json()["components"]["schemas"]["Dataset"]["properties"]
@@ -190,6 +223,7 @@ def test_openapi_document_lists_the_endpoints(client: Client) -> None:
     assert doc["openapi"].startswith("3.")
     assert set(doc["paths"]) == {
         "/api/datasets",
+        "/api/datasets/{name}",
         "/api/datasets/{name}/points",
         "/api/datasets/{name}/points/within",
         "/api/datasets/{name}/points/count",

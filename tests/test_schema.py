@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from points import schema as schema_module
 from points.batches import PointBatch
 from points.schema import ColumnType, PointSchema
 
@@ -55,3 +56,53 @@ def test_ids() -> None:
 def test_the_schema_survives_its_json() -> None:
     schema = learn([{"b": 1, "a": [1]}], ids=["x"])
     assert PointSchema.from_json(schema.to_json()) == schema
+
+
+def test_property_statistics() -> None:
+    rows = [{"n": 3, "s": "a", "b": True}, {"n": -1.5, "s": "b", "b": False}, {"n": None, "s": "a"}, {"s": "a"}]
+    schema = learn(rows[:2], rows[2:])
+    assert schema.describe() == [
+        {"name": "n", "type": "float64", "values": 2, "min": -1.5, "max": 3},
+        {
+            "name": "s",
+            "type": "utf8",
+            "values": 4,
+            "top": [{"value": "a", "count": 3}, {"value": "b", "count": 1}],
+            "distinct": 2,
+        },
+        {
+            "name": "b",
+            "type": "bool",
+            "values": 2,
+            "top": [{"value": True, "count": 1}, {"value": False, "count": 1}],
+            "distinct": 2,
+        },
+    ]
+    assert PointSchema.from_json(schema.to_json()) == schema
+
+
+def test_statistics_of_a_property_never_seen_with_a_value_and_of_mixed_values() -> None:
+    schema = learn([{"none": None, "mixed": "a"}, {"mixed": 1}])
+    assert schema.describe() == [
+        {"name": "none", "type": "utf8", "values": 0, "top": [], "distinct": 0},
+        {"name": "mixed", "type": "json", "values": 2},
+    ]
+
+
+def test_distinct_values_are_tallied_up_to_a_bound() -> None:
+    many = [{"s": f"v{i}"} for i in range(schema_module.MAX_DISTINCT + 5)] + [{"s": "v0"}]
+    (entry,) = learn(many).describe()
+    assert entry["distinct"] is None  # too many to count
+    assert entry["values"] == schema_module.MAX_DISTINCT + 6
+    assert entry["top"][0] == {"value": "v0", "count": 2}
+    assert len(entry["top"]) == schema_module.TOP_VALUES
+
+
+def test_a_schema_stored_before_statistics_were_kept_describes_types_only() -> None:
+    old = PointSchema.from_json({"id": "int64", "properties": [["a", "utf8"]]})
+    assert old.describe() == [{"name": "a", "type": "utf8"}]
+
+
+def test_long_strings_are_not_tallied() -> None:
+    (entry,) = learn([{"s": "x" * (schema_module.MAX_TALLIED_LENGTH + 1)}, {"s": "a"}]).describe()
+    assert entry["values"] == 2 and entry["top"] == [{"value": "a", "count": 1}] and entry["distinct"] is None

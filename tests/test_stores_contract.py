@@ -321,6 +321,12 @@ def test_the_schema_is_recorded_at_import(store: PointStore) -> None:
     schema = store.schema("typed")
     assert schema.id == ColumnType.UTF8
     assert schema.properties == {"n": ColumnType.FLOAT64, "s": ColumnType.UTF8, "j": ColumnType.JSON}
+    # The properties' statistics are kept with the types.
+    assert schema.describe() == [
+        {"name": "n", "type": "float64", "values": 2, "min": 1, "max": 2.5},
+        {"name": "s", "type": "utf8", "values": 1, "top": [{"value": "x", "count": 1}], "distinct": 1},
+        {"name": "j", "type": "json", "values": 1},
+    ]
 
 
 # --- counts and overviews ------------------------------------------------------------------

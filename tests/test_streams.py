@@ -192,7 +192,7 @@ def test_format_parameter_wins_and_unknown_formats_are_refused(client: Client, r
     assert response["Content-Type"] == "application/x-ndjson"
     response = client.get("/api/datasets/rand/points?format=parquet")
     assert response.status_code == 400
-    assert response.json() == {"error": "unknown format 'parquet'; use one of: ndjson, arrow"}
+    assert response.json() == {"error": "unknown format 'parquet'; use one of: ndjson, arrow, csv, geojson"}
     response = client.post(
         "/api/datasets/rand/points/within?format=xml", data=json.dumps(TRIANGLE), content_type="application/json"
     )
