@@ -2,28 +2,73 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import os
+import re
 import shutil
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.core import signing
 from django.core.files.uploadedfile import TemporaryUploadedFile, UploadedFile
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse, QueryDict
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
 from points import generators, jobs, tasks
 from points.datasets import DatasetError, dataset_delete, dataset_prepare
-from points.importers import FORMATS, UTF16_MESSAGE, ImportFileError, guess_format
+from points.importers import (
+    FORMATS,
+    GUESS_BYTES,
+    KIND_WORDS,
+    UTF16_MESSAGE,
+    GeometryGuess,
+    ImportFileError,
+    choose_geometry,
+    guess_format,
+    guess_geometry,
+)
 from points.models import Dataset, DatasetStatus, GeometryKind, ImportJob, validate_dataset_name
 from points.stores import get_store
 
 FORMAT_CHOICES = [("", "from the file name"), ("csv", "CSV"), ("geojson", "GeoJSON"), ("ndjson", "NDJSON")]
+GEOMETRY_CHOICES = [("", "guess from the file"), *GeometryKind.choices]
+# A file kept after a form error is in FILE_UPLOAD_TEMP_DIR as kept-<32 hex>; points.jobs' sweep
+# removes the files there older than an hour, so its signed reference is good for less: a
+# reference still good never points at a file a sweep may be removing.
+KEPT_FOR = timedelta(minutes=50)
+_KEPT_SALT = "points.admin.kept-upload"
+_HEX32 = re.compile(r"^[0-9a-f]{32}$")
+
+
+@dataclass
+class KeptFile:
+    """An upload kept on the server after a form error, for the next try to use."""
+
+    path: Path
+    name: str
+    size: int
+
+
+class _KeptUpload(UploadedFile):
+    """A kept file handed to the form as an upload (moved, like a large upload, when imported)."""
+
+    def __init__(self, kept: KeptFile) -> None:
+        super().__init__(open(kept.path, "rb"), name=kept.name, size=kept.size)  # noqa: SIM115 (closed by the form)
+        self.path = kept.path
+
+    def temporary_file_path(self) -> str:
+        return str(self.path)
 
 
 class DatasetUploadForm(forms.Form):
@@ -34,8 +79,20 @@ class DatasetUploadForm(forms.Form):
     )
     title = forms.CharField(max_length=200, required=False)
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
-    geometry = forms.ChoiceField(choices=GeometryKind.choices, initial=GeometryKind.PLANAR)
-    file = forms.FileField(help_text="CSV with a header, GeoJSON FeatureCollection of Points, or NDJSON.")
+    geometry = forms.ChoiceField(
+        choices=GEOMETRY_CHOICES,
+        initial="",
+        required=False,
+        help_text=(
+            "Guessed unless chosen: CSV columns (or NDJSON keys) lon, lng, long or longitude with lat or latitude "
+            "mean lon/lat, other names planar; GeoJSON is lon/lat by its spec. A re-import keeps the dataset's kind."
+        ),
+    )
+    file = forms.FileField(
+        required=False, help_text="CSV with a header, GeoJSON FeatureCollection of Points, or NDJSON."
+    )
+    #: the signed reference of the file kept on the server after a form error (KeptFile)
+    kept = forms.CharField(widget=forms.HiddenInput, required=False)
     format = forms.ChoiceField(choices=FORMAT_CHOICES, required=False)
     x_column = forms.CharField(required=False, help_text="CSV: the x or longitude column (default x, lon, lng…).")
     y_column = forms.CharField(required=False, help_text="CSV: the y or latitude column (default y, lat…).")
@@ -45,23 +102,92 @@ class DatasetUploadForm(forms.Form):
     )
     replace = forms.BooleanField(required=False, help_text="Replace a ready dataset of the same name.")
 
+    def __init__(self, *args: Any, owner: int | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: the user the form is for: a kept file is only ever theirs
+        self.owner = owner
+        #: the file kept on the server from an earlier try (set by clean, or when the admin keeps one)
+        self.kept_file: KeptFile | None = None
+        #: what the file's start suggests, when there is a readable file
+        self.guess: GeometryGuess | None = None
+        self._opened: _KeptUpload | None = None
+        #: notes shown under the geometry and file fields (set by the admin: _upload_notes)
+        self.geometry_note = ""
+        self.file_note = ""
+
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         upload: UploadedFile | None = data.get("file")
+        kept = self._kept(data.get("kept") or "", report=upload is None)
+        if upload is not None:
+            if kept is not None:  # a new file replaces the one kept
+                kept.path.unlink(missing_ok=True)
+        elif kept is not None:
+            self.kept_file = kept
+            upload = data["file"] = self._opened = _KeptUpload(kept)
+        elif not self.has_error("file"):
+            self.add_error("file", "Choose a file.")
         if upload is not None and not data.get("format"):
             try:
                 data["format"] = guess_format(upload.name or "")
             except ImportFileError as exc:
                 self.add_error("format", str(exc))
         if upload is not None:
-            head = upload.read(4096)
+            head = upload.read(GUESS_BYTES)
             upload.seek(0)
             if head.startswith((b"\xff\xfe", b"\xfe\xff")) or _looks_utf16(head[:256]):
                 # UTF-16 (with its byte-order mark, or text with every other byte NUL): say so.
                 self.add_error("file", f"{UTF16_MESSAGE}.")
-            elif b"\x00" in head:
+            elif b"\x00" in head[:4096]:
                 self.add_error("file", "This is not a text file: CSV, GeoJSON and NDJSON files are text.")
+            elif data.get("format"):
+                self.guess = guess_geometry(
+                    head, data["format"], x_column=data.get("x_column") or None, y_column=data.get("y_column") or None
+                )
         return data
+
+    def _kept(self, value: str, *, report: bool) -> KeptFile | None:
+        """Return the kept file `value` refers to, if it is still there and this user's; when not,
+        and `report` (no new file was chosen), say the file must be chosen again."""
+        if not value:
+            return None
+        try:
+            info = signing.loads(value, salt=_KEPT_SALT, max_age=KEPT_FOR)
+        except signing.BadSignature:  # forged, or older than any kept file
+            info = {}
+        if not isinstance(info, dict):
+            info = {}
+        name, token = str(info.get("n", "")), str(info.get("f", ""))
+        path = Path(settings.FILE_UPLOAD_TEMP_DIR) / f"kept-{token}"
+        if not name or info.get("u") != self.owner or not _HEX32.match(token) or not path.is_file():
+            if report:
+                self.add_error(
+                    "file",
+                    "The file kept from your last try is gone (a kept file lasts 50 minutes): choose it again.",
+                )
+            return None
+        return KeptFile(path, name, path.stat().st_size)
+
+    def keep_reference(self, kept: KeptFile, token: str) -> None:
+        """Make the form, shown again, refer to `kept` (its hidden field, signed for this user)."""
+        self.kept_file = kept
+        self._set_kept(signing.dumps({"f": token, "n": kept.name, "u": self.owner}, salt=_KEPT_SALT))
+
+    def forget_kept(self) -> None:
+        """Make the form, shown again, refer to no kept file."""
+        self.kept_file = None
+        self._set_kept("")
+
+    def _set_kept(self, value: str) -> None:
+        # A request's QueryDict is immutable: a copy.
+        data = self.data.copy() if isinstance(self.data, QueryDict) else dict(self.data)
+        data["kept"] = value
+        self.data = data
+
+    def close(self) -> None:
+        """Close the kept file, if the form opened it."""
+        if self._opened is not None:
+            self._opened.close()
 
 
 class DatasetGenerateForm(forms.Form):
@@ -134,6 +260,45 @@ def _looks_utf16(head: bytes) -> bool:
     return pairs >= 4 and min(even, odd) == 0 and max(even, odd) >= pairs // 2
 
 
+def _upload_notes(form: DatasetUploadForm) -> None:
+    """Set the notes the upload form shows under its geometry and file fields."""
+    name = form["name"].value() or ""
+    existing = Dataset.objects.filter(name=name).first() if name else None
+    notes = []
+    if existing is not None:
+        kind = KIND_WORDS[existing.geometry]
+        notes.append(f"“{existing.name}” exists: importing it again keeps its kind, {kind}, unless you choose another.")
+    if form.guess is not None:
+        notes.append(f"This file looks {KIND_WORDS[form.guess.kind]} ({form.guess.why}).")
+    form.geometry_note = " ".join(notes)
+    if form.kept_file is not None:
+        form.file_note = (
+            f"Your file “{form.kept_file.name}” ({_human_size(form.kept_file.size)}) is kept on the server from "
+            "your last try: upload again without choosing a file to use it, or choose another file."
+        )
+    elif form.is_bound and form.errors and not form.has_error("file"):
+        form.file_note = (
+            "Choose the file again: a browser cannot keep a chosen file when a form comes back with errors."
+        )
+
+
+def _store_upload(upload: UploadedFile, path: Path) -> None:
+    """Put an upload's bytes at `path` (its folder made): moved when it is a file on disk already
+    (a large upload, a kept one), else written out; OSError when it cannot be."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(upload, (TemporaryUploadedFile, _KeptUpload)):
+        shutil.move(upload.temporary_file_path(), path)
+        return
+    with open(path, "wb") as out:
+        for chunk in upload.chunks():
+            out.write(chunk)
+
+
+def site_url(dataset: Dataset) -> str:
+    """Return the page's address with the dataset chosen (its URL fragment: frontend/src/url-state.js)."""
+    return f"{reverse('index')}#dataset={quote(dataset.name)}"
+
+
 def _storage_failure(exc: OSError) -> str:
     """Return what the admin says when an upload cannot be written to the server's disk."""
     if exc.errno == errno.ENOSPC:
@@ -169,7 +334,7 @@ def _human_size(size: int | None) -> str:
 
 @admin.register(Dataset)
 class DatasetAdmin(admin.ModelAdmin):
-    list_display = ("name", "title", "geometry", "points", "bounds_text", "status_text", "size", "created")
+    list_display = ("name", "title", "geometry", "points", "bounds_text", "status_text", "size", "created", "on_site")
     list_filter = ("geometry", "status")
     search_fields = ("name", "title")
     fields = (
@@ -195,6 +360,10 @@ class DatasetAdmin(admin.ModelAdmin):
     def damage(self, obj: Dataset) -> str:
         return obj.damage or "none known"
 
+    def view_on_site(self, obj: Dataset) -> str:
+        """The change page's "View on site": the page, on this dataset."""
+        return site_url(obj)
+
     # --- columns -----------------------------------------------------------------------------
 
     @admin.display(description="points", ordering="count")
@@ -217,6 +386,10 @@ class DatasetAdmin(admin.ModelAdmin):
         # An import that died is settled before it is shown (a lock test per import in progress).
         jobs.reap(Dataset.objects.exclude(job=ImportJob.NONE))
         return super().get_queryset(request)
+
+    @admin.display(description="on the site")
+    def on_site(self, obj: Dataset) -> str:
+        return format_html('<a href="{}" class="dataset-site-link">view</a>', site_url(obj))
 
     @admin.display(description="size on disk")
     def size(self, obj: Dataset) -> str:
@@ -257,7 +430,7 @@ class DatasetAdmin(admin.ModelAdmin):
                 )
             else:
                 try:
-                    form = DatasetUploadForm(request.POST, request.FILES)
+                    form = DatasetUploadForm(request.POST, request.FILES, owner=request.user.pk)
                 except OSError as exc:
                     # The body could not be stored (a full disk, most often): remove the
                     # partial file (Django closes only the files it finished); nothing else changed.
@@ -268,21 +441,53 @@ class DatasetAdmin(admin.ModelAdmin):
                     form = DatasetUploadForm()
                     form.errors["__all__"] = form.error_class([_storage_failure(exc)])
                     return self._form_page(request, form, "Upload a dataset", multipart=True)
-                if form.is_valid():
-                    started = self._start_upload(request, form)
-                    if started is not None:
-                        return HttpResponseRedirect(reverse("admin:points_dataset_change", args=[started.pk]))
+                try:
+                    if form.is_valid():
+                        started = self._start_upload(request, form)
+                        if started is not None:
+                            return HttpResponseRedirect(reverse("admin:points_dataset_change", args=[started.pk]))
+                    self._keep_upload(form)
+                finally:
+                    form.close()
         else:
-            form = DatasetUploadForm(initial={"name": request.GET.get("name", "")})
+            form = DatasetUploadForm(initial={"name": request.GET.get("name", "")}, owner=request.user.pk)
+        _upload_notes(form)
         return self._form_page(request, form, "Upload a dataset", multipart=True)
+
+    def _keep_upload(self, form: DatasetUploadForm) -> None:
+        """After a form error, keep the form's file on the server for the next try (a browser
+        cannot keep a chosen file in a page shown again), unless the file itself was refused."""
+        if form.kept_file is not None:
+            # Another hour from now, for the file (before the sweep) and its reference alike.
+            os.utime(form.kept_file.path)
+            form.keep_reference(form.kept_file, form.kept_file.path.name.removeprefix("kept-"))
+            return
+        upload: UploadedFile | None = form.cleaned_data.get("file")
+        if upload is None or form.has_error("file"):
+            form.forget_kept()
+            return
+        token = uuid.uuid4().hex
+        path = Path(settings.FILE_UPLOAD_TEMP_DIR) / f"kept-{token}"
+        try:
+            _store_upload(upload, path)
+            os.utime(path)
+        except OSError:
+            # Not kept (a full disk, most often): the form says to choose the file again.
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
+            form.forget_kept()
+            return
+        form.keep_reference(KeptFile(path, upload.name or "upload", path.stat().st_size), token)
 
     def _start_upload(self, request: HttpRequest, form: DatasetUploadForm) -> Dataset | None:
         d = form.cleaned_data
         upload: UploadedFile = d["file"]
+        existing = Dataset.objects.filter(name=d["name"]).values_list("geometry", flat=True).first()
+        geometry, why = choose_geometry(d["geometry"], existing, form.guess)
         try:
             dataset = dataset_prepare(
                 name=d["name"],
-                geometry=d["geometry"],
+                geometry=geometry,
                 title=d["title"] or (upload.name or ""),
                 description=d["description"],
                 replace=d["replace"],
@@ -296,13 +501,8 @@ class DatasetAdmin(admin.ModelAdmin):
         # (so a sweep knows whose it is: points.jobs).
         saved = folder / f"{dataset.import_token}.{d['format']}"
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            if isinstance(upload, TemporaryUploadedFile):
-                shutil.move(upload.temporary_file_path(), saved)
-            else:
-                with open(saved, "wb") as out:
-                    for chunk in upload.chunks():
-                        out.write(chunk)
+            _store_upload(upload, saved)
+            form.kept_file = None  # imported now, no longer kept
         except OSError as exc:
             saved.unlink(missing_ok=True)
             jobs.settle(dataset, "its upload could not be stored")
@@ -310,7 +510,7 @@ class DatasetAdmin(admin.ModelAdmin):
             return None
         options = {
             "format": d["format"],
-            "geometry": d["geometry"],
+            "geometry": geometry,
             "x_column": d["x_column"] or None,
             "y_column": d["y_column"] or None,
             "skip_bad_rows": d["skip_bad_rows"],
@@ -318,7 +518,8 @@ class DatasetAdmin(admin.ModelAdmin):
         tasks.queue_for(dataset, tasks.import_upload, path=str(saved), options=options)
         self.message_user(
             request,
-            f"Importing {dataset.name} (a task of the worker): the status below updates by itself.",
+            f"Importing {dataset.name} as {KIND_WORDS[geometry]} ({why}), "
+            "a task of the worker: the status below updates by itself.",
             messages.INFO,
         )
         return dataset

@@ -6,6 +6,7 @@ Every reader raises ImportFileError naming the line (or feature) and what is wro
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import io
 import math
@@ -37,6 +38,12 @@ UTF16_MESSAGE = "UTF-16 is not supported; save as UTF-8"
 
 X_NAMES = ("x", "lon", "lng", "long", "longitude")
 Y_NAMES = ("y", "lat", "latitude")
+# Coordinate names that mean lon/lat (compared case-insensitively): a file read through them is
+# guessed spherical (guess_geometry).
+LON_NAMES = ("lon", "lng", "long", "longitude")
+LAT_NAMES = ("lat", "latitude")
+# How much of a file's start guess_geometry reads: a CSV header, or a first record.
+GUESS_BYTES = 1 << 16
 
 
 class ImportFileError(ValueError):
@@ -91,6 +98,94 @@ def guess_format(filename: str) -> Format:
     return known[suffix]
 
 
+@dataclass(frozen=True)
+class GeometryGuess:
+    """The geometry kind a file's start suggests, and why (words for the user)."""
+
+    kind: GeometryKind
+    why: str
+
+
+#: how messages call each kind
+KIND_WORDS: dict[str, str] = {"planar": "planar (x/y)", "spherical": "lon/lat"}
+
+
+def choose_geometry(chosen: str, existing: str | None, guess: GeometryGuess | None) -> tuple[GeometryKind, str]:
+    """Return the geometry kind an import is of, and why (words for the user): the kind chosen
+    (`chosen`, "" for none); else the dataset's own (`existing`), when it is imported again (after
+    a failure, or replaced); else the file's guess (planar without one)."""
+    if chosen:
+        return ("spherical" if chosen == "spherical" else "planar"), "as chosen"
+    if existing is not None:
+        kept: GeometryKind = "spherical" if existing == "spherical" else "planar"
+        why = "kept from the dataset"
+        if guess is not None and guess.kind != kept:
+            why += f"; the file looks {KIND_WORDS[guess.kind]}, {guess.why}: choose that kind to change it"
+        return kept, why
+    if guess is None:
+        return "planar", "nothing to guess from"
+    return guess.kind, guess.why
+
+
+def _lon_lat(x_name: str, y_name: str) -> bool:
+    return x_name.strip().lower() in LON_NAMES and y_name.strip().lower() in LAT_NAMES
+
+
+def _named_guess(x_name: str, y_name: str, what: str) -> GeometryGuess:
+    kind: GeometryKind = "spherical" if _lon_lat(x_name, y_name) else "planar"
+    return GeometryGuess(kind, f"guessed from the {what} “{x_name.strip()}”, “{y_name.strip()}”")
+
+
+def guess_geometry(
+    head: bytes, fmt: Format, *, x_column: str | None = None, y_column: str | None = None
+) -> GeometryGuess:
+    """Guess whether a file is lon/lat (spherical) or x/y (planar) from its start (`head`, up to
+    GUESS_BYTES): from the names of the coordinates its import would read, a CSV's columns (those
+    chosen, or found as read_csv finds them) or the first NDJSON record's keys; GeoJSON
+    coordinates are lon/lat by the spec (RFC 7946), unless its first point cannot be one. Never
+    raises: what cannot be read is guessed planar, and the import itself reports the problem."""
+    text = head.removeprefix(codecs.BOM_UTF8).decode("utf-8", errors="replace")
+    if fmt == "csv":
+        try:
+            header = next(csv.reader([text.splitlines()[0] if text else ""]))
+            xi = _pick(header, x_column, X_NAMES, "x")
+            yi = _pick(header, y_column, Y_NAMES, "y")
+        except (csv.Error, StopIteration, IndexError, ImportFileError):
+            return GeometryGuess("planar", "no lon/lat columns found")
+        return _named_guess(header[xi], header[yi], "columns")
+    if fmt == "ndjson":
+        first = next((line for line in text.splitlines() if line.strip()), "")
+        try:
+            obj = orjson.loads(first)
+        except orjson.JSONDecodeError:
+            return GeometryGuess("planar", "the first line could not be read")
+        if isinstance(obj, dict) and obj.get("type") == "Feature":
+            return _geojson_guess(obj, "its lines are GeoJSON Features, whose coordinates are lon/lat")
+        if not isinstance(obj, dict) or "pt" in obj:
+            return GeometryGuess("planar", "its points are “pt”: [x, y], with no lon/lat names")
+        xk = next((k for k in X_NAMES if k in obj), None)
+        yk = next((k for k in Y_NAMES if k in obj), None)
+        if xk is None or yk is None:
+            return GeometryGuess("planar", "no lon/lat keys found")
+        return _named_guess(xk, yk, "keys")
+    feature: Any = None
+    # A first feature longer than the head (or no JSON at all): go by the spec.
+    with contextlib.suppress(ijson.JSONError, ValueError):
+        feature = next(ijson.items(io.BytesIO(head.removeprefix(codecs.BOM_UTF8)), "features.item"), None)
+    return _geojson_guess(feature, "GeoJSON coordinates are lon/lat")
+
+
+def _geojson_guess(feature: Any, why: str) -> GeometryGuess:
+    """Return lon/lat for a GeoJSON Feature, unless its Point is out of the lon/lat range."""
+    try:
+        x, y = (float(v) for v in feature["geometry"]["coordinates"][:2])
+    except (TypeError, KeyError, ValueError, IndexError):
+        return GeometryGuess("spherical", f"{why} (RFC 7946)")
+    if -180 <= x <= 180 and -90 <= y <= 90:
+        return GeometryGuess("spherical", f"{why} (RFC 7946)")
+    return GeometryGuess("planar", f"the first point, [{x:g}, {y:g}], is not lon/lat")
+
+
 class _Batcher:
     """Collects points and hands out PointBatches of a fixed size."""
 
@@ -116,12 +211,24 @@ class _Batcher:
         if len(report.errors) < MAX_REPORTED_ERRORS:
             report.errors.append(str(error))
 
-    def add(self, where: str, pid: Any, x: Any, y: Any, props: dict[str, Any] | None) -> PointBatch | None:
-        fx = _coordinate(x, where, "x")
-        fy = _coordinate(y, where, "y")
+    def add(
+        self,
+        where: str,
+        pid: Any,
+        x: Any,
+        y: Any,
+        props: dict[str, Any] | None,
+        labels: tuple[str, str] = ("x", "y"),
+    ) -> PointBatch | None:
+        """Take one point; `labels` name its coordinates as the file does (a CSV's own columns)."""
+        fx = _coordinate(x, where, labels[0])
+        fy = _coordinate(y, where, labels[1])
         if self.spherical and not (-180.0 <= fx <= 180.0 and -90.0 <= fy <= 90.0):
+            pairs = zip(labels, (fx, fy), (180.0, 90.0), strict=True)
+            wrong = [f"{label} is {v:g}" for label, v, top in pairs if not -top <= v <= top]
             raise RowError(
-                f"{where}: [{fx:g}, {fy:g}] is out of range for spherical data (longitude -180..180, latitude -90..90)"
+                f"{where}: {' and '.join(wrong)}, out of range for spherical data "
+                "(longitude -180..180, latitude -90..90)"
             )
         if pid is None or pid == "":
             pid = self.next_id
@@ -182,16 +289,17 @@ def _too_big(value: Any) -> bool:
     return False
 
 
-def _coordinate(value: Any, where: str, axis: str) -> float:
+def _coordinate(value: Any, where: str, label: str) -> float:
+    """Return a coordinate as a float; `label` names it as the user's file does (`column “lon”`)."""
     if isinstance(value, bool) or value is None:
-        raise RowError(f"{where}: {axis} is missing or not a number ({value!r})")
+        raise RowError(f"{where}: {label} is missing or not a number ({value!r})")
     try:
         number = float(value)
     except (TypeError, ValueError):
         shown = value if not isinstance(value, str) or len(value) <= 40 else value[:40] + "…"
-        raise RowError(f"{where}: {axis} is not a number: {shown!r}") from None
+        raise RowError(f"{where}: {label} is not a number: {shown!r}") from None
     if not math.isfinite(number):
-        raise RowError(f"{where}: {axis} must be a finite number, got {value!r}")
+        raise RowError(f"{where}: {label} must be a finite number, got {value!r}")
     return number
 
 
@@ -387,6 +495,11 @@ class _CsvLayout:
     id: int
     extra: list[tuple[int, str]]
 
+    @property
+    def labels(self) -> tuple[str, str]:
+        """The coordinate columns as row errors name them: the user's own names."""
+        return (f"column “{self.header[self.x].strip()}”", f"column “{self.header[self.y].strip()}”")
+
 
 def _csv_layout(header_line: str, options: ImportOptions) -> _CsvLayout:
     try:
@@ -445,6 +558,7 @@ def _csv_rows(binary: IO[bytes], first_line: int, layout: _CsvLayout, batcher: _
     reader = csv.reader(_text_lines(binary, first_line), strict=True)
     width = len(layout.header)
     offset = first_line - 1
+    labels = layout.labels
     try:
         for row in reader:
             where = f"line {reader.line_num + offset}"
@@ -457,7 +571,7 @@ def _csv_rows(binary: IO[bytes], first_line: int, layout: _CsvLayout, batcher: _
                 pid: Any = row[layout.id] if layout.id >= 0 else None
                 if isinstance(pid, str) and pid.lstrip("-").isdigit():
                     pid = int(pid)
-                batch = batcher.add(where, pid, row[layout.x], row[layout.y], props)
+                batch = batcher.add(where, pid, row[layout.x], row[layout.y], props, labels)
             except RowError as exc:
                 batcher.reject(exc)
                 continue
@@ -560,8 +674,9 @@ def _csv_block(block: bytes, layout: _CsvLayout, batcher: _Batcher) -> PointBatc
 _LINE_DECODER = msgspec.json.Decoder()
 
 
-def _record(obj: Any, where: str) -> tuple[Any, Any, Any, dict[str, Any] | None]:
-    """Return (id, x, y, properties) of an NDJSON object or GeoJSON Point Feature."""
+def _record(obj: Any, where: str) -> tuple[Any, Any, Any, dict[str, Any] | None, tuple[str, str]]:
+    """Return (id, x, y, properties, labels) of an NDJSON object or GeoJSON Point Feature; the
+    labels name the coordinates as the record does (its own keys, when it has x/lon… keys)."""
     if not isinstance(obj, dict):
         raise RowError(f"{where}: expected a JSON object, got {type(obj).__name__}")
     if obj.get("type") == "Feature":
@@ -577,13 +692,14 @@ def _record(obj: Any, where: str) -> tuple[Any, Any, Any, dict[str, Any] | None]
             raise RowError(f"{where}: properties must be an object")
         if props is not None:
             props = {k: v for k, v in props.items() if k not in ("id", "pt")} or None
-        return obj.get("id"), coords[0], coords[1], props
+        return obj.get("id"), coords[0], coords[1], props, ("x", "y")
     if "pt" in obj:
         pt = obj["pt"]
         if not isinstance(pt, list) or len(pt) != 2:
             raise RowError(f"{where}: pt must be [x, y], got {pt!r}")
         x, y = pt
         keys: tuple[str, ...] = ("id", "pt")
+        labels = ("x", "y")
     else:
         xk = next((k for k in X_NAMES if k in obj), None)
         yk = next((k for k in Y_NAMES if k in obj), None)
@@ -591,8 +707,9 @@ def _record(obj: Any, where: str) -> tuple[Any, Any, Any, dict[str, Any] | None]
             raise RowError(f'{where}: needs "pt": [x, y] or "x" and "y" fields')
         x, y = obj[xk], obj[yk]
         keys = ("id", xk, yk)
+        labels = (f"field “{xk}”", f"field “{yk}”")
     props = {k: v for k, v in obj.items() if k not in keys} or None
-    return obj.get("id"), x, y, props
+    return obj.get("id"), x, y, props, labels
 
 
 class _PlainLine(msgspec.Struct, forbid_unknown_fields=True):

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +81,7 @@ def test_upload_each_format(admin_client: Client, filename: str, content: bytes,
 def test_strict_mode_imports_nothing_and_names_the_line(admin_client: Client) -> None:
     upload(admin_client, "strict", "s.csv", b"x,y\n1,1\n2,oops\n3,3\n")
     dataset = Dataset.objects.get(name="strict")
-    assert dataset.status == DatasetStatus.FAILED and "line 3: y is not a number" in dataset.status_message
+    assert dataset.status == DatasetStatus.FAILED and "line 3: column “y” is not a number" in dataset.status_message
     assert not get_store().exists("strict")
     page = admin_client.get(reverse("admin:points_dataset_change", args=[dataset.pk])).content.decode()
     assert "Import failed" in page and "line 3" in page and "import it again" in page
@@ -96,7 +99,7 @@ def test_skip_mode_imports_good_rows_and_reports_the_bad(admin_client: Client) -
     assert dataset.report == {
         "rejected": 2,
         "skip_bad_rows": True,
-        "errors": ["line 3: y is not a number: 'oops'", "line 5: 1 fields, but the header has 2"],
+        "errors": ["line 3: column “y” is not a number: 'oops'", "line 5: 1 fields, but the header has 2"],
     }
     page = admin_client.get(reverse("admin:points_dataset_change", args=[dataset.pk])).content.decode()
     assert "skip bad rows" in page and "<strong>2</strong> rows rejected" in page and "line 5: 1 fields" in page
@@ -322,3 +325,165 @@ def test_a_utf16_upload_is_refused_as_such(admin_client: Client) -> None:
     assert not Dataset.objects.filter(name="wide").exists()
     response = upload(admin_client, "bin", "p.csv", b"\x00\x00\x01\x02binary")
     assert "This is not a text file" in response.content.decode()
+
+
+def started(client: Client, name: str, filename: str, content: bytes, **fields: Any) -> str:
+    """Upload with the form's default geometry (unless given), import, and return the admin's message."""
+    data = {"name": name, "file": SimpleUploadedFile(filename, content), **fields}
+    response = client.post(ADD, data, follow=True)
+    run_worker()
+    assert response.redirect_chain, response.content.decode()
+    return " ".join(str(m) for m in response.context["messages"])
+
+
+def test_the_geometry_is_guessed_from_the_file_and_the_message_says_so(admin_client: Client) -> None:
+    form = admin_client.get(ADD).content.decode()
+    assert '<option value="" selected>guess from the file</option>' in form
+    assert "lon, lng, long or longitude with lat or latitude" in form
+    message = started(admin_client, "ll", "s.csv", b"id,Lon,Lat\n1,10,50\n2,11,51\n")
+    assert "Importing ll as lon/lat (guessed from the columns “Lon”, “Lat”)" in message
+    assert Dataset.objects.get(name="ll").geometry == "spherical"
+    message = started(admin_client, "xy", "s.csv", b"x,y\n1,500\n")
+    assert "as planar (x/y) (guessed from the columns “x”, “y”)" in message
+    assert Dataset.objects.get(name="xy").geometry == "planar"
+    # An explicit choice wins.
+    message = started(admin_client, "chosen", "s.csv", b"lon,lat\n1,2\n", geometry="planar")
+    assert "as planar (x/y) (as chosen)" in message and Dataset.objects.get(name="chosen").geometry == "planar"
+    # GeoJSON is lon/lat by its spec; NDJSON by its keys.
+    doc = {
+        "type": "FeatureCollection",
+        "features": [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [2, 48]}}],
+    }
+    message = started(admin_client, "gj", "p.geojson", json.dumps(doc).encode())
+    assert "as lon/lat (GeoJSON coordinates are lon/lat (RFC 7946))" in message
+    assert Dataset.objects.get(name="gj").geometry == "spherical"
+    started(admin_client, "nd", "p.ndjson", b'{"lng": 2, "lat": 48}\n')
+    assert Dataset.objects.get(name="nd").geometry == "spherical"
+
+
+def test_a_reimport_keeps_the_geometry_kind_unless_another_is_chosen(admin_client: Client) -> None:
+    started(admin_client, "again", "s.csv", b"lon,lat\n1,2\n1,oops\n")
+    failed = Dataset.objects.get(name="again")
+    assert failed.status == DatasetStatus.FAILED and failed.geometry == "spherical"
+    assert "line 3: column “lat” is not a number: 'oops'" in failed.status_message
+    # The failed dataset's "import it again" link: the form says the kind is kept.
+    form = admin_client.get(ADD, {"name": "again"}).content.decode()
+    assert "“again” exists: importing it again keeps its kind, lon/lat, unless you choose another." in form
+    # Fixed with columns named x/y, left to the default: still lon/lat, and the message says why.
+    message = started(admin_client, "again", "s.csv", b"x,y\n1,2\n3,4\n")
+    dataset = Dataset.objects.get(name="again")
+    assert dataset.status == DatasetStatus.READY and dataset.geometry == "spherical"
+    assert (
+        "as lon/lat (kept from the dataset; the file looks planar (x/y), guessed from the columns “x”, “y”: "
+        "choose that kind to change it)" in message
+    )
+    # A replacement keeps it too; choosing planar changes it.
+    started(admin_client, "again", "s.csv", b"x,y\n5,6\n", replace="on")
+    assert Dataset.objects.get(name="again").geometry == "spherical"
+    started(admin_client, "again", "s.csv", b"x,y\n500,6\n", replace="on", geometry="planar")
+    dataset = Dataset.objects.get(name="again")
+    assert dataset.geometry == "planar" and dataset.bounds == [500, 6, 500, 6]
+
+
+def kept_reference(page: str) -> str:
+    match = re.search(r'<input type="hidden" name="kept"(?: value="([^"]*)")?', page)
+    assert match, "no kept field on the form"
+    return html.unescape(match.group(1) or "")
+
+
+def kept_files(settings: Any) -> list[Path]:
+    return sorted(Path(settings.FILE_UPLOAD_TEMP_DIR).glob("kept-*"))
+
+
+@pytest.mark.parametrize("in_memory", [True, False])
+def test_after_a_form_error_the_file_is_kept_and_used_again(
+    admin_client: Client, settings: Any, in_memory: bool
+) -> None:
+    if not in_memory:
+        settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 16  # to a temporary file, as large uploads go
+    content = b"x,y\n1,2\n3,4\n5,6\n"
+    for path in kept_files(settings):
+        path.unlink()
+    response = admin_client.post(ADD, {"name": "Not A Name", "file": SimpleUploadedFile("mine.csv", content)})
+    page = response.content.decode()
+    assert response.status_code == 200 and "Use 1 to 63 lowercase letters" in page
+    assert "Your file “mine.csv” (16 B) is kept on the server from your last try" in page
+    (kept,) = kept_files(settings)
+    assert kept.read_bytes() == content
+    reference = kept_reference(page)
+    # Another error (the format is refused): still kept, the same file, its reference signed again.
+    response = admin_client.post(ADD, {"name": "ok", "kept": reference, "format": "nope"})
+    assert "Select a valid choice" in response.content.decode()
+    reference = kept_reference(response.content.decode())
+    assert kept_files(settings) == [kept]
+    # Submitted without choosing a file: the kept one is imported, and no longer kept.
+    response = admin_client.post(ADD, {"name": "ok", "kept": reference})
+    run_worker()
+    assert response.status_code == 302
+    dataset = Dataset.objects.get(name="ok")
+    assert dataset.count == 3 and dataset.title == "mine.csv" and kept_files(settings) == []
+    # Used once: a second try is told to choose the file again.
+    response = admin_client.post(ADD, {"name": "ok2", "kept": reference})
+    assert "The file kept from your last try is gone (a kept file lasts 50 minutes): choose it again." in (
+        response.content.decode()
+    )
+    assert not Dataset.objects.filter(name="ok2").exists()
+
+
+def test_a_kept_file_is_only_its_users_and_a_new_file_replaces_it(
+    admin_client: Client, client: Client, django_user_model: Any, settings: Any
+) -> None:
+    for path in kept_files(settings):
+        path.unlink()
+    page = admin_client.post(ADD, {"name": "-bad", "file": SimpleUploadedFile("a.csv", b"x,y\n1,2\n")}).content
+    reference = kept_reference(page.decode())
+    (kept,) = kept_files(settings)
+    other = django_user_model.objects.create_superuser("other", "other@example.org", "pw-12345-long")
+    client.force_login(other)
+    for forged in (reference, reference[:-2] + "xx", ""):
+        response = client.post(ADD, {"name": "theirs", "kept": forged})
+        assert response.status_code == 200 and not Dataset.objects.filter(name="theirs").exists()
+        assert ("is gone" if forged else "Choose a file.") in response.content.decode()
+    assert kept.is_file()
+    # A new file chosen with the reference replaces the kept one.
+    admin_client.post(ADD, {"name": "new", "kept": reference, "file": SimpleUploadedFile("b.csv", b"x,y\n7,8\n")})
+    run_worker()
+    assert Dataset.objects.get(name="new").bounds == [7, 8, 7, 8] and kept_files(settings) == []
+    # A refused file is not kept: the form says what is wrong with it.
+    page = admin_client.post(ADD, {"name": "bin", "file": SimpleUploadedFile("c.csv", b"\x00\x01binary")}).content
+    assert "This is not a text file" in page.decode() and kept_reference(page.decode()) == ""
+    assert kept_files(settings) == []
+
+
+def test_a_kept_file_left_behind_is_swept_after_an_hour(admin_client: Client, settings: Any) -> None:
+    from points.jobs import sweep
+
+    for path in kept_files(settings):
+        path.unlink()
+    admin_client.post(ADD, {"name": "-bad", "file": SimpleUploadedFile("a.csv", b"x,y\n1,2\n")})
+    (kept,) = kept_files(settings)
+    sweep(get_store())
+    assert kept.is_file()  # fresh: kept
+    hours_ago = time.time() - 2 * 3600
+    os.utime(kept, (hours_ago, hours_ago))
+    sweep(get_store())
+    assert not kept.exists()
+
+
+def test_view_on_site_opens_the_page_on_the_dataset(admin_client: Client) -> None:
+    upload(admin_client, "seen", "p.csv", b"x,y\n1,2\n")
+    pk = Dataset.objects.get(name="seen").pk
+    page = admin_client.get(reverse("admin:points_dataset_change", args=[pk])).content.decode()
+    assert '<a href="/#dataset=seen" class="viewsitelink">View on site</a>' in page
+    listing = admin_client.get(reverse("admin:points_dataset_changelist")).content.decode()
+    assert '<a href="/#dataset=seen" class="dataset-site-link">view</a>' in listing
+
+
+def test_a_file_that_cannot_be_kept_is_asked_for_again(admin_client: Client, settings: Any, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    settings.FILE_UPLOAD_TEMP_DIR = str(blocker / "incoming")  # nothing can be written there
+    response = admin_client.post(ADD, {"name": "-bad", "file": SimpleUploadedFile("a.csv", b"x,y\n1,2\n")})
+    page = response.content.decode()
+    assert response.status_code == 200 and kept_reference(page) == ""
+    assert "Choose the file again: a browser cannot keep a chosen file when a form comes back with errors." in page

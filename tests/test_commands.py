@@ -160,6 +160,28 @@ def test_import_geojson_spherical(tmp_path: Path) -> None:
     assert Dataset.objects.get(name="geo").geometry == "spherical"
 
 
+def test_import_guesses_the_kind_of_a_new_dataset_and_keeps_an_existing_ones(tmp_path: Path) -> None:
+    lonlat = tmp_path / "towns.csv"
+    lonlat.write_text("name,Lon,lat\nOslo,10.75,59.91\nLima,-77.04,-12.05\n")
+    planar = tmp_path / "plan.csv"
+    planar.write_text("x,y\n500,300\n")
+    out = io.StringIO()
+    call_command("import_points", "towns", str(lonlat), stdout=out)
+    assert Dataset.objects.get(name="towns").geometry == "spherical"
+    assert "importing as lon/lat (" in out.getvalue() and "“Lon”" in out.getvalue()
+    call_command("import_points", "plan", str(planar), stdout=io.StringIO())
+    assert Dataset.objects.get(name="plan").geometry == "planar"
+    # Imported again from a file with x/y names: the dataset keeps its kind, unless told otherwise.
+    xy = tmp_path / "xy.csv"
+    xy.write_text("x,y\n10,50\n")
+    call_command("import_points", "towns", str(xy), "--replace", stdout=io.StringIO())
+    assert Dataset.objects.get(name="towns").geometry == "spherical"
+    call_command("import_points", "towns", str(xy), "--replace", "--planar", stdout=io.StringIO())
+    assert Dataset.objects.get(name="towns").geometry == "planar"
+    with pytest.raises(CommandError, match="not allowed with argument"):
+        call_command("import_points", "towns", str(xy), "--planar", "--spherical")
+
+
 def test_import_missing_file() -> None:
     with pytest.raises(CommandError, match="No such file"):
         call_command("import_points", "m", "/nonexistent/file.csv")

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from points.importers import ImportFileError, ImportOptions, guess_format, read_points
+from points.importers import ImportFileError, ImportOptions, guess_format, guess_geometry, read_points
 
 
 def read(data: bytes | str, fmt: str, **options: object) -> list[dict]:
@@ -50,12 +50,12 @@ def test_batches_are_bounded() -> None:
     ("data", "message"),
     [
         ("", "the file is empty"),
-        ("x,y\n1,2\n3,abc\n", "line 3: y is not a number: 'abc'"),
+        ("x,y\n1,2\n3,abc\n", "line 3: column “y” is not a number: 'abc'"),
         ("x,y\n1,2\n3\n", "line 3: 1 fields, but the header has 2"),
         ("a,b\n1,2\n", "line 1: no x column"),
-        ("x,y\n1,nan\n", "line 2: y must be a finite number"),
-        ("x,y\n1,inf\n", "line 2: y must be a finite number"),
-        ("x,y\n1,\n", "line 2: y is not a number: ''"),
+        ("x,y\n1,nan\n", "line 2: column “y” must be a finite number"),
+        ("x,y\n1,inf\n", "line 2: column “y” must be a finite number"),
+        ("x,y\n1,\n", "line 2: column “y” is not a number: ''"),
         ('x,y\n1,"2\n', "line 2"),
         (b"x,y\n\x00\x01\x02,3\n", "line 2: contains NUL bytes"),
         (b"x,y\n\xff\xfe,1\n", "line 2: not valid UTF-8"),
@@ -170,7 +170,7 @@ def test_fast_and_row_paths_agree_and_name_the_right_line() -> None:
     fast = read("id,x,y\n" + rows, "csv")
     slow = read("id,x,y,note\n" + "".join(f"{r[:-1]},n\n" for r in rows.splitlines(keepends=True)), "csv")
     assert [p["pt"] for p in fast] == [p["pt"] for p in slow] and [p["id"] for p in fast] == list(range(300_000))
-    with pytest.raises(ImportFileError, match="line 250001: y is not a number: 'oops'"):
+    with pytest.raises(ImportFileError, match="line 250001: column “y” is not a number: 'oops'"):
         read("id,x,y\n" + rows.replace("249999,124999.5,62499.75\n", "249999,124999.5,oops\n"), "csv")
     lines = "".join(f'{{"id": {i}, "pt": [{i}, 1]}}\n' for i in range(200_000))
     assert len(read(lines, "ndjson")) == 200_000
@@ -185,9 +185,9 @@ def test_skip_mode_imports_the_good_rows_and_reports_the_bad() -> None:
     assert points == [1.0, 3.0, *[float(i) for i in range(5, 40)]]
     assert options.report.rejected == 3
     assert options.report.errors == [
-        "line 3: y is not a number: 'oops'",
+        "line 3: column “y” is not a number: 'oops'",
         "line 5: 1 fields, but the header has 2",
-        "line 41: x must be a finite number, got 'nan'",
+        "line 41: column “x” must be a finite number, got 'nan'",
     ]
     assert options.report.bytes_read == len(data)
 
@@ -238,3 +238,61 @@ def test_ids_and_properties_a_store_could_not_keep_are_refused_per_row() -> None
     assert rows == [1.0, 3.0] and options.report.rejected == 1
     # A huge number in a CSV property column stays text rather than failing a store.
     assert read("x,y,code\n1,1,99999999999999999999\n", "csv")[0]["code"] == "99999999999999999999"
+
+
+def test_row_errors_name_the_users_own_columns() -> None:
+    with pytest.raises(ImportFileError, match=r"^line 3: column “Lon” is not a number: 'abc'$"):
+        read("id, Lon ,lat\n1,1,2\n2,abc,2\n", "csv")
+    with pytest.raises(ImportFileError, match=r"^line 2: column “northing” is not a number: 'n/a'$"):
+        read("easting,northing\n1,n/a\n", "csv", x_column="easting", y_column="northing")
+    with pytest.raises(ImportFileError, match=r"^line 1: field “lng” is not a number: 'w'$"):
+        read('{"lng": "w", "lat": 1}\n', "ndjson")
+    with pytest.raises(ImportFileError, match=r"^line 3: column “lon” is 200, out of range for spherical data"):
+        read("lon,lat\n1,2\n200,1\n", "csv", geometry="spherical")
+    with pytest.raises(ImportFileError, match=r"^line 2: column “lon” is 200 and column “lat” is -95, out of range"):
+        read("lon,lat\n200,-95\n", "csv", geometry="spherical")
+    # Where the file has no names of its own ("pt", a Feature's coordinates), x and y it is.
+    with pytest.raises(ImportFileError, match=r"^line 1: y is not a number: 'x'$"):
+        read('{"pt": [1, "x"]}\n', "ndjson")
+
+
+def feature_collection(*coordinates: list[float]) -> bytes:
+    features = [{"type": "Feature", "geometry": {"type": "Point", "coordinates": c}} for c in coordinates]
+    return json.dumps({"type": "FeatureCollection", "features": features}).encode()
+
+
+@pytest.mark.parametrize(
+    ("head", "fmt", "columns", "kind", "why"),
+    [
+        (b"id,lon,lat,name\n1,2,3,a\n", "csv", {}, "spherical", "guessed from the columns “lon”, “lat”"),
+        (
+            b"\xef\xbb\xbfLongitude , LATITUDE\n",
+            "csv",
+            {},
+            "spherical",
+            "guessed from the columns “Longitude”, “LATITUDE”",
+        ),
+        (b"lng,lat\n", "csv", {}, "spherical", "guessed from the columns “lng”, “lat”"),
+        (b"x,y\n1,2\n", "csv", {}, "planar", "guessed from the columns “x”, “y”"),
+        # The columns the import reads decide: x/y come before lon/lat, and chosen ones win.
+        (b"x,y,lon,lat\n", "csv", {}, "planar", "guessed from the columns “x”, “y”"),
+        (b"e,n,lon,lat\n", "csv", {"x_column": "e", "y_column": "n"}, "planar", "guessed from the columns “e”, “n”"),
+        (b"a,b\n", "csv", {}, "planar", "no lon/lat columns found"),
+        (b"", "csv", {}, "planar", "no lon/lat columns found"),
+        (b'\n{"lng": 1, "latitude": 2}\n', "ndjson", {}, "spherical", "guessed from the keys “lng”, “latitude”"),
+        (b'{"pt": [1, 2]}\n', "ndjson", {}, "planar", "its points are “pt”: [x, y], with no lon/lat names"),
+        (b'{"pt": [1, 2', "ndjson", {}, "planar", "the first line could not be read"),
+        (
+            feature_collection([5, 50], [500, 1]),
+            "geojson",
+            {},
+            "spherical",
+            "GeoJSON coordinates are lon/lat (RFC 7946)",
+        ),
+        (feature_collection([500, 50]), "geojson", {}, "planar", "the first point, [500, 50], is not lon/lat"),
+        (b'{"type": "FeatureCollection", "features": [{"type": "Feat', "geojson", {}, "spherical", "(RFC 7946)"),
+    ],
+)
+def test_guess_geometry(head: bytes, fmt: str, columns: dict[str, str], kind: str, why: str) -> None:
+    guess = guess_geometry(head, fmt, **columns)  # type: ignore[arg-type]
+    assert guess.kind == kind and why in guess.why

@@ -47,7 +47,7 @@ def test_upload_a_csv_and_see_the_preview(page: Page, live_server: Any, task_wor
     expect(status).to_have_attribute("data-received", str(len(rows) + 1))
     expect(page.locator("#import-summary")).to_contain_text(f"{len(rows) + 1} points imported")
     expect(page.locator("#import-summary")).to_contain_text("1 rows rejected")
-    expect(page.locator("#import-errors")).to_contain_text("line 63: x is not a number: 'nope'")
+    expect(page.locator("#import-errors")).to_contain_text("line 63: column “x” is not a number: 'nope'")
 
     # The plot shows points: count the pixels of the points' colour on the preview canvas.
     painted = page.evaluate(

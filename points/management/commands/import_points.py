@@ -1,4 +1,9 @@
-"""`manage.py import_points NAME FILE [--format csv|geojson|ndjson] [--spherical] [--skip-bad-rows]`."""
+"""`manage.py import_points NAME FILE [--format csv|geojson|ndjson] [--spherical|--planar] [--skip-bad-rows]`.
+
+Without --spherical or --planar, a dataset imported again keeps its kind, and a new one gets the
+kind its file suggests (points.importers.guess_geometry: lon/lat column names, GeoJSON), said in
+the output.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,18 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from points.datasets import DatasetError, dataset_fill, dataset_import_file, dataset_prepare, report_of, run_import
-from points.importers import FORMATS, ImportFileError, ImportOptions, guess_format, read_points
+from points.importers import (
+    FORMATS,
+    GUESS_BYTES,
+    KIND_WORDS,
+    Format,
+    ImportFileError,
+    ImportOptions,
+    choose_geometry,
+    guess_format,
+    guess_geometry,
+    read_points,
+)
 from points.models import Dataset, GeometryKind
 from points.stores.base import StoreError
 
@@ -23,7 +39,9 @@ class Command(BaseCommand):
         parser.add_argument("name", help="dataset name (lowercase letters, digits, - and _)")
         parser.add_argument("file", help="the file to read ('-' for standard input, with --format)")
         parser.add_argument("--format", choices=FORMATS, help="default: from the file name's extension")
-        parser.add_argument("--spherical", action="store_true", help="lon/lat data with geodesic queries")
+        kinds = parser.add_mutually_exclusive_group()
+        kinds.add_argument("--spherical", action="store_true", help="lon/lat data with geodesic queries")
+        kinds.add_argument("--planar", action="store_true", help="x/y data with straight edges")
         parser.add_argument("--x-column", help="CSV column of x (or longitude); default x, lon, lng, longitude")
         parser.add_argument("--y-column", help="CSV column of y (or latitude); default y, lat, latitude")
         parser.add_argument(
@@ -38,16 +56,16 @@ class Command(BaseCommand):
             fmt = opts["format"] or guess_format(path)
         except ImportFileError as exc:
             raise CommandError(str(exc)) from None
-        geometry = GeometryKind.SPHERICAL if opts["spherical"] else GeometryKind.PLANAR
+        if path != "-" and not Path(path).is_file():
+            raise CommandError(f"{path}: No such file")
+        geometry = self._geometry(opts, path, fmt)
         options = ImportOptions(
             format=fmt,
-            geometry="spherical" if opts["spherical"] else "planar",
+            geometry="spherical" if geometry == GeometryKind.SPHERICAL else "planar",
             x_column=opts["x_column"],
             y_column=opts["y_column"],
             skip_bad_rows=opts["skip_bad_rows"],
         )
-        if path != "-" and not Path(path).is_file():
-            raise CommandError(f"{path}: No such file")
         started = time.perf_counter()
         try:
             dataset = dataset_prepare(
@@ -84,3 +102,17 @@ class Command(BaseCommand):
             f"{dataset.name}: {dataset.count:,} points imported in {seconds:.2f} s "
             f"({dataset.count / max(seconds, 1e-9):,.0f} points/s)"
         )
+
+    def _geometry(self, opts: dict[str, Any], path: str, fmt: Format) -> GeometryKind:
+        """Return the kind asked for; else the existing dataset's; else the file's guess (said)."""
+        chosen = "spherical" if opts["spherical"] else "planar" if opts["planar"] else ""
+        existing = Dataset.objects.filter(name=opts["name"]).values_list("geometry", flat=True).first()
+        guess = None
+        if not chosen and path != "-":  # (standard input cannot be looked at twice)
+            with open(path, "rb") as file:
+                head = file.read(GUESS_BYTES)
+            guess = guess_geometry(head, fmt, x_column=opts["x_column"], y_column=opts["y_column"])
+        kind, why = choose_geometry(chosen, existing, guess)
+        if guess is not None:
+            self.stdout.write(f"importing as {KIND_WORDS[kind]} ({why}; --spherical or --planar to choose)")
+        return GeometryKind(kind)
