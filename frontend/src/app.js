@@ -3,14 +3,18 @@
 import { Basemap } from './basemap.js';
 import { DatasetWatcher, importText, optionLabel } from './dataset-list.js';
 import { DatasetPanel } from './dataset-panel.js';
+import { ColourBy, ColourLegend, classRgba, classTable } from './colour-by.js';
 import { DensityLegend, densityRgba } from './density.js';
+import { ExportMenu } from './export-menu.js';
 import { OverviewLayer } from './overview-layer.js';
 import { PlotView } from './plot-view.js';
+import { PointDetails } from './point-details.js';
 import { formatFromSearch, PointQuery } from './point-query.js';
 import { PointRenderer } from './point-renderer.js';
 import { DrawingTools } from './drawing-tools.js';
 import { PolygonTool } from './polygon-tool.js';
 import { queryGeometry } from './query-geometry.js';
+import { polygonLabels, SelectionCount } from './selection-count.js';
 import { StatusPanel } from './status-panel.js';
 import { decodeState, encodeState } from './url-state.js';
 
@@ -50,6 +54,8 @@ let stopped = false; // the query of `mode` was cancelled: its picture is partia
 let running = null; // {finished: result | null} for the query whose points are being drawn
 
 const legend = new DensityLegend($('#density-legend'));
+const colourLegend = new ColourLegend($('#colour-legend'));
+let colourShown = null; // the colouring's spec as the worker resolved it (null: by density), for the legend
 const renderer = new PointRenderer(plotRoot.querySelector('canvas.points'), {
   onDrawn: () => settle(),
   onScale: () => updateLegend(),
@@ -67,7 +73,10 @@ const overview = new OverviewLayer({
 
 /** Show the scale of what stands out: the points of a query once there are some, else the overview. */
 function updateLegend() {
-  if (mode === 'none') legend.show(overviewMost, 'cell');
+  const coloured = colourShown !== null && renderer.classTable !== null && mode !== 'none' && renderer.total > 0;
+  colourLegend.show(coloured ? colourShown : null);
+  if (coloured) legend.show(0, 'pixel');
+  else if (mode === 'none') legend.show(overviewMost, 'cell');
   else legend.show(renderer.total > 0 ? renderer.scaleMax : 0, 'pixel'); // grey context alone has no scale
 }
 
@@ -80,6 +89,7 @@ function markSelection() {
 
 let tool = null;
 let basemap = null;
+let details = null;
 const view = new PlotView(plotRoot, {
   onChange: (v) => {
     const dpr = window.devicePixelRatio || 1;
@@ -94,6 +104,7 @@ const view = new PlotView(plotRoot, {
     const ky = (v.y(y1) - v.y(y0)) / (y1 - y0);
     renderer.setTransform(kx, v.x(0), ky, v.y(0));
     tool?.render();
+    details?.render();
     basemap?.render();
   },
 });
@@ -113,6 +124,51 @@ tool = new PolygonTool(view, plotRoot.querySelector('g.polygons'), {
   },
 });
 const drawingTools = new DrawingTools(tool, plotRoot, { dataset: () => dataset, onRefuse: (message) => refuse(message) });
+let shownQuery = 0; // the query whose points the renderer holds (the worker keeps their columns)
+details = new PointDetails(view, $('#point-details'), plotRoot.querySelector('g.pick-marker'), {
+  pick: (click) => pointQuery.pick({ ...click, query: shownQuery, count: renderer.total }),
+  held: () => renderer.total,
+  selecting: () => drawingTools.mode === 'select',
+  geometry: () => dataset?.geometry ?? 'planar',
+});
+// Colour by a property: the worker sends each point's class with its coordinates; a new choice
+// takes effect when the classes of the points held come back (onClasses), so the picture never
+// mixes two colourings.
+let colourVersion = 0; // the colouring last asked of the worker
+const colourBy = new ColourBy($('#colour-by'), {
+  onChange: (spec) => {
+    colourVersion = pointQuery.colour(spec);
+    writeUrl();
+  },
+  onError: (message) => status.notice(message),
+});
+const selectionCount = new SelectionCount({ onChange: (counts) => showCounts(counts) });
+const exportMenu = new ExportMenu($('#export'), {
+  selection: () => ({ name: dataset?.status === 'ready' ? dataset.name : null, mode, rings: tool.polygons }),
+  // The number of points the file holds: the polygons' count, else the dataset's.
+  count: () => (mode === 'within' ? (selectionCount.counts === null ? null : selectionCount.counts.total) : (status.total ?? dataset?.count ?? null)),
+  onError: (message) => status.notice(message),
+});
+
+/** The picture holds no query's points any more: the worker lets go of their columns and index. */
+function forgetPoints() {
+  shownQuery = 0;
+  pointQuery.shown(null);
+}
+
+/** Count the drawn polygons' points at once, beside their stream (every point needs no count: the stream says it). */
+function countSelection() {
+  if (mode === 'within' && dataset) selectionCount.run(dataset.name, dataset.updated ?? '', tool.polygons);
+  else selectionCount.abort();
+  if (selectionCount.counts === null) showCounts(null);
+}
+
+/** Show the polygons' counts (null: none) in the status, on the polygons and in the Export menu. */
+function showCounts(counts) {
+  status.setCounts(counts);
+  tool.setLabels(polygonLabels(counts));
+  exportMenu.render();
+}
 
 /** Say why a polygon was not sent or a file not loaded, on the plot and in the status; the picture and the query stay. */
 function refuse(message) {
@@ -162,6 +218,13 @@ const pointQuery = new PointQuery(new URL('./point-worker.js', import.meta.url),
   onAbortConfirmed: (count) => {
     status.root.dataset.aborted = String(count);
   },
+  onClasses: ({ version, classes, spec }) => {
+    if (version !== colourVersion) return; // a newer colouring is on its way
+    colourShown = spec;
+    if (spec === null && renderer.classTable === null) return; // by density already: nothing to redraw
+    renderer.setColouring(spec === null ? null : classTable(spec.kind), classes[shownQuery] ?? null);
+    updateLegend();
+  },
 });
 
 /**
@@ -177,6 +240,7 @@ function writeUrl() {
     polygons,
     all: mode === 'all' && !stopped,
     cancelled: mode === 'within' && stopped,
+    colour: colourBy.chosen,
   });
   // replaceState: the link always describes the picture, without a history entry per click.
   history.replaceState(null, '', hash || location.pathname + location.search);
@@ -207,22 +271,27 @@ function query(kind) {
   const replacePicture = () => {
     if (fresh) return;
     fresh = true;
+    shownQuery = current.id;
+    pointQuery.shown(current.id);
     renderer.clear();
     markSelection();
   };
   status.start(label, startedAt);
   status.notice('');
-  const current = { finished: null };
+  countSelection();
+  details.clear(); // a new query: the point shown may not be among its points
+  const current = { finished: null, id: 0 };
   running = current;
   setRunning(true);
-  pointQuery.run(request, {
+  current.id = pointQuery.run(request, {
     onStart: (total, transport) => {
       status.setTotal(total);
       status.setTransport(transport);
     },
-    onPoints: (xy, count, bodyBytes) => {
+    onPoints: (xy, count, bodyBytes, { classes, version, spec }) => {
       replacePicture();
-      renderer.add(xy, count);
+      renderer.add(xy, count, classes);
+      if (spec && version === colourVersion) colourShown = spec; // learnt from the points (no statistics from the API)
       updateLegend(); // the points' scale from their first batch on (a no-op when it shows already)
       status.add(count, bodyBytes);
     },
@@ -265,6 +334,9 @@ function showNothing() {
   running = null;
   setRunning(false);
   mode = 'none';
+  countSelection();
+  details.clear();
+  forgetPoints();
   renderer.clear();
   markSelection();
   status.idle(HINT);
@@ -281,7 +353,7 @@ function firstReady() {
  * `notices` are things to say about the link (shown until the next query); an unknown name
  * falls back to the first ready dataset, without the link's query (it was meant for another).
  */
-function choose(name, { polygons = [], all = false, cancelled = false } = {}, notices = []) {
+function choose(name, { polygons = [], all = false, cancelled = false, colour } = {}, notices = []) {
   let entry = datasets.find((d) => d.name === name);
   if (!entry) {
     entry = firstReady();
@@ -299,17 +371,23 @@ function choose(name, { polygons = [], all = false, cancelled = false } = {}, no
   basemap.show(entry.geometry);
   renderer.setPointSize(pointSizeFor(entry.count));
   renderer.clear();
+  forgetPoints();
+  details.clear();
+  // The link's colouring (null: density), else the one chosen, if this dataset has that property.
+  colourBy.load(entry, colour === undefined ? colourBy.chosen : colour, { announce: typeof colour === 'string' });
   overview.show(entry, view);
   tool.setPolygons(polygons, entry.geometry);
   if (entry.status !== 'ready') {
     mode = 'none';
     status.idle(notReadyText(entry));
+    countSelection();
     writeUrl();
   } else if (polygons.length > 0 && cancelled) {
     // The link was written after a cancel: the polygons, and nothing running (see writeUrl).
     mode = 'within';
     stopped = true;
     status.idle('The query of these polygons was cancelled: edit one, or draw another, to run it again.');
+    countSelection(); // counting is cheap: the polygons show how many points they hold
     writeUrl();
   } else if (polygons.length > 0) query('within');
   else if (all) query('all');
@@ -388,6 +466,7 @@ function follow(list) {
     if (mode === 'none' && running === null) choose(entry.name);
     else {
       overview.show(entry, view); // the context is of the new points at once
+      colourBy.load(entry, colourBy.chosen); // and so are the colouring's ranges and top values
       status.notice(`“${entry.title || entry.name}” was imported again: this picture is of its previous points; query again for the new ones.`);
     }
   }
@@ -511,6 +590,21 @@ window.pointsite = {
   limitDrawing: (batches) => {
     renderer.batchesPerFrame = batches ?? Infinity;
     renderer.schedule();
+  },
+  // The polygons' counts shown ({state, total, polygons, message}, or null), and how many count
+  // requests were sent and how many of superseded selections aborted.
+  counts: () => ({ shown: selectionCount.counts, requests: selectionCount.requests, aborted: selectionCount.aborted }),
+  // What Export in `format` requests now ({method, url, body}; null with nothing to export).
+  exportTarget: (format) => exportMenu.target(format),
+  // The point shown in the details panel ({index, id, x, y, properties, distance}, or null).
+  pickedPoint: () => details.point,
+  // The colouring shown (its spec as resolved, or null), the RGBA of class `cls` under it, and
+  // the class drawn last at a data point (null where no point is, or by density).
+  colouring: () => (renderer.classTable === null ? null : colourShown),
+  classRgba: (cls) => (colourShown === null ? null : classRgba(colourShown.kind, cls)),
+  classAt: (point) => {
+    const at = devicePixel(point);
+    return at < 0 || renderer.counts[at] === 0 || renderer.classTable === null ? null : renderer.classes[at];
   },
 };
 

@@ -10,7 +10,9 @@
 // apache-arrow does the decoding; it is passed in (`RecordBatchReader`) rather than imported,
 // because the browser loads it as a bundle from /static/vendor/arrow/ and node from the same
 // bundle in frontend/build/: this module names no path. Only the x and y columns are read;
-// property columns stay as the views Arrow makes over the message body, never decoded.
+// property columns stay as the views Arrow makes over the message body, never decoded here:
+// the record batches themselves are kept (`columns`, an ArrowColumns of point-columns.js) for
+// a point's details and colouring, decoded only then.
 
 /**
  * The body's chunks as the async iterable Arrow reads. A failing connection is kept in
@@ -69,9 +71,10 @@ function markerOf(batch) {
  * error batch; message is its words), `invalid` (not our schema, a miscounted end, batches
  * after the end), `cut` (no end batch, a truncated message, bytes Arrow cannot decode, or the
  * connection failed) or `aborted` (`signal` fired). The caller flushes `batches`.
- * `onBytes(n)`, if given, hears of each chunk's size as it is read.
+ * `onBytes(n)`, if given, hears of each chunk's size as it is read; `columns`, if given,
+ * keeps each record batch of points before its points go into `batches`.
  */
-export async function readArrowPointStream(body, { batches, signal, RecordBatchReader, onBytes } = {}) {
+export async function readArrowPointStream(body, { batches, signal, RecordBatchReader, onBytes, columns = null } = {}) {
   const reader = body.getReader();
   const chunks = new ChunkSource(reader, onBytes);
   let received = 0;
@@ -143,7 +146,10 @@ export async function readArrowPointStream(body, { batches, signal, RecordBatchR
         const xs = batch.data.children[x];
         const ys = batch.data.children[y];
         if (xs.nullCount > 0 || ys.nullCount > 0) return await invalid('x or y has nulls');
-        batches.pushColumns(xs.values.subarray(xs.offset), ys.values.subarray(ys.offset), 0, rows);
+        const xValues = xs.values.subarray(xs.offset);
+        const yValues = ys.values.subarray(ys.offset);
+        columns?.add(batch, xValues, yValues, rows);
+        batches.pushColumns(xValues, yValues, 0, rows);
         received += rows;
         batches.tick();
       }

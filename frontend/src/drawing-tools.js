@@ -1,5 +1,6 @@
 /**
- * Wire the drawing tools of the toolbar: Polygon / Rectangle, loading polygons from a GeoJSON
+ * Wire the drawing tools of the toolbar: Polygon / Rectangle / Select (a click shows a point's
+ * details: point-details.js), loading polygons from a GeoJSON
  * file (picker or a drop on the plot), and copying the query as GeoJSON or as a curl command.
  */
 
@@ -20,7 +21,8 @@ export class DrawingTools {
     this.onRefuse = onRefuse;
     this.copied = ''; // the text last put on the clipboard (a test hook reads it)
     this.tokenRequired = plot.dataset.tokenRequired === 'true';
-    this.modes = { polygon: $('#tool-polygon'), rectangle: $('#tool-rectangle') };
+    this.plot = plot;
+    this.modes = { polygon: $('#tool-polygon'), rectangle: $('#tool-rectangle'), select: $('#tool-select') };
     this.file = $('#polygon-file');
     this.copyButtons = { geojson: $('#copy-geojson'), curl: $('#copy-curl') };
     this.message = $('#tools-message');
@@ -49,9 +51,11 @@ export class DrawingTools {
     this.setMode('polygon');
   }
 
-  /** Draw by clicks ('polygon') or by dragging a box ('rectangle'); the pressed button says which. */
+  /** Draw by clicks ('polygon'), by dragging a box ('rectangle'), or pick points ('select'); the pressed button says which. */
   setMode(mode) {
     this.tool.setMode(mode);
+    this.mode = mode;
+    this.plot.dataset.tool = mode; // the plot's cursor
     for (const [name, button] of Object.entries(this.modes)) button.setAttribute('aria-pressed', String(name === mode));
     this.say('');
   }

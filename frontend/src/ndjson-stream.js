@@ -8,7 +8,8 @@
 // a multi-byte character, so a character cut between two chunks is whole again once its line
 // is. The server's plain point lines, {"id":7,"pt":[x,y]}, are read straight from the bytes
 // (JSON.parse per line was the limit at millions of points); any other line goes through
-// TextDecoder + JSON.parse, so the format stays strict JSON either way.
+// JSON.parse, so the format stays strict JSON either way — its text sliced from its chunk's,
+// decoded once, when the chunk is all ASCII, else decoded alone by TextDecoder.
 
 const NEWLINE = 10;
 const CR = 13;
@@ -100,22 +101,62 @@ export class MalformedLine extends Error {
 
 /** Follows the lines of one stream: points into `batches`, then the end or error line. */
 export class PointLineParser {
-  constructor(batches) {
+  /** `columns`, if given (an NdjsonColumns of point-columns.js), keeps each point's id and properties. */
+  constructor(batches, columns = null) {
     this.batches = batches;
+    this.columns = columns;
     this.decoder = new TextDecoder('utf-8', { fatal: true });
     this.lines = 0;
     this.received = 0;
     this.last = null; // the end or error line, once seen
+    // The block being read (see block()): its bytes, where it starts and ends, and its text once
+    // decoded — null until a line needs it, false when it is not all ASCII.
+    this.blockBytes = null;
+    this.blockStart = 0;
+    this.blockEnd = 0;
+    this.blockText = null;
   }
 
   /** Read the newline-separated lines in bytes[start..end) (a block of whole lines). */
   block(bytes, start, end) {
-    while (start < end) {
-      let stop = bytes.indexOf(NEWLINE, start);
-      if (stop < 0 || stop > end) stop = end;
-      this.line(bytes, start, stop);
-      start = stop + 1;
+    this.blockBytes = bytes;
+    this.blockStart = start;
+    this.blockEnd = end;
+    this.blockText = null;
+    try {
+      while (start < end) {
+        let stop = bytes.indexOf(NEWLINE, start);
+        if (stop < 0 || stop > end) stop = end;
+        this.line(bytes, start, stop);
+        start = stop + 1;
+      }
+    } finally {
+      this.blockBytes = null;
+      this.blockText = null;
     }
+  }
+
+  /**
+   * Return the text of bytes[start..end). Within a block that is all ASCII, a slice of the
+   * block's text decoded once: a TextDecoder call per line cost more than its JSON.parse (lines
+   * with properties). Elsewhere (a line across chunks, UTF-8 beyond ASCII, bytes that are not
+   * UTF-8) the line is decoded alone, so a bad byte is still named by its line.
+   */
+  text(bytes, start, end) {
+    if (bytes === this.blockBytes && this.blockText !== false) {
+      if (this.blockText === null) {
+        let text = false;
+        try {
+          text = this.decoder.decode(bytes.subarray(this.blockStart, this.blockEnd));
+        } catch {
+          // not UTF-8 somewhere: each line is decoded alone, and the bad one says so
+        }
+        // As long as the bytes, only if every character is one byte: ASCII.
+        this.blockText = text !== false && text.length === this.blockEnd - this.blockStart ? text : false;
+      }
+      if (this.blockText !== false) return this.blockText.substring(start - this.blockStart, end - this.blockStart);
+    }
+    return this.decoder.decode(bytes.subarray(start, end));
   }
 
   /** Read one line, bytes[start..end) without its newline. */
@@ -131,7 +172,7 @@ export class PointLineParser {
     if (blank) return;
     let value;
     try {
-      value = JSON.parse(this.decoder.decode(bytes.subarray(start, end)));
+      value = JSON.parse(this.text(bytes, start, end));
     } catch (err) {
       throw new MalformedLine(this.lines, `not JSON (${err.message})`);
     }
@@ -142,6 +183,8 @@ export class PointLineParser {
       if (value.pt.length !== 2 || typeof x !== 'number' || typeof y !== 'number') {
         throw new MalformedLine(this.lines, '"pt" is not two numbers');
       }
+      // Kept before the push: a full batch is handed over (and coloured) inside it.
+      this.columns?.addLine(value, x, y);
       this.batches.push(x, y);
       this.received += 1;
     } else if (isObject && (value.end === true || typeof value.error === 'string')) {
@@ -155,10 +198,17 @@ export class PointLineParser {
   plainPoint(bytes, start, end) {
     let i = expect(bytes, start, ID_PREFIX);
     if (i < 0) return false;
-    if (bytes[i] === MINUS) i += 1;
+    const negativeId = bytes[i] === MINUS;
+    if (negativeId) i += 1;
     const idStart = i;
-    while (bytes[i] >= ZERO && bytes[i] <= NINE) i += 1;
+    let id = 0;
+    while (bytes[i] >= ZERO && bytes[i] <= NINE) {
+      id = id * 10 + (bytes[i] - ZERO);
+      i += 1;
+    }
     if (i === idStart || (bytes[idStart] === ZERO && i > idStart + 1)) return false;
+    // Past 15 digits the sum above may round otherwise than JSON.parse: such lines take its path.
+    if (i - idStart > 15) return false;
     i = expect(bytes, i, PT_PREFIX);
     if (i < 0) return false;
     i = scanNumber(bytes, i);
@@ -166,6 +216,7 @@ export class PointLineParser {
     const x = scanned;
     i = scanNumber(bytes, i + 1);
     if (i < 0 || bytes[i] !== RBRACKET || bytes[i + 1] !== RBRACE || i + 2 !== end) return false;
+    this.columns?.addPlain(negativeId ? -id : id, x, scanned);
     this.batches.push(x, scanned);
     return true;
   }
@@ -204,11 +255,12 @@ function concat(pieces) {
  * Resolve (never reject) with `{outcome, received, message?}` where outcome is `end`, `error`
  * (the server's error line; message is its words), `invalid` (not our format), `cut` (no last
  * line, or the connection failed) or `aborted` (`signal` fired). The caller flushes `batches`.
- * `onBytes(n)`, if given, hears of each chunk's size as it is read (the worker counts bytes).
+ * `onBytes(n)`, if given, hears of each chunk's size as it is read (the worker counts bytes);
+ * `columns`, if given (an NdjsonColumns), keeps each point's id and properties.
  */
-export async function readPointStream(body, { batches, signal, onBytes } = {}) {
+export async function readPointStream(body, { batches, signal, onBytes, columns = null } = {}) {
   const reader = body.getReader();
-  const parser = new PointLineParser(batches);
+  const parser = new PointLineParser(batches, columns);
   let pending = []; // pieces of a line whose newline has not come yet
   const aborted = () => ({ outcome: 'aborted', received: parser.received });
   // A signal not tied to the body (fetch ties it; tests may not) still has to stop the read.

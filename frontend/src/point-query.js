@@ -22,9 +22,17 @@ export class PointQuery {
    * `format` is the stream format asked for (arrow | ndjson); `onAbortConfirmed(count)` runs
    * each time the worker reports a fetch it really aborted.
    */
-  constructor(workerUrl, { format = DEFAULT_FORMAT, onAbortConfirmed = () => {} } = {}) {
+  /**
+   * `onClasses({version, classes, spec})` gets the classes the worker sends after `colour()`
+   * ({query id: Uint8Array of its points' classes, in arrival order}).
+   */
+  constructor(workerUrl, { format = DEFAULT_FORMAT, onAbortConfirmed = () => {}, onClasses = () => {} } = {}) {
     this.format = format;
     this.onAbortConfirmed = onAbortConfirmed;
+    this.onClasses = onClasses;
+    this.picks = new Map(); // request number -> resolve, for pick()
+    this.nextPick = 1;
+    this.colourVersion = 0;
     this.worker = new Worker(workerUrl, { type: 'module' });
     this.worker.onmessage = ({ data }) => this.receive(data);
     this.worker.onerror = (event) => {
@@ -40,7 +48,7 @@ export class PointQuery {
 
   /**
    * Start a query, aborting the running one. `request` is {url, method, body?}; handlers are
-   * onStart(total, {format, encoding}), onPoints(xy, count, bodyBytes) and
+   * onStart(total, {format, encoding}), onPoints(xy, count, bodyBytes, {classes, version, spec}) and
    * onFinish({outcome, received, message?, status?, format?, encoding?, bodyBytes?, wireBytes?})
    * (see point-worker.js).
    */
@@ -60,7 +68,45 @@ export class PointQuery {
     return true;
   }
 
+  /** Tell the worker the page now shows query `id`'s points (it forgets older queries' points; null: none shown). */
+  shown(id) {
+    this.worker.postMessage({ type: 'shown', id });
+  }
+
+  /**
+   * Resolve with the nearest of query `query`'s first `count` points to data point (x, y) within
+   * `radius` CSS px (a data unit being kx px across, ky down): {index, id, x, y, properties,
+   * distance}, or null when none is that close.
+   */
+  pick({ query, count, x, y, kx, ky, radius }) {
+    const request = this.nextPick++;
+    return new Promise((resolve) => {
+      this.picks.set(request, resolve);
+      this.worker.postMessage({ type: 'pick', request, query, count, x, y, kx, ky, radius });
+    });
+  }
+
+  /**
+   * Colour points by `spec` ({property, kind: 'number' | 'category', min?, max?, values?}; null:
+   * by density) from now on, and have the classes of the points held sent (onClasses).
+   * Return the colouring's version number.
+   */
+  colour(spec) {
+    this.colourVersion += 1;
+    this.worker.postMessage({ type: 'colour', version: this.colourVersion, spec });
+    return this.colourVersion;
+  }
+
   receive(message) {
+    if (message.type === 'picked') {
+      this.picks.get(message.request)?.(message.point);
+      this.picks.delete(message.request);
+      return;
+    }
+    if (message.type === 'classes') {
+      this.onClasses(message);
+      return;
+    }
     if (message.type === 'finish' && message.outcome === 'aborted') {
       this.abortedCount += 1;
       this.onAbortConfirmed(this.abortedCount);
@@ -68,7 +114,10 @@ export class PointQuery {
     if (this.current === null || message.id !== this.current.id) return;
     const { handlers } = this.current;
     if (message.type === 'start') handlers.onStart(message.total, { format: message.format, encoding: message.encoding });
-    else if (message.type === 'points') handlers.onPoints(message.xy, message.count, message.bodyBytes);
+    else if (message.type === 'points') {
+      const { classes, version, spec } = message;
+      handlers.onPoints(message.xy, message.count, message.bodyBytes, { classes, version, spec });
+    }
     else if (message.type === 'finish') {
       this.current = null;
       handlers.onFinish(message);
@@ -76,6 +125,8 @@ export class PointQuery {
   }
 
   fail(message) {
+    for (const resolve of this.picks.values()) resolve(null);
+    this.picks.clear();
     if (this.current === null) return;
     const { handlers } = this.current;
     this.current = null;

@@ -39,7 +39,10 @@ export class PointRenderer {
     this.maxCount = 0; // the most points any pixel holds at the current transform
     this.scaleMax = MIN_SCALE_MAX; // the count the colours are scaled to (≤ maxCount, or the minimum)
     this.pixelOf = pixelTable(this.scaleMax, this.palette); // count → pixel, for counts below its length
-    this.batches = []; // [{xy: Float64Array, count}]
+    this.batches = []; // [{xy: Float64Array, count, classes: Uint8Array | null}]
+    // Colour by a property: each point's class (point-columns.js) looked up in this table of
+    // 256 pixels instead of the density colours; null: by density.
+    this.classTable = null;
     this.total = 0; // points held
     this.next = 0; // index of the first batch not yet drawn at the current transform
     this.pointSize = 2; // CSS pixels
@@ -61,6 +64,8 @@ export class PointRenderer {
     this.pixels = new Uint32Array(this.image.data.buffer);
     // 16 bits a pixel (saturating at 65,535): half the memory a random write touches of 32.
     this.counts = new Uint16Array(this.canvas.width * this.canvas.height);
+    // The class of the point drawn last on each pixel, while colouring by a property.
+    this.classes = new Uint8Array(this.canvas.width * this.canvas.height);
     this.background = new Uint32Array(this.canvas.width * this.canvas.height);
     this.backgroundKey = '';
     this.redraw();
@@ -140,12 +145,29 @@ export class PointRenderer {
     this.redraw();
   }
 
-  /** Keep a batch of points (x, y pairs) and draw it in a coming frame. */
-  add(xy, count) {
+  /** Keep a batch of points (x, y pairs; `classes`: each one's colour class, or null) and draw it in a coming frame. */
+  add(xy, count, classes = null) {
     if (count === 0) return;
-    this.batches.push({ xy, count });
+    this.batches.push({ xy, count, classes });
     this.total += count;
     this.schedule();
+  }
+
+  /**
+   * Colour by class from `table` (256 pixels; null: by density), with `classes` the class of
+   * every point held, in arrival order (null: none), and redraw. Points beyond `classes` keep
+   * the classes they came with.
+   */
+  setColouring(table, classes) {
+    this.classTable = table;
+    let at = 0;
+    for (const batch of this.batches) {
+      if (table === null) batch.classes = null;
+      else if (classes !== null && at + batch.count <= classes.length) batch.classes = classes.subarray(at, at + batch.count);
+      at += batch.count;
+    }
+    this.keepPicture();
+    this.redraw();
   }
 
   /** No more points are coming: once all are drawn, the colours are scaled to the densest pixel exactly. */
@@ -226,8 +248,9 @@ export class PointRenderer {
     const deadline = performance.now() + FRAME_BUDGET_MS;
     let drawn = 0;
     while (this.next < this.batches.length && drawn < this.batchesPerFrame) {
-      const { xy, count } = this.batches[this.next];
-      this.drawBatch(xy, count);
+      const { xy, count, classes } = this.batches[this.next];
+      if (this.classTable === null) this.drawBatch(xy, count);
+      else this.drawClassBatch(xy, count, classes);
       this.next += 1;
       drawn += 1;
       this.dirty = true;
@@ -266,6 +289,7 @@ export class PointRenderer {
   /** Colour every pixel again from its count on a scale up to `scaleMax`. */
   recolour(scaleMax) {
     this.setScale(scaleMax);
+    if (this.classTable !== null) return; // coloured by class: the count's scale changes no pixel
     const { pixels, counts, pixelOf } = this;
     const limit = pixelOf.length;
     const darkest = this.palette[LEVELS - 1];
@@ -275,19 +299,27 @@ export class PointRenderer {
     }
   }
 
+  /** Return the points' squares in device pixels: side, and top-left corner = k * value + o (centred on the point). */
+  squares() {
+    const { dpr, transform } = this;
+    const size = Math.max(1, Math.round(this.pointSize * dpr));
+    return {
+      size,
+      kx: transform.kx * dpr,
+      ox: transform.ox * dpr - size / 2,
+      ky: transform.ky * dpr,
+      oy: transform.oy * dpr - size / 2,
+    };
+  }
+
   drawBatch(xy, count) {
-    const { pixels, counts, dpr, pixelOf } = this;
+    const { pixels, counts, pixelOf } = this;
     const limit = pixelOf.length;
     const darkest = this.palette[LEVELS - 1];
     let most = this.maxCount;
     const width = this.canvas.width;
     const height = this.canvas.height;
-    const size = Math.max(1, Math.round(this.pointSize * dpr));
-    // Device pixels of the square's top-left corner: centred on the point.
-    const kx = this.transform.kx * dpr;
-    const ox = this.transform.ox * dpr - size / 2;
-    const ky = this.transform.ky * dpr;
-    const oy = this.transform.oy * dpr - size / 2;
+    const { size, kx, ox, ky, oy } = this.squares();
     if (size === 1) {
       for (let i = 0; i < count; i += 1) {
         const px = Math.round(kx * xy[2 * i] + ox);
@@ -318,6 +350,40 @@ export class PointRenderer {
           if (n < 65536) counts[at] = n;
           pixels[at] = n < limit ? pixelOf[n] : darkest;
           if (n > most) most = n;
+        }
+      }
+    }
+    this.maxCount = most;
+  }
+
+  /**
+   * Draw a batch coloured by class (`classes[i]` looked up in the class table; no classes: all
+   * "no value"): the last point drawn on a pixel gives its colour. Counts are kept as by
+   * density (they say where points are). A loop of its own, so density's stays as it was.
+   */
+  drawClassBatch(xy, count, classes) {
+    const { pixels, counts, classTable } = this;
+    const pixelClasses = this.classes;
+    let most = this.maxCount;
+    const width = this.canvas.width;
+    const height = this.canvas.height;
+    const { size, kx, ox, ky, oy } = this.squares();
+    for (let i = 0; i < count; i += 1) {
+      const px = Math.round(kx * xy[2 * i] + ox);
+      const py = Math.round(ky * xy[2 * i + 1] + oy);
+      if (!(px > -size && px < width && py > -size && py < height)) continue;
+      const cls = classes === null ? 255 : classes[i];
+      const pixel = classTable[cls];
+      const x0 = Math.max(px, 0);
+      const x1 = Math.min(px + size, width);
+      const y1 = Math.min(py + size, height);
+      for (let y = Math.max(py, 0); y < y1; y += 1) {
+        for (let at = y * width + x0, end = y * width + x1; at < end; at += 1) {
+          const n = counts[at] + 1;
+          if (n < 65536) counts[at] = n;
+          if (n > most) most = n;
+          pixels[at] = pixel;
+          pixelClasses[at] = cls;
         }
       }
     }

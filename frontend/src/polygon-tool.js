@@ -128,9 +128,10 @@ export class PolygonTool {
     this.onRefuse = onRefuse;
     this.maxVertices = maxVertices;
     this.geometry = 'planar';
-    this.mode = 'polygon'; // what a press on the plot draws: polygon (clicks) | rectangle (a drag)
+    this.mode = 'polygon'; // what a press on the plot draws: polygon (clicks) | rectangle (a drag) | select (nothing)
     this.polygons = []; // closed rings, first vertex not repeated: exactly the vertices sent
     this.selected = null; // index of the selected polygon (Delete removes it)
+    this.labels = []; // a text per polygon, shown in its middle (its count of points), or '' for none
     this.draft = []; // the ring being drawn
     this.boxDraft = null; // the rectangle being dragged out, as the ring it would send
     this.pointer = null; // data coordinates of the pointer while drawing
@@ -166,10 +167,16 @@ export class PolygonTool {
     this.render();
   }
 
-  /** Draw polygons by clicks ('polygon') or rectangles by a drag ('rectangle'). */
+  /** Draw polygons by clicks ('polygon'), rectangles by a drag ('rectangle'), or nothing ('select': clicks pick points). */
   setMode(mode) {
     this.mode = mode;
     this.cancelDraft();
+  }
+
+  /** Show `labels[i]` in the middle of polygon i (its count; '' shows nothing). */
+  setLabels(labels) {
+    this.labels = labels;
+    this.render();
   }
 
   /** Remove every polygon and report it. */
@@ -254,6 +261,9 @@ export class PolygonTool {
     // Enter, Escape and Backspace must reach the plot; the press usually focused it already.
     // A mouse click must not light up the keyboard focus ring (focusVisible: false).
     if (document.activeElement !== this.view.root) this.view.root.focus({ preventScroll: true, focusVisible: false });
+    // In Select mode, and with Alt in any mode, a click picks a point (point-details.js): it
+    // draws nothing and selects no polygon.
+    if (this.mode === 'select' || event.altKey) return;
     const [px, py] = d3.pointer(event, this.view.inner.node());
     if (this.draft.length === 0) {
       // Not drawing: a click on a polygon selects it; elsewhere it drops the selection and,
@@ -376,8 +386,31 @@ export class PolygonTool {
       .join((enter) => enter.append('circle').attr('class', 'vertex').attr('r', 5).call(this.vertexDrag))
       .attr('cx', (d) => x(d.point[0]))
       .attr('cy', (d) => y(d.point[1]));
+    this.renderLabels(groups);
     this.renderDelete();
     this.renderDraft();
+  }
+
+  /** Draw each polygon's label in the middle of its outline, kept inside the plot. */
+  renderLabels(groups) {
+    const { width, height } = this.view;
+    groups
+      .selectAll('text.count-label')
+      .data((ring, i) => (this.labels[i] ? [this.labels[i]] : []))
+      .join('text')
+      .attr('class', 'count-label')
+      .attr('text-anchor', 'middle')
+      .attr('dy', '0.35em')
+      .text((label) => label)
+      .each(function () {
+        const box = this.parentNode.querySelector('path.outline').getBBox();
+        const left = Math.min(Math.max(box.x, 0), width);
+        const right = Math.max(Math.min(box.x + box.width, width), 0);
+        const top = Math.min(Math.max(box.y, 0), height);
+        const bottom = Math.max(Math.min(box.y + box.height, height), 0);
+        this.setAttribute('x', String((left + right) / 2));
+        this.setAttribute('y', String((top + bottom) / 2));
+      });
   }
 
   /** Draw the ✕ that deletes the selected polygon, at the top right of its outline. */

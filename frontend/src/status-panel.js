@@ -1,5 +1,7 @@
 /** Show a query's progress, speed and outcome in words, and mirror them in data- attributes for tests. */
 
+import { countText } from './selection-count.js';
+
 const integer = new Intl.NumberFormat('en-US');
 
 /** Return a rate like "1.2 M points/s". */
@@ -50,7 +52,11 @@ export function formatSeconds(ms) {
  * data-finished-at (performance.now() when its last point was drawn); and how the points
  * came: data-format (arrow | ndjson, by the answer's Content-Type), data-encoding (its
  * Content-Encoding, identity without one), data-body-bytes (decoded bytes read so far) and
- * data-wire-bytes (bytes on the wire, once the browser says; '' until then).
+ * data-wire-bytes (bytes on the wire, once the browser says; '' until then). data-total is
+ * the figure progress is measured against: the polygons' count once known, else the stream's
+ * X-Dataset-Count header. The polygons' count (see setCounts) is mirrored in data-count-state
+ * (counting | counted | failed; '' for none asked), data-counted (all of them together, ''
+ * until known) and data-polygon-counts (JSON: each polygon's count, null until known).
  */
 export class StatusPanel {
   constructor(root, { onShow = () => {} } = {}) {
@@ -66,6 +72,11 @@ export class StatusPanel {
     this.hint = root.querySelector('.hint');
     this.transfer = root.querySelector('.transfer') ?? this.addFigure('transfer');
     this.transferDt = this.transfer.parentElement.querySelector('dt');
+    this.countBox = root.querySelector('.count') ?? this.addFigure('count', { before: this.rate.parentElement });
+    this.countBox.parentElement.querySelector('dt').textContent = 'Count';
+    this.counts = null;
+    this.streamTotal = null;
+    this.endTotal = null; // the count of a complete stream (see finish)
     this.queries = 0;
     this.received = 0;
     this.total = null;
@@ -75,14 +86,14 @@ export class StatusPanel {
     this.resetTransport();
   }
 
-  /** Add a figure to the box (the page's template has none for the transfer): returns its <dd>. */
-  addFigure(name) {
+  /** Add a figure to the box (the page's template has none for the transfer, the count), last or `before` one: returns its <dd>. */
+  addFigure(name, { before = null } = {}) {
     const figure = document.createElement('div');
     figure.className = `${name}-figure`;
     const dd = document.createElement('dd');
     dd.className = name;
     figure.append(document.createElement('dt'), dd);
-    this.root.querySelector('.figures').append(figure);
+    this.root.querySelector('.figures').insertBefore(figure, before);
     return dd;
   }
 
@@ -106,6 +117,9 @@ export class StatusPanel {
     this.state = 'idle';
     this.received = 0;
     this.total = null;
+    this.streamTotal = null;
+    this.endTotal = null;
+    this.counts = null;
     this.resetTransport();
     this.hint.textContent = '';
     this.show({ message: text, counter: '', rate: '', elapsed: '', transfer: '' });
@@ -120,6 +134,9 @@ export class StatusPanel {
     this.state = 'loading';
     this.received = 0;
     this.total = null;
+    this.streamTotal = null;
+    this.endTotal = null;
+    this.counts = null;
     this.resetTransport();
     this.startedAt = startedAt;
     this.root.dataset.query = String(this.queries);
@@ -135,10 +152,33 @@ export class StatusPanel {
     this.timer = setInterval(() => this.schedule(), 100);
   }
 
-  /** The dataset holds `total` points (the X-Dataset-Count header): progress has a scale now. */
+  /** The dataset holds `total` points (the X-Dataset-Count header): progress has a scale now, until the polygons are counted. */
   setTotal(total) {
-    this.total = total;
-    if (total !== null) this.bar.max = Math.max(total, 1);
+    this.streamTotal = total;
+    this.measure();
+  }
+
+  /**
+   * The polygons' count so far (null: none asked, as for every point): {state, total,
+   * polygons, message} of SelectionCount. Once the total of them all is known, progress is
+   * measured against it; a count that failed leaves the stream's header as the measure.
+   */
+  setCounts(counts) {
+    this.counts = counts;
+    this.measure();
+    if (this.state !== 'idle' && this.state !== 'loading') {
+      // Over already: the counter and the bar are not ticking, so they are set here.
+      if (this.total !== null && this.state === 'done') this.bar.value = this.bar.max;
+      this.show({ counter: this.counterText() });
+    }
+  }
+
+  /** Set the figure progress is measured against: the polygons' count when known (or their complete stream's), else the header. */
+  measure() {
+    const counted = this.counts?.total;
+    const ended = this.counts === null ? null : this.endTotal;
+    this.total = Number.isSafeInteger(counted) ? counted : (ended ?? this.streamTotal);
+    if (this.total !== null) this.bar.max = Math.max(this.total, 1);
     this.schedule();
   }
 
@@ -179,6 +219,10 @@ export class StatusPanel {
     clearInterval(this.timer);
     this.state = state;
     this.received = result.received;
+    // A complete stream of the polygons sent exactly their count: the measure from now on,
+    // rather than the dataset's, whether their count comes later or failed.
+    if (result.outcome === 'end') this.endTotal = result.received;
+    this.measure();
     // A cancel on the page says nothing of the bytes: what the worker last said stays.
     this.format = result.format ?? this.format;
     this.encoding = result.encoding ?? this.encoding;
@@ -232,11 +276,48 @@ export class StatusPanel {
     });
   }
 
+  /** Show the polygons' count: one polygon's, or all of them together and each one, numbered as on the plot. */
+  showCounts() {
+    const { counts, root } = this;
+    const text = (count) => (count === null && counts.message ? `count failed: ${counts.message}` : countText(count));
+    root.dataset.countState = counts?.state ?? '';
+    root.dataset.counted = Number.isSafeInteger(counts?.total) ? String(counts.total) : '';
+    root.dataset.polygonCounts = counts ? JSON.stringify(counts.polygons.map((n) => (Number.isSafeInteger(n) ? n : null))) : '';
+    const figure = this.countBox.parentElement;
+    figure.hidden = counts === null;
+    const key = counts === null ? '' : JSON.stringify([counts.state, counts.total, counts.polygons, counts.message]);
+    if (this.countBox.dataset.shown === key) return;
+    this.countBox.dataset.shown = key;
+    figure.classList.toggle('failed', counts?.state === 'failed');
+    if (counts === null) {
+      this.countBox.replaceChildren();
+      return;
+    }
+    if (counts.polygons.length <= 1) {
+      this.countBox.replaceChildren(text(counts.total));
+      return;
+    }
+    const all = document.createElement('span');
+    all.className = 'count-all';
+    all.textContent = `in all ${text(counts.total)}`;
+    const list = document.createElement('ol');
+    list.className = 'polygon-counts';
+    list.append(
+      ...counts.polygons.map((count) => {
+        const item = document.createElement('li');
+        item.textContent = text(count);
+        return item;
+      }),
+    );
+    this.countBox.replaceChildren(all, list);
+  }
+
   show({ message, counter, rate, elapsed, transfer }) {
     const { root } = this;
     root.dataset.state = this.state;
     root.dataset.received = String(this.received);
     root.dataset.total = this.total === null ? '' : String(this.total);
+    this.showCounts();
     root.dataset.format = this.format;
     root.dataset.encoding = this.encoding;
     root.dataset.bodyBytes = String(this.bodyBytes);

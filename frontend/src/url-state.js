@@ -2,11 +2,12 @@
 
 // The fragment reads like: #dataset=grid&polygon=1.5,2;30,2;30,40&polygon=...  or  #dataset=grid&all
 // A polygon query that was cancelled keeps its polygons, with `&cancelled`: they are drawn, not queried.
+// Colouring by a property adds `&colour=<property>` (none: by density).
 // Numbers are written with String(), the shortest text that reads back as the same double, so
 // a reloaded link sends exactly the polygon that was sent before.
 
 /** Return the fragment (with its '#', or '' for nothing) that describes `state`. */
-export function encodeState({ dataset = null, polygons = [], all = false, cancelled = false }) {
+export function encodeState({ dataset = null, polygons = [], all = false, cancelled = false, colour = null }) {
   const parts = [];
   if (dataset) parts.push(`dataset=${encodeURIComponent(dataset)}`);
   if (all) parts.push('all');
@@ -14,6 +15,7 @@ export function encodeState({ dataset = null, polygons = [], all = false, cancel
     parts.push(`polygon=${ring.map(([x, y]) => `${x},${y}`).join(';')}`);
   }
   if (cancelled && polygons.length > 0) parts.push('cancelled');
+  if (colour) parts.push(`colour=${encodeURIComponent(colour)}`);
   return parts.length > 0 ? `#${parts.join('&')}` : '';
 }
 
@@ -26,7 +28,7 @@ function readRing(text) {
 }
 
 /**
- * Return {dataset, polygons, all, cancelled, unreadable} read from a fragment: polygons that
+ * Return {dataset, polygons, all, cancelled, colour, unreadable} read from a fragment: polygons that
  * make no sense are left out and counted in `unreadable`, so the page can say so.
  */
 export function decodeState(hash) {
@@ -43,6 +45,7 @@ export function decodeState(hash) {
     polygons,
     all: params.has('all') && polygons.length === 0,
     cancelled: params.has('cancelled') && polygons.length > 0,
+    colour: params.get('colour') || null,
 
     unreadable,
   };

@@ -131,6 +131,26 @@ describe('readPointStream', () => {
     assert.match(result.message, /line 2: not JSON/);
   });
 
+  test('lines with properties in one chunk: the same points whether the chunk is all ASCII or not, a bad line still named', async () => {
+    // An all-ASCII block is decoded once and its lines sliced from the text; any other line alone.
+    const lines = Array.from({ length: 50 }, (_, i) => JSON.stringify({ id: i, pt: [i / 7, -i], kind: `k${i % 3}`, v: i * 0.1 }));
+    const text = `${lines.join('\n')}\n{"end":true,"count":50}\n`;
+    const ascii = await read(text);
+    const accented = await read(text.replace('"k1"', '"k1é"'));
+    assert.deepEqual(ascii.result, { outcome: 'end', received: 50 });
+    assert.deepEqual(accented.result, { outcome: 'end', received: 50 });
+    assert.deepEqual(ascii.points, accented.points);
+    assert.deepEqual(ascii.points[7], [1, -7]);
+    const broken = await read(text.replace(lines[20], lines[20].slice(0, -1)));
+    assert.equal(broken.result.outcome, 'invalid');
+    assert.match(broken.result.message, /line 21: not JSON/);
+    const notUtf8 = encoder.encode(text);
+    notUtf8[encoder.encode(lines.slice(0, 30).join('\n')).length + 12] = 0xff;
+    const bad = await read([notUtf8]);
+    assert.equal(bad.result.outcome, 'invalid');
+    assert.match(bad.result.message, /line 31: not JSON/);
+  });
+
   test('a line that is neither a point nor a last line is refused', async () => {
     const { result } = await read('{"id":0,"where":[1,2]}\n{"end":true,"count":1}\n');
     assert.equal(result.outcome, 'invalid');

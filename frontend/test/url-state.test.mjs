@@ -12,17 +12,17 @@ test('polygons survive a round trip exactly', () => {
   ];
   const hash = encodeState({ dataset: 'grid', polygons });
   assert.equal(hash, '#dataset=grid&polygon=0.1,0.2;30.000001,-4;1e-7,12345.678&polygon=-180,-85.5;179.99,0;0,89.123456789');
-  assert.deepEqual(decodeState(hash), { dataset: 'grid', polygons, all: false, cancelled: false, unreadable: 0 });
+  assert.deepEqual(decodeState(hash), { dataset: 'grid', polygons, all: false, cancelled: false, colour: null, unreadable: 0 });
 });
 
 test('"show all" and odd dataset names', () => {
   const hash = encodeState({ dataset: 'my data/2024 & co', all: true });
-  assert.deepEqual(decodeState(hash), { dataset: 'my data/2024 & co', polygons: [], all: true, cancelled: false, unreadable: 0 });
+  assert.deepEqual(decodeState(hash), { dataset: 'my data/2024 & co', polygons: [], all: true, cancelled: false, colour: null, unreadable: 0 });
 });
 
 test('nothing chosen gives an empty fragment', () => {
   assert.equal(encodeState({}), '');
-  assert.deepEqual(decodeState(''), { dataset: null, polygons: [], all: false, cancelled: false, unreadable: 0 });
+  assert.deepEqual(decodeState(''), { dataset: null, polygons: [], all: false, cancelled: false, colour: null, unreadable: 0 });
 });
 
 test('polygons that make no sense are left out', () => {
@@ -53,9 +53,16 @@ test('a cancelled polygon query keeps its polygons, marked cancelled; "all" is n
   const polygons = [[[0, 0], [1, 0], [1, 1]]];
   const hash = encodeState({ dataset: 'grid', polygons, cancelled: true });
   assert.equal(hash, '#dataset=grid&polygon=0,0;1,0;1,1&cancelled');
-  assert.deepEqual(decodeState(hash), { dataset: 'grid', polygons, all: false, cancelled: true, unreadable: 0 });
+  assert.deepEqual(decodeState(hash), { dataset: 'grid', polygons, all: false, cancelled: true, colour: null, unreadable: 0 });
   // Without polygons the mark means nothing: it is neither written nor read.
   assert.equal(encodeState({ dataset: 'grid', cancelled: true }), '#dataset=grid');
   assert.equal(decodeState('#dataset=grid&all&cancelled').cancelled, false);
   assert.equal(decodeState('#dataset=grid&all&cancelled').all, true);
+});
+
+test('the property the points are coloured by survives a round trip', () => {
+  const hash = encodeState({ dataset: 'grid', all: true, colour: 'kind & co' });
+  assert.equal(hash, '#dataset=grid&all&colour=kind%20%26%20co');
+  assert.equal(decodeState(hash).colour, 'kind & co');
+  assert.equal(decodeState('#dataset=grid').colour, null);
 });

@@ -63,7 +63,13 @@ def browser(chromium_path: str, transactional_db: None) -> Iterator[Browser]:
 
 
 @pytest.fixture
-def page(browser: Browser, live_server: Any) -> Iterator[Page]:
+def console_allowed() -> list[str]:
+    """Return the list of console errors (substrings) a test provokes on purpose: it appends to it; none by default."""
+    return []
+
+
+@pytest.fixture
+def page(browser: Browser, live_server: Any, console_allowed: list[str]) -> Iterator[Page]:
     """Return a 1280x800 page on the live server; a JavaScript error anywhere fails the test."""
     context = browser.new_context(viewport={"width": 1280, "height": 800}, base_url=live_server.url)
     # Generous: the first test of a session also pays for a cold Chromium and a busy 2-core machine.
@@ -73,8 +79,10 @@ def page(browser: Browser, live_server: Any) -> Iterator[Page]:
     page.on("pageerror", lambda error: errors.append(str(error)))
 
     def console(message: ConsoleMessage) -> None:
-        # A request the page aborts on purpose is not an error; anything else logged as one is.
-        if message.type == "error" and "ERR_ABORTED" not in message.text:
+        # A request the page aborts on purpose is not an error, nor one the test provokes
+        # (console_allowed); anything else logged as one is.
+        provoked = any(allowed in message.text for allowed in console_allowed)
+        if message.type == "error" and "ERR_ABORTED" not in message.text and not provoked:
             errors.append(message.text)
 
     page.on("console", console)

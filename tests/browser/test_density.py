@@ -155,7 +155,10 @@ def test_show_all_colours_dense_and_sparse_places_apart(page: Page, blobs: str, 
     screenshot(page, "density-show-all")
 
 
-def test_an_error_keeps_the_picture_that_was_there(page: Page, blobs: str, live_server: Any) -> None:
+def test_an_error_keeps_the_picture_that_was_there(
+    page: Page, blobs: str, live_server: Any, console_allowed: list[str]
+) -> None:
+    console_allowed.append("status of 404")  # the count of the refused polygon, logged by the browser
     where = places(live_server, blobs)
     plot = PlotPage(page).open(f"#dataset={blobs}")
     show_all(page, plot)
