@@ -362,26 +362,26 @@ def test_the_geometry_is_guessed_from_the_file_and_the_message_says_so(admin_cli
 
 
 def test_a_reimport_keeps_the_geometry_kind_unless_another_is_chosen(admin_client: Client) -> None:
-    started(admin_client, "again", "s.csv", b"lon,lat\n1,2\n1,oops\n")
-    failed = Dataset.objects.get(name="again")
+    started(admin_client, "lonlat-again", "s.csv", b"lon,lat\n1,2\n1,oops\n")
+    failed = Dataset.objects.get(name="lonlat-again")
     assert failed.status == DatasetStatus.FAILED and failed.geometry == "spherical"
     assert "line 3: column “lat” is not a number: 'oops'" in failed.status_message
     # The failed dataset's "import it again" link: the form says the kind is kept.
-    form = admin_client.get(ADD, {"name": "again"}).content.decode()
-    assert "“again” exists: importing it again keeps its kind, lon/lat, unless you choose another." in form
+    form = admin_client.get(ADD, {"name": "lonlat-again"}).content.decode()
+    assert "“lonlat-again” exists: importing it again keeps its kind, lon/lat, unless you choose another." in form
     # Fixed with columns named x/y, left to the default: still lon/lat, and the message says why.
-    message = started(admin_client, "again", "s.csv", b"x,y\n1,2\n3,4\n")
-    dataset = Dataset.objects.get(name="again")
+    message = started(admin_client, "lonlat-again", "s.csv", b"x,y\n1,2\n3,4\n")
+    dataset = Dataset.objects.get(name="lonlat-again")
     assert dataset.status == DatasetStatus.READY and dataset.geometry == "spherical"
     assert (
         "as lon/lat (kept from the dataset; the file looks planar (x/y), guessed from the columns “x”, “y”: "
         "choose that kind to change it)" in message
     )
     # A replacement keeps it too; choosing planar changes it.
-    started(admin_client, "again", "s.csv", b"x,y\n5,6\n", replace="on")
-    assert Dataset.objects.get(name="again").geometry == "spherical"
-    started(admin_client, "again", "s.csv", b"x,y\n500,6\n", replace="on", geometry="planar")
-    dataset = Dataset.objects.get(name="again")
+    started(admin_client, "lonlat-again", "s.csv", b"x,y\n5,6\n", replace="on")
+    assert Dataset.objects.get(name="lonlat-again").geometry == "spherical"
+    started(admin_client, "lonlat-again", "s.csv", b"x,y\n500,6\n", replace="on", geometry="planar")
+    dataset = Dataset.objects.get(name="lonlat-again")
     assert dataset.geometry == "planar" and dataset.bounds == [500, 6, 500, 6]
 
 

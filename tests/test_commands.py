@@ -166,20 +166,20 @@ def test_import_guesses_the_kind_of_a_new_dataset_and_keeps_an_existing_ones(tmp
     planar = tmp_path / "plan.csv"
     planar.write_text("x,y\n500,300\n")
     out = io.StringIO()
-    call_command("import_points", "towns", str(lonlat), stdout=out)
-    assert Dataset.objects.get(name="towns").geometry == "spherical"
+    call_command("import_points", "cli-towns", str(lonlat), stdout=out)
+    assert Dataset.objects.get(name="cli-towns").geometry == "spherical"
     assert "importing as lon/lat (" in out.getvalue() and "“Lon”" in out.getvalue()
     call_command("import_points", "plan", str(planar), stdout=io.StringIO())
     assert Dataset.objects.get(name="plan").geometry == "planar"
     # Imported again from a file with x/y names: the dataset keeps its kind, unless told otherwise.
     xy = tmp_path / "xy.csv"
     xy.write_text("x,y\n10,50\n")
-    call_command("import_points", "towns", str(xy), "--replace", stdout=io.StringIO())
-    assert Dataset.objects.get(name="towns").geometry == "spherical"
-    call_command("import_points", "towns", str(xy), "--replace", "--planar", stdout=io.StringIO())
-    assert Dataset.objects.get(name="towns").geometry == "planar"
+    call_command("import_points", "cli-towns", str(xy), "--replace", stdout=io.StringIO())
+    assert Dataset.objects.get(name="cli-towns").geometry == "spherical"
+    call_command("import_points", "cli-towns", str(xy), "--replace", "--planar", stdout=io.StringIO())
+    assert Dataset.objects.get(name="cli-towns").geometry == "planar"
     with pytest.raises(CommandError, match="not allowed with argument"):
-        call_command("import_points", "towns", str(xy), "--planar", "--spherical")
+        call_command("import_points", "cli-towns", str(xy), "--planar", "--spherical")
 
 
 def test_import_missing_file() -> None:

@@ -73,7 +73,7 @@ def test_a_bad_row_is_reported_in_the_users_column_name(
     bad = tmp_path / "bad.csv"
     bad.write_text("name,lon,lat\nParis,2.35,48.86\nNowhere,abc,1\n")
     log_in(page, "/admin/points/dataset/add/")
-    upload(page, "bad", bad)
+    upload(page, "bad-lon", bad)
     failed_import(page)
     expect(page.locator(".errornote")).to_contain_text("line 3: column “lon” is not a number: 'abc'")
 
@@ -86,22 +86,22 @@ def test_importing_a_failed_lon_lat_dataset_again_keeps_it_lon_lat(
     fixed = tmp_path / "fixed.csv"  # columns named x/y: alone, these would be guessed planar
     fixed.write_text("x,y\n2.35,48.86\n-0.13,51.51\n")
     log_in(page, "/admin/points/dataset/add/")
-    upload(page, "again", first)
+    upload(page, "lonlat-retry", first)
     failed_import(page)
-    assert geometry_of("again") == "spherical"
+    assert geometry_of("lonlat-retry") == "spherical"
     page.get_by_role("link", name="import it again").click()
-    expect(page.locator("#id_name")).to_have_value("again")
+    expect(page.locator("#id_name")).to_have_value("lonlat-retry")
     expect(page.locator("#geometry-note")).to_have_text(
-        "“again” exists: importing it again keeps its kind, lon/lat, unless you choose another."
+        "“lonlat-retry” exists: importing it again keeps its kind, lon/lat, unless you choose another."
     )
     page.get_by_label("File").set_input_files(str(fixed))
     shown = submit(page)
-    assert "Importing again as lon/lat (kept from the dataset; the file looks planar (x/y)" in shown
+    assert "Importing lonlat-retry as lon/lat (kept from the dataset; the file looks planar (x/y)" in shown
     expect(page.locator("#dataset-preview .dataset-preview-status")).to_have_attribute(
         "data-received", "2", timeout=60_000
     )
     expect(page.locator(".field-geometry .readonly")).to_contain_text("spherical (lon/lat")
-    assert geometry_of("again") == "spherical"
+    assert geometry_of("lonlat-retry") == "spherical"
 
 
 def test_after_a_form_error_the_file_is_kept_and_used_without_choosing_it_again(
