@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from playwright.sync_api import Page, Request, expect
 
 from points.models import Dataset
-from tests.browser.conftest import PREVIEW_RGBA, generate, in_thread
+from tests.browser.conftest import generate, in_thread, preview_pixels
 from tests.browser.test_admin_preview import make_staff
 
 PASSWORD = "a-long-admin-password"
@@ -145,18 +145,7 @@ def test_the_preview_asks_the_overview_once_and_never_streams_the_points(
     expect(status).to_have_attribute("data-state", "done")
     expect(status).to_have_attribute("data-received", str(50 * 50))
     assert asked == [f"/api/datasets/{grid}/overview"], asked
-    painted = page.evaluate(
-        """([r, g, b]) => {
-            const canvas = document.querySelector('#dataset-preview canvas');
-            const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
-            let n = 0;
-            for (let i = 0; i < data.length; i += 4) {
-              if (data[i] === r && data[i + 1] === g && data[i + 2] === b && data[i + 3] === 255) n += 1;
-            }
-            return n;
-        }""",
-        PREVIEW_RGBA[:3],
-    )
+    painted = preview_pixels(page)
     assert painted >= 50 * 50  # every point's cell at least (the grid's cells hold one point each)
 
 

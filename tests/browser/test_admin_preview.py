@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.db import connections
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import PREVIEW_RGBA
+from tests.browser.conftest import preview_pixels
 
 
 def make_staff(username: str, password: str) -> None:
@@ -50,16 +50,5 @@ def test_upload_a_csv_and_see_the_preview(page: Page, live_server: Any, task_wor
     expect(page.locator("#import-errors")).to_contain_text("line 63: column “x” is not a number: 'nope'")
 
     # The plot shows points: count the pixels of the points' colour on the preview canvas.
-    painted = page.evaluate(
-        """([r, g, b]) => {
-            const canvas = document.querySelector('#dataset-preview canvas');
-            const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
-            let n = 0;
-            for (let i = 0; i < data.length; i += 4) {
-              if (data[i] === r && data[i + 1] === g && data[i + 2] === b && data[i + 3] === 255) n += 1;
-            }
-            return n;
-        }""",
-        PREVIEW_RGBA[:3],
-    )
+    painted = preview_pixels(page)
     assert painted >= len(rows)
