@@ -86,10 +86,9 @@ def dataset_list(request: HttpRequest) -> JsonResponse:
 @api_access
 def dataset_detail(request: HttpRequest, name: str) -> JsonResponse:
     """Return one dataset's metadata, with its properties' types and statistics (see points.schema)."""
-    shown = name if len(name) <= 64 else name[:64] + "…"
-    dataset = Dataset.objects.filter(name=name).first() if _NAME.match(name) else None
-    if dataset is None:
-        return error(404, f"no dataset named {shown!r}")
+    dataset = _dataset(name)
+    if isinstance(dataset, JsonResponse):
+        return dataset
     jobs.reap([dataset])
     return JsonResponse(dataset.as_json(properties=_properties(dataset, detail=True)))
 
@@ -111,13 +110,19 @@ def _properties(dataset: Dataset, *, detail: bool = False) -> list[dict[str, Any
     return [{"name": name, "type": str(kind)} for name, kind in schema.properties.items()]
 
 
-def _ready_dataset(name: str) -> Dataset | JsonResponse:
-    shown = name if len(name) <= 64 else name[:64] + "…"
-    if not _NAME.match(name):
-        return error(404, f"no dataset named {shown!r}")
-    dataset = Dataset.objects.filter(name=name).first()
+def _dataset(name: str) -> Dataset | JsonResponse:
+    """Return the dataset named `name`, or the 404 saying there is none."""
+    dataset = Dataset.objects.filter(name=name).first() if _NAME.match(name) else None
     if dataset is None:
+        shown = name if len(name) <= 64 else name[:64] + "…"
         return error(404, f"no dataset named {shown!r}")
+    return dataset
+
+
+def _ready_dataset(name: str) -> Dataset | JsonResponse:
+    dataset = _dataset(name)
+    if isinstance(dataset, JsonResponse):
+        return dataset
     if dataset.status == DatasetStatus.IMPORTING:
         jobs.reap([dataset])  # an import that died says so now, not "importing" forever
     if dataset.status == DatasetStatus.IMPORTING:

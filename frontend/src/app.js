@@ -13,6 +13,7 @@ import { formatFromSearch, PointQuery } from './point-query.js';
 import { PointRenderer } from './point-renderer.js';
 import { DrawingTools } from './drawing-tools.js';
 import { PolygonTool } from './polygon-tool.js';
+import { pointsPath } from './query-export.js';
 import { queryGeometry } from './query-geometry.js';
 import { polygonLabels, SelectionCount } from './selection-count.js';
 import { StatusPanel } from './status-panel.js';
@@ -257,12 +258,11 @@ function query(kind) {
   mode = kind;
   stopped = false;
   writeUrl();
-  const base = `/api/datasets/${encodeURIComponent(dataset.name)}/points`;
   const polygons = tool.polygons.length;
   const request =
     kind === 'all'
-      ? { url: base, method: 'GET' }
-      : { url: `${base}/within`, method: 'POST', body: JSON.stringify(queryGeometry(tool.polygons)) };
+      ? { url: pointsPath(dataset.name), method: 'GET' }
+      : { url: pointsPath(dataset.name, 'within'), method: 'POST', body: JSON.stringify(queryGeometry(tool.polygons)) };
   const label =
     kind === 'all' ? 'Streaming every point…' : `Streaming the points inside ${polygons === 1 ? 'the polygon' : `${polygons} polygons`}…`;
   // The picture there stays until the new answer brings points (or ends with none): a refusal,

@@ -4,6 +4,7 @@
  * in memory).
  */
 
+import { pointsPath } from './query-export.js';
 import { queryGeometry } from './query-geometry.js';
 import { countUrl, readCount } from './selection-count.js';
 
@@ -24,10 +25,9 @@ const FRAME = 'export-frame';
  * that GeoJSON text); `name` the dataset's.
  */
 export function exportTarget({ name, mode, rings, format }) {
-  const base = `/api/datasets/${encodeURIComponent(name)}/points`;
   const query = `?format=${encodeURIComponent(format)}&download=1`;
-  if (mode === 'all') return { method: 'GET', url: `${base}${query}`, body: null };
-  return { method: 'POST', url: `${base}/within${query}`, body: JSON.stringify(queryGeometry(rings)) };
+  if (mode === 'all') return { method: 'GET', url: `${pointsPath(name)}${query}`, body: null };
+  return { method: 'POST', url: `${pointsPath(name, 'within')}${query}`, body: JSON.stringify(queryGeometry(rings)) };
 }
 
 /** Return the menu's line on the file's size: "The file will hold 12,345 points." */
@@ -148,7 +148,7 @@ export class ExportMenu {
     if (mode === 'all') {
       // GET: the query is the form's fields in order, so the submitter's format=… comes first.
       form.method = 'get';
-      form.action = exportTarget({ name: this.selection().name, mode, format: '' }).url.split('?')[0];
+      form.action = pointsPath(this.selection().name);
       field.name = 'download';
       field.value = '1';
     } else {

@@ -5,9 +5,15 @@ export function shellQuote(text) {
   return `'${text.replace(/'/g, "'\\''")}'`;
 }
 
+/** Return the path of a dataset's points stream, or of its `endpoint` under it (within, count). */
+export function pointsPath(dataset, endpoint = '') {
+  const base = `/api/datasets/${encodeURIComponent(dataset)}/points`;
+  return endpoint ? `${base}/${endpoint}` : base;
+}
+
 /** Return the absolute URL of a dataset's points/within query. */
 export function withinUrl(origin, dataset) {
-  return `${origin}/api/datasets/${encodeURIComponent(dataset)}/points/within`;
+  return `${origin}${pointsPath(dataset, 'within')}`;
 }
 
 /**

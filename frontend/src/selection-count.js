@@ -1,5 +1,6 @@
 /** Count the points of the drawn polygons before they stream: each polygon's, and all of them together. */
 
+import { pointsPath } from './query-export.js';
 import { queryGeometry } from './query-geometry.js';
 
 const integer = new Intl.NumberFormat('en-US');
@@ -10,7 +11,7 @@ const PARALLEL = 3;
 
 /** Return the URL of a dataset's points/count query. */
 export function countUrl(dataset) {
-  return `/api/datasets/${encodeURIComponent(dataset)}/points/count`;
+  return pointsPath(dataset, 'count');
 }
 
 /**

@@ -74,15 +74,20 @@ export class StatusPanel {
     this.transferDt = this.transfer.parentElement.querySelector('dt');
     this.countBox = root.querySelector('.count') ?? this.addFigure('count', { before: this.rate.parentElement });
     this.countBox.parentElement.querySelector('dt').textContent = 'Count';
-    this.counts = null;
-    this.streamTotal = null;
-    this.endTotal = null; // the count of a complete stream (see finish)
     this.queries = 0;
-    this.received = 0;
-    this.total = null;
     this.startedAt = 0;
     this.state = 'idle';
     this.ticking = false;
+    this.resetQuery();
+  }
+
+  /** Forget the last query's figures: its points, its measure, its counts, its transfer. */
+  resetQuery() {
+    this.received = 0;
+    this.total = null;
+    this.streamTotal = null; // the stream's X-Dataset-Count header
+    this.endTotal = null; // the count of a complete stream (see finish)
+    this.counts = null;
     this.resetTransport();
   }
 
@@ -115,12 +120,7 @@ export class StatusPanel {
   idle(text) {
     clearInterval(this.timer);
     this.state = 'idle';
-    this.received = 0;
-    this.total = null;
-    this.streamTotal = null;
-    this.endTotal = null;
-    this.counts = null;
-    this.resetTransport();
+    this.resetQuery();
     this.hint.textContent = '';
     this.show({ message: text, counter: '', rate: '', elapsed: '', transfer: '' });
     this.bar.value = 0;
@@ -132,12 +132,7 @@ export class StatusPanel {
   start(label, startedAt) {
     this.queries += 1;
     this.state = 'loading';
-    this.received = 0;
-    this.total = null;
-    this.streamTotal = null;
-    this.endTotal = null;
-    this.counts = null;
-    this.resetTransport();
+    this.resetQuery();
     this.startedAt = startedAt;
     this.root.dataset.query = String(this.queries);
     this.root.dataset.stream = 'open';
