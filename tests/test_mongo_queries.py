@@ -7,7 +7,8 @@ import shapely
 
 from points.geometry import parse_area
 from points.stores.base import PointBatch
-from points.stores.mongo import _documents, collection_name, index_spec, keep_inside, within_filter
+from points.stores.mongo import collection_name, index_spec, keep_inside, within_filter
+from points.stores.mongo.store import _documents
 
 SHELL = [[0, 0], [10, 0], [10, 10], [0, 10], [0, 0]]
 HOLE = [[2, 2], [4, 2], [4, 4], [2, 2]]
