@@ -28,6 +28,10 @@ FORMATS: tuple[Format, ...] = ("csv", "geojson", "ndjson")
 BATCH_POINTS = 65_536
 # A single line longer than this is refused rather than read into memory.
 MAX_LINE_BYTES = 1 << 20
+# The most a point's properties may take as JSON: what a line can hold. A GeoJSON feature has no
+# line to bound it, and one MongoDB document holds at most 16 MiB: the rule is here, the same for
+# every store (a point over it is a row error, which --skip-bad-rows skips).
+MAX_PROPERTIES_BYTES = MAX_LINE_BYTES
 # The deepest nesting of arrays and objects a GeoJSON file or an NDJSON line may have. In a
 # FeatureCollection a Point's coordinates are 5 levels deep and a property's value starts at the
 # 5th, which leaves properties ~60 levels of their own. Checked on the bytes before any parser
@@ -219,8 +223,11 @@ class _Batcher:
         y: Any,
         props: dict[str, Any] | None,
         labels: tuple[str, str] = ("x", "y"),
+        *,
+        big: bool = False,
     ) -> PointBatch | None:
-        """Take one point; `labels` name its coordinates as the file does (a CSV's own columns)."""
+        """Take one point; `labels` name its coordinates as the file does (a CSV's own columns);
+        `big`: the point's record may be too big for MAX_PROPERTIES_BYTES (its size is checked)."""
         fx = _coordinate(x, where, labels[0])
         fy = _coordinate(y, where, labels[1])
         if self.spherical and not (-180.0 <= fx <= 180.0 and -90.0 <= fy <= 90.0):
@@ -238,6 +245,8 @@ class _Batcher:
             raise RowError(f"{where}: id {pid} is too large for a 64-bit integer; quote it to keep it as a string")
         if props:
             _check_properties(props, where)
+            if big:
+                _check_size(props, where)
         self.next_id += 1
         self.ids.append(pid)
         self.xs.append(fx)
@@ -268,25 +277,55 @@ _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 RESERVED_PROPERTIES = ("id", "pt", "_id")
 
 
+_NUL = "\x00"
+_NUL_NAME = "has a NUL character (\\u0000) in its name, which no store can keep as a name"
+
+
 def _check_properties(props: dict[str, Any], where: str) -> None:
-    """Refuse what a store could not keep as it is: reserved names, integers beyond 64 bits."""
+    """Refuse what a store could not keep as it is: reserved names, names with a NUL character
+    (MongoDB's names end at one), integers beyond 64 bits; in nested objects too."""
     for key, value in props.items():
         if key in RESERVED_PROPERTIES:
             raise RowError(f"{where}: a property may not be named {key!r}")
-        if _too_big(value):
-            raise RowError(
-                f"{where}: property {key!r} holds an integer beyond 64 bits; quote it to keep it as a string"
-            )
+        if _NUL in key:
+            raise RowError(f"{where}: property {_shown(key)} {_NUL_NAME}")
+        problem = _unkept(value) if isinstance(value, (int, list, dict)) else None
+        if problem is not None:
+            raise RowError(f"{where}: property {key!r} {problem}")
 
 
-def _too_big(value: Any) -> bool:
+def _unkept(value: Any) -> str | None:
+    """Say what in a property's value a store could not keep (None: nothing)."""
     if isinstance(value, int) and not isinstance(value, bool):
-        return not _INT64_MIN <= value <= _INT64_MAX
+        if _INT64_MIN <= value <= _INT64_MAX:
+            return None
+        return "holds an integer beyond 64 bits; quote it to keep it as a string"
     if isinstance(value, list):
-        return any(_too_big(v) for v in value)
+        return next((p for p in map(_unkept, value) if p is not None), None)
     if isinstance(value, dict):
-        return any(_too_big(v) for v in value.values())
-    return False
+        for key, item in value.items():
+            if _NUL in key:
+                return f"holds an object whose key {_shown(key)} {_NUL_NAME}"
+            problem = _unkept(item)
+            if problem is not None:
+                return problem
+    return None
+
+
+def _shown(name: str) -> str:
+    """A name as a message shows it: quoted, escaped, at most 40 characters."""
+    return repr(name if len(name) <= 40 else name[:40] + "…")
+
+
+def _check_size(props: dict[str, Any], where: str) -> None:
+    """Refuse properties taking more than MAX_PROPERTIES_BYTES as JSON (after _check_properties:
+    every integer fits 64 bits)."""
+    size = len(orjson.dumps(props))
+    if size > MAX_PROPERTIES_BYTES:
+        raise RowError(
+            f"{where}: its properties take {size:,} bytes as JSON, more than the {MAX_PROPERTIES_BYTES:,} "
+            "a point may have"
+        )
 
 
 def _coordinate(value: Any, where: str, label: str) -> float:
@@ -798,6 +837,10 @@ def _ndjson_rows(binary: IO[bytes], first_line: int, batcher: _Batcher, *, empty
         yield batch
 
 
+# Features yielded after at most this many bytes were read are too small to be measured (see read_geojson).
+_SMALL_FEATURE_BYTES = 1 << 16
+
+
 def read_geojson(binary: IO[bytes], options: ImportOptions) -> Iterator[PointBatch]:
     """Yield batches from a GeoJSON FeatureCollection of Points, parsed incrementally."""
     batcher = _Batcher(options)
@@ -808,12 +851,21 @@ def read_geojson(binary: IO[bytes], options: ImportOptions) -> Iterator[PointBat
     if b"\x00" in head:
         raise ImportFileError("this is not a text file")
     # ijson reads through the depth check, so it never holds more than MAX_JSON_DEPTH levels.
-    stream = io.BufferedReader(_DepthChecked(text), buffer_size=1 << 16)
+    checked = _DepthChecked(text)
+    stream = io.BufferedReader(checked, buffer_size=1 << 16)
     count = 0
+    read_before = 0
     try:
         for count, feature in enumerate(ijson.items(stream, "features.item", use_float=True), start=1):
+            # Properties take at most 4.5 times their feature's bytes as JSON (a float such as 1e15
+            # is written 1000000000000000.0), so over MAX_PROPERTIES_BYTES only in a feature of
+            # 233 KiB or more, which is yielded after at least that less what is read ahead
+            # (< 128 KiB) was read since the last one: only such features are measured.
+            big = checked.scan.offset - read_before > _SMALL_FEATURE_BYTES
+            read_before = checked.scan.offset
+            where = f"feature {count}"
             try:
-                batch = batcher.add(f"feature {count}", *_record(feature, f"feature {count}"))
+                batch = batcher.add(where, *_record(feature, where), big=big)
             except RowError as exc:
                 batcher.reject(exc)
                 continue

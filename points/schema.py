@@ -10,7 +10,8 @@ with a value are `utf8` columns of nulls. A property whose name is taken (`x`, `
 `x_` after a property `x` became it) gets underscores appended until it is free, and the field
 keeps its own name in the metadata `pointsite:property`. The id is `int64` when every id is an integer, else
 `utf8` (an integer id then appears as its decimal text). NDJSON streams keep every value as it
-was imported, whatever its column type.
+was imported, whatever its column type. Values read from MongoDB collections (bson.Int64, ObjectIds,
+DBRefs, datetimes…) are written as the NDJSON streams send them (points.stores.mongo.values).
 
 Each property also gets its statistics, learnt in the same pass (`PropertyStats`): how many
 points have a value; for numbers the least and the greatest; for strings and booleans the
@@ -24,9 +25,10 @@ unknown (None); so it is when some strings were too long to be tallied (over
 
 from __future__ import annotations
 
+import contextlib
 import enum
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -273,11 +275,44 @@ def free_name(name: str, taken: set[str]) -> str:
     return name
 
 
+#: datetimes (only MongoDB's) as "…Z", as the NDJSON streams send them (msgspec)
+_UTC_Z = orjson.OPT_UTC_Z
+
+
+def _bson_plain() -> Callable[[Any], Any]:
+    """Return how BSON values become JSON ones (imported on the first such value: that package
+    imports this module, and stores other than MongoDB's never need it)."""
+    from points.stores.mongo.values import plain
+
+    return plain
+
+
+def _text(value: Any) -> str:
+    """Return a value that is no str as the text of a utf8 column: an integer's decimal text; a
+    value sent as a JSON string (a str subclass such as bson.Code, an ObjectId, a UUID, a
+    datetime…) as that string; anything else as its JSON text."""
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, int) and not isinstance(value, bool):  # bson.Int64 too
+        return str(int(value))
+    plain = _bson_plain()
+    with contextlib.suppress(TypeError):  # a value JSON knows itself
+        value = plain(value)
+    if isinstance(value, str):
+        return value
+    text = orjson.dumps(value, default=plain, option=_UTC_Z).decode()
+    return str(orjson.loads(text)) if text.startswith('"') else text
+
+
 def _column(values: list[Any], kind: ColumnType) -> pa.Array:
     if kind == ColumnType.JSON:
-        values = [None if v is None else orjson.dumps(v).decode() for v in values]
+        try:
+            values = [None if v is None else orjson.dumps(v, option=_UTC_Z).decode() for v in values]
+        except orjson.JSONEncodeError:  # values decoded from BSON (an ObjectId, a DBRef…), or bad ones
+            plain = _bson_plain()
+            values = [None if v is None else orjson.dumps(v, default=plain, option=_UTC_Z).decode() for v in values]
     elif kind in (ColumnType.UTF8, ColumnType.NULL):
-        values = [None if v is None else v if type(v) is str else orjson.dumps(v).decode() for v in values]
+        values = [None if v is None else v if type(v) is str else _text(v) for v in values]
     elif kind == ColumnType.FLOAT64:
         values = [None if v is None else float(v) for v in values]
     return pa.array(values, type=_ARROW_TYPES[kind])
@@ -295,7 +330,7 @@ def record_batch(
     if point_schema.id == ColumnType.INT64:
         id_column = pa.array(np.asarray(ids, dtype=np.int64))
     else:
-        id_column = pa.array([i if type(i) is str else str(i) for i in ids], type=pa.string())
+        id_column = pa.array([i if type(i) is str else _text(i) for i in ids], type=pa.string())
     columns = [id_column, pa.array(xs), pa.array(ys)]
     for name, kind in point_schema.properties.items():
         rows = properties or ()

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import numpy as np
+import orjson
 import pytest
 
-from points.importers import ImportFileError, ImportOptions, guess_format, guess_geometry, read_points
+from points.importers import (
+    MAX_PROPERTIES_BYTES,
+    ImportFileError,
+    ImportOptions,
+    guess_format,
+    guess_geometry,
+    read_points,
+)
 
 
 def read(data: bytes | str, fmt: str, **options: object) -> list[dict]:
@@ -238,6 +247,74 @@ def test_ids_and_properties_a_store_could_not_keep_are_refused_per_row() -> None
     assert rows == [1.0, 3.0] and options.report.rejected == 1
     # A huge number in a CSV property column stays text rather than failing a store.
     assert read("x,y,code\n1,1,99999999999999999999\n", "csv")[0]["code"] == "99999999999999999999"
+
+
+def imported(data: bytes, fmt: str) -> tuple[list[float], ImportOptions]:
+    """Return the xs of the points a skip-bad-rows import keeps, and its options (their report)."""
+    options = ImportOptions(format=fmt, skip_bad_rows=True)  # type: ignore[arg-type]
+    return [x for batch in read_points(io.BytesIO(data), options) for x in batch.xs.tolist()], options
+
+
+def features(*properties: dict | None) -> bytes:
+    """Return a compact FeatureCollection of points at x = 1, 2, … with these properties."""
+    points = [
+        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [i, 0]}, "properties": p}
+        for i, p in enumerate(properties, start=1)
+    ]
+    return json.dumps({"type": "FeatureCollection", "features": points}, separators=(",", ":")).encode()
+
+
+NUL = "\0"
+NUL_NAME = "has a NUL character (\\u0000) in its name, which no store can keep as a name"
+
+
+def test_a_nul_in_a_property_name_is_a_row_error() -> None:
+    # JSON escapes it (\u0000); MongoDB's field names end at a NUL, so no store keeps such a name.
+    ndjson = b'{"pt": [1, 1], "a": 1}\n{"pt": [2, 2], "a\\u0000b": 1}\n{"pt": [3, 3], "n": {"k\\u0000": 1}}\n'
+    expected = f"line 2: property {'a' + NUL + 'b'!r} {NUL_NAME}"
+    with pytest.raises(ImportFileError, match=f"^{re.escape(expected)}$"):
+        read(ndjson, "ndjson")
+    xs, options = imported(ndjson, "ndjson")
+    assert xs == [1.0] and options.report.rejected == 2
+    assert options.report.errors[1] == f"line 3: property 'n' holds an object whose key {'k' + NUL!r} {NUL_NAME}"
+    geojson = features({"a": 1}, {"deep": [{"x\0": 1}]}, {"\0" * 50: 1}, {"a": "a NUL\0 in a value is kept"})
+    with pytest.raises(ImportFileError, match=re.escape("feature 2: property 'deep' holds an object whose key")):
+        read(geojson, "geojson")
+    xs, options = imported(geojson, "geojson")
+    assert xs == [1.0, 4.0] and options.report.rejected == 2
+    assert options.report.errors[1] == f"feature 3: property {NUL * 40 + '…'!r} {NUL_NAME}"  # long names cut
+
+
+def test_a_nul_in_a_csv_header_refuses_the_file() -> None:
+    # A header is no row: skipping bad rows does not skip it.
+    for skip in (False, True):
+        with pytest.raises(ImportFileError, match=r"^line 1: contains NUL bytes; this is not a text file$"):
+            read(b"x,y,na\x00me\n1,1,a\n", "csv", skip_bad_rows=skip)
+
+
+def test_a_feature_whose_properties_are_too_big_for_a_point_is_a_row_error() -> None:
+    # A GeoJSON feature has no line limit, and one MongoDB document holds at most 16 MiB: a point's
+    # properties may take MAX_PROPERTIES_BYTES (1 MiB, as an NDJSON line may) as JSON.
+    small = {"name": "a"}
+    huge = {"pad": "x" * MAX_PROPERTIES_BYTES}
+    data = features(small, huge, small)
+    message = "feature 2: its properties take 1,048,586 bytes as JSON, more than the 1,048,576 a point may have"
+    with pytest.raises(ImportFileError, match=f"^{message}$"):
+        read(data, "geojson")
+    xs, options = imported(data, "geojson")
+    assert xs == [1.0, 3.0] and options.report.rejected == 1 and options.report.errors == [message]
+    # Each 1e15 takes 5 bytes in the file and 19 as JSON (1000000000000000.0): a feature of a
+    # quarter of the limit is measured too.
+    floats = {"v": [1e15] * 56_000}
+    floats_file = features(floats).replace(b"1000000000000000.0", b"1e15")
+    assert len(floats_file) < MAX_PROPERTIES_BYTES // 3
+    with pytest.raises(ImportFileError, match=f"^feature 1: its properties take {len(orjson.dumps(floats)):,} bytes"):
+        read(floats_file, "geojson")
+    # A big one after many small features, and one just within the limit.
+    fits = {"pad": "x" * (MAX_PROPERTIES_BYTES - len('{"pad":""}'))}
+    xs, options = imported(features(*[small] * 5_000, fits, huge, *[small] * 5_000), "geojson")
+    assert len(xs) == 10_001 and 5_001.0 in xs and 5_002.0 not in xs
+    assert options.report.rejected == 1 and options.report.errors[0].startswith("feature 5002: its properties take")
 
 
 def test_row_errors_name_the_users_own_columns() -> None:

@@ -106,3 +106,23 @@ def test_a_schema_stored_before_statistics_were_kept_describes_types_only() -> N
 def test_long_strings_are_not_tallied() -> None:
     (entry,) = learn([{"s": "x" * (schema_module.MAX_TALLIED_LENGTH + 1)}, {"s": "a"}]).describe()
     assert entry["values"] == 2 and entry["top"] == [{"value": "a", "count": 1}] and entry["distinct"] is None
+
+
+def test_text_and_json_columns_of_values_that_are_no_strings() -> None:
+    class Tagged(str):
+        """A str subclass (as bson.Code is one): its text, not its JSON."""
+
+    point_schema = PointSchema(ColumnType.UTF8, {"s": ColumnType.UTF8, "j": ColumnType.JSON})
+    arrow_schema = point_schema.arrow(dataset="d", geometry="planar")
+    records = [
+        {"id": 7, "pt": [0.0, 0.0], "s": 5, "j": [1, "a"]},
+        {"id": "b", "pt": [1.0, 1.0], "s": [1, {"k": None}], "j": None},
+        {"id": Tagged("c"), "pt": [2.0, 2.0], "s": Tagged("t"), "j": {"n": 2.5}},
+        {"id": 2**63 - 1, "pt": [3.0, 3.0], "s": True},
+    ]
+    got = schema_module.records_batch(arrow_schema, point_schema, records).to_pydict()
+    assert got["id"] == ["7", "b", "c", "9223372036854775807"]
+    assert got["s"] == ["5", '[1,{"k":null}]', "t", "true"]
+    assert got["j"] == ['[1,"a"]', None, '{"n":2.5}', None]
+    with pytest.raises(TypeError, match="complex"):
+        schema_module.records_batch(arrow_schema, point_schema, [{"id": 1, "pt": [0, 0], "j": [complex(1, 2)]}])
