@@ -228,11 +228,19 @@ POINTS_MAX_STREAM_SECONDS = env_int("POINTS_MAX_STREAM_SECONDS", 600)
 POINTS_STREAM_IDLE_SECONDS = env_int("POINTS_STREAM_IDLE_SECONDS", 30, minimum=1)
 # When set, the API wants "Authorization: Bearer <token>" (or a logged-in user's session).
 POINTS_API_TOKEN = os.environ.get("POINTS_API_TOKEN", "").strip()
-# MongoDB: how long to look for a server, and the longest a query may run (0 = no limit).
-POINTS_MONGO_SERVER_SELECTION_TIMEOUT_MS = env_int("POINTS_MONGO_SERVER_SELECTION_TIMEOUT_MS", 5000, minimum=1)
+# MongoDB (options written in POINTS_STORE_URL win over these): how long to look for a server
+# (longer than an election, ~12 s, so a failover delays requests instead of failing them), and the
+# longest a query may run on the server (0 = no limit).
+POINTS_MONGO_SERVER_SELECTION_TIMEOUT_MS = env_int("POINTS_MONGO_SERVER_SELECTION_TIMEOUT_MS", 30_000, minimum=1)
 POINTS_MONGO_MAX_TIME_MS = env_int("POINTS_MONGO_MAX_TIME_MS", 120_000)
 # How long a MongoDB socket may wait for the server (0 = forever): a hung server frees the worker.
 POINTS_MONGO_SOCKET_TIMEOUT_MS = env_int("POINTS_MONGO_SOCKET_TIMEOUT_MS", 120_000)
+# The longest an import's index build may take (it is not bound by the socket timeout).
+POINTS_MONGO_INDEX_TIMEOUT_S = env_int("POINTS_MONGO_INDEX_TIMEOUT_S", 7200, minimum=1)
+# Shard each dataset version's collection by this key before loading it (e.g. _id:hashed); empty: unsharded.
+POINTS_MONGO_SHARD_KEY = env_str("POINTS_MONGO_SHARD_KEY", "")
+# A replaced version is dropped once no stream reads it, or this many seconds after at the latest.
+POINTS_MONGO_RETIRED_GRACE_S = env_int("POINTS_MONGO_RETIRED_GRACE_S", 3600, minimum=30)
 
 # Admin uploads: the largest accepted, and where they wait (under random names) for their import.
 POINTS_MAX_UPLOAD_BYTES = env_int("POINTS_MAX_UPLOAD_BYTES", 536_870_912, minimum=1024)

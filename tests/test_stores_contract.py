@@ -291,6 +291,33 @@ def test_replace_swaps_in_the_new_points_and_drops_the_old(store: PointStore, gr
     assert store.count(grid) == 2
 
 
+def test_a_stream_open_across_a_replacement_reads_its_own_version_to_the_end(store: PointStore, grid: str) -> None:
+    chunks = store.iter_all(grid, batch_size=100)
+    first = next(chunks)
+    store.create("grid~new", geometry="planar")
+    store.insert("grid~new", random_batches(3000, (100, 100, 200, 200), seed=2))
+    store.replace("grid~new", grid)
+    rest = records(chunks)
+    old = [r["id"] for r in decode_lines(first.data)] + [r["id"] for r in rest]
+    assert sorted(old) == list(range(2500))  # every point of the old version, once, no error
+    assert all(r["pt"] == [r["id"] // 50, r["id"] % 50] for r in rest)
+    # A stream opened now reads the new version.
+    assert store.count(grid) == 3000 and sum(c.count for c in store.iter_all(grid)) == 3000
+
+
+def test_a_failed_insert_leaves_no_points_and_the_dataset_loadable(store: PointStore) -> None:
+    def failing() -> Any:
+        yield from grid_batches(batch=500)[:2]
+        raise RuntimeError("the source broke")
+
+    store.create("half", geometry="planar")
+    with pytest.raises(RuntimeError, match="the source broke"):
+        store.insert("half", failing())
+    assert store.count("half") == 0 and records(store.iter_all("half")) == []
+    assert store.insert("half", grid_batches()) == 2500
+    assert store.count("half") == 2500
+
+
 @pytest.mark.parametrize("coding", ["identity", "zstd", "gzip"])
 def test_arrow_chunks_hold_the_stream_points(store: PointStore, grid: str, coding: str) -> None:
     from points import arrow

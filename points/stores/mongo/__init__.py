@@ -1,6 +1,6 @@
 """The MongoDB point store (see points.stores.mongo.store)."""
 
-from points.stores.mongo.queries import index_spec, keep_inside, within_filter
+from points.stores.mongo.queries import Query, index_spec, keep, within_queries
 from points.stores.mongo.store import MongoStore, collection_name
 
-__all__ = ["MongoStore", "collection_name", "index_spec", "keep_inside", "within_filter"]
+__all__ = ["MongoStore", "Query", "collection_name", "index_spec", "keep", "within_queries"]

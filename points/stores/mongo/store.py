@@ -1,19 +1,39 @@
-"""The MongoDB point store: a collection per dataset, a 2d or 2dsphere index, `$geoWithin` queries.
+"""The MongoDB point store: a collection per version of a dataset, a 2d or 2dsphere index, `$geoWithin`.
 
 Each point is one document `{"id": …, "pt": [x, y], …properties}` (`pt` is a legacy coordinate
 pair, which both index kinds accept), so a projection without `_id` is already the stream's line.
-An import fills a scratch collection, builds its index, then renames it over the dataset's: the
-points appear all at once, and a failed import leaves only a scratch collection that is dropped.
+
+Versions, never renames. Every import fills a new collection `points.<dataset>.<12 hex>` (sharded
+first when POINTS_MONGO_SHARD_KEY is set, so a re-import keeps the dataset sharded), builds its
+index, then names it in the dataset's metadata (`pointsite_datasets`, one document per dataset:
+its `collection`, count, bounds, schema). Publishing a replacement is one write of that document;
+the previous version is *retired* (`pointsite_retired`) and dropped once no cursor reads it (at
+least RETIRED_MIN_AGE after, at most POINTS_MONGO_RETIRED_GRACE_S), so a stream open across a
+replacement reads its own version to the end. Readers resolve the collection per request from the
+primary (majority read concern) in a causally consistent session that the points cursor uses too:
+with a secondary read preference, the secondary waits until it has what the metadata names.
+
+Datasets can also be *attached* over a collection the user already has (points.stores.mongo.attach):
+the store reads it through a projection that shapes its documents as stream lines, and never
+writes to it or drops it.
 """
 
 from __future__ import annotations
 
+import logging
 import re
+import threading
+import time
 import uuid
-from collections.abc import Generator, Iterable
+import warnings
+from collections.abc import Generator, Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlsplit
 
-import msgspec
+import numpy as np
+import pyarrow as pa
 
 from points import arrow
 from points.batches import Bounds, Chunk, Format, PointBatch, StreamForm
@@ -27,21 +47,131 @@ from points.stores.base import (
     PointStore,
     PointStream,
     StoreError,
-    StoreUnavailable,
 )
-from points.stores.mongo.queries import index_spec, keep_inside, within_filter
+from points.stores.mongo.errors import handled, reason, store_error
+from points.stores.mongo.queries import Query, index_spec, keep, within_queries
+from points.stores.mongo.values import CODEC_OPTIONS, ENCODER
 
 if TYPE_CHECKING:
+    from pymongo.client_session import ClientSession
     from pymongo.collection import Collection
-    from pymongo.database import Database
+
+logger = logging.getLogger(__name__)
 
 META = "pointsite_datasets"
-_ENCODER = msgspec.json.Encoder()
+RETIRED = "pointsite_retired"
+#: a retired version is kept at least this long: a stream that resolved it just before the
+#: replacement was published opens its cursor within this time
+RETIRED_MIN_AGE = timedelta(seconds=30)
+#: streams open this often sweep the retired versions at most (per process)
+SWEEP_EVERY = 60.0
+# The collections this store makes: versions (points.<dataset>.<12 hex>) and the scratch
+# collections of the layout before versions (points.<dataset>.importing-<12 hex>).
+_OWN_COLLECTION = re.compile(r"^points\..+\.(importing-)?[0-9a-f]{12}$")
 
 
 def collection_name(dataset: str) -> str:
-    """Return the name of the collection holding the dataset's points."""
+    """Return the name of the collection the layout before versions kept the dataset's points in
+    (metadata without a `collection` field still names it)."""
     return f"points.{dataset}"
+
+
+def version_name(dataset: str) -> str:
+    """Return the name of a new version's collection of `dataset`."""
+    return f"points.{dataset}.{uuid.uuid4().hex[:12]}"
+
+
+def active_collection(meta: dict[str, Any]) -> str | None:
+    """Return the name of the collection the metadata `meta` says holds the dataset's points in the
+    store's database (None: no points, or an attached dataset, which lives elsewhere)."""
+    if meta.get("attached"):
+        return None
+    if "collection" in meta:
+        return meta["collection"]
+    return collection_name(meta["_id"]) if meta.get("loaded") and meta.get("count") else None
+
+
+def parse_shard_key(text: str) -> dict[str, Any]:
+    """Return the shard key document POINTS_MONGO_SHARD_KEY describes (`field[:hashed|1][,…]`)."""
+    key: dict[str, Any] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        field, _, kind = item.partition(":")
+        kind = kind.strip() or "1"
+        if not field.strip() or kind not in ("hashed", "1"):
+            raise StoreError(
+                f"POINTS_MONGO_SHARD_KEY must be field[:hashed|1][,field[:1]…], e.g. _id:hashed; got {text!r}"
+            )
+        key[field.strip()] = "hashed" if kind == "hashed" else 1
+    return key
+
+
+def url_options(url: str) -> set[str]:
+    """Return the (lower-cased) names of the options written in a MongoDB URL, read without DNS."""
+    return {name.lower() for name, _ in parse_qsl(urlsplit(url).query, keep_blank_values=True)}
+
+
+def new_meta(dataset: str, geometry: GeometryKind) -> dict[str, Any]:
+    """Return the metadata document of a dataset just created (no points, no version)."""
+    return {"_id": dataset, "geometry": geometry, "count": 0, "bounds": None, "loaded": False, "collection": None}
+
+
+def claim(dataset: str, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Return the (filter, update) naming version `name` as the one an import loads: it is named
+    before it exists, so no orphan sweep drops it, and only one import may load a dataset."""
+    return {"_id": dataset, "loaded": False, "loading": {"$exists": False}}, {"$set": {"loading": name}}
+
+
+def published(
+    dataset: str, name: str, count: int, bounds: Bounds | None, schema: PointSchema
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Return the (filter, update) making the loaded version `name` the dataset's, in one write
+    (only while the import still owns it: a drop meanwhile wins)."""
+    return {"_id": dataset, "loading": name}, {
+        "$set": {
+            "collection": name if count else None,
+            "count": count,
+            "bounds": list(bounds) if bounds else None,
+            "schema": schema.to_json(),
+            "loaded": True,
+        },
+        "$unset": {"loading": ""},
+    }
+
+
+def promoted(meta: dict[str, Any], target: str) -> dict[str, Any]:
+    """Return the metadata document that makes `meta`'s points those of dataset `target`."""
+    new = {k: v for k, v in meta.items() if k != "loading"}
+    new["_id"] = target
+    if not meta.get("attached"):
+        new["collection"] = active_collection(meta)
+    return new
+
+
+def retirement(name: str, dataset: str, now: datetime) -> dict[str, Any]:
+    """Return the document recording that version `name` of `dataset` was replaced at `now`."""
+    return {"_id": name, "dataset": dataset, "retired_at": now}
+
+
+def shard_command(database: str, name: str, key: dict[str, Any]) -> dict[str, Any]:
+    """Return the command sharding a new version's collection before it is loaded."""
+    return {"shardCollection": f"{database}.{name}", "key": key}
+
+
+def cursors_pipeline(namespace: str) -> list[dict[str, Any]]:
+    """Return the aggregation (on the admin database) finding a cursor or operation reading
+    `namespace` ("db.collection"), idle cursors between two batches included, of every user (the
+    web and worker processes may log in as different ones; without the `inprog` privilege it
+    fails, and the version is kept for the grace period)."""
+    return [{"$currentOp": {"idleCursors": True, "allUsers": True}}, {"$match": {"ns": namespace}}, {"$limit": 1}]
+
+
+# Errors of a primary stepping down or going away (InterruptedDueToReplStateChange,
+# NotWritablePrimary, PrimarySteppedDown, NotPrimaryNoSecondaryOk, ShutdownInProgress,
+# InterruptedAtShutdown): the operation may succeed on the next primary.
+_FAILOVER_CODES = frozenset({11602, 10107, 189, 13435, 91, 11600})
+
+#: the aggregation giving a collection's sizes (a row per shard of a sharded one)
+COLLSTATS_PIPELINE: list[dict[str, Any]] = [{"$collStats": {"storageStats": {}}}]
 
 
 def _documents(batch: PointBatch) -> list[dict[str, Any]]:
@@ -61,29 +191,69 @@ class MongoStore(PointStore):
         self,
         url: str,
         *,
-        server_selection_timeout_ms: int = 5000,
+        server_selection_timeout_ms: int = 30_000,
         max_time_ms: int = 120_000,
         socket_timeout_ms: int = 120_000,
+        index_timeout_s: float = 7200.0,
+        shard_key: str = "",
+        retired_grace_s: float = 3600.0,
     ) -> None:
         import pymongo
         from pymongo.errors import ConfigurationError, InvalidURI
-        from pymongo.uri_parser import parse_uri
+        from pymongo.read_concern import ReadConcern
+        from pymongo.write_concern import WriteConcern
 
+        # Options written in the URL win over the settings (pymongo would let keywords win).
+        written = url_options(url)
+        options: dict[str, Any] = {"appname": "pointsite", "connect": False}
+        if "serverselectiontimeoutms" not in written:
+            options["serverSelectionTimeoutMS"] = server_selection_timeout_ms
+        if "sockettimeoutms" not in written:
+            options["socketTimeoutMS"] = socket_timeout_ms or None
         try:
-            database = parse_uri(url).get("database")
-        except (InvalidURI, ConfigurationError, ValueError) as exc:
+            # connect=False: no thread, no connection and (pymongo 4.20) no DNS lookup of a
+            # mongodb+srv:// host until the first operation, so checks and commands stay offline.
+            # pymongo only warns of an option value it ignores: that is an error here.
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", UserWarning)
+                self.client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(url, **options)
+        except (InvalidURI, ConfigurationError, ValueError, TypeError, UserWarning) as exc:
             raise StoreError(f"POINTS_STORE_URL is not a usable MongoDB URL: {exc}") from None
-        if not database:
-            raise StoreError("a mongodb:// store URL must name its database, e.g. mongodb://localhost:27017/pointsite")
-        self.client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
-            url,
-            serverSelectionTimeoutMS=server_selection_timeout_ms,
-            socketTimeoutMS=socket_timeout_ms or None,
-            appname="pointsite",
-            connect=False,
-        )
-        self.db: Database[dict[str, Any]] = self.client[database]
+        self._url, self._options = url, options
+        self._long_client: pymongo.MongoClient[dict[str, Any]] | None = None
+        try:
+            self.db = self.client.get_default_database()
+        except ConfigurationError:
+            self.client.close()
+            raise StoreError(
+                "a mongodb:// store URL must name its database, e.g. mongodb://localhost:27017/pointsite"
+            ) from None
+        self.shard_key = parse_shard_key(shard_key)
         self.max_time_ms = max_time_ms
+        self.index_timeout_s = index_timeout_s
+        #: the bound of index builds and whole-collection aggregations, in ms (their maxTimeMS)
+        self.long_ms = max(int(index_timeout_s * 1000), 1)
+        self.retired_grace = timedelta(seconds=retired_grace_s)
+        majority = ReadConcern("majority")
+        # The metadata is read from the primary and written to a majority: what a reader sees
+        # published cannot be rolled back, and names a version that exists.
+        self.meta = self.db.get_collection(
+            META,
+            read_preference=pymongo.ReadPreference.PRIMARY,
+            read_concern=majority,
+            write_concern=WriteConcern("majority"),
+        )
+        self.retired = self.db.get_collection(
+            RETIRED,
+            codec_options=self.db.codec_options.with_options(tz_aware=True, tzinfo=UTC),
+            read_preference=pymongo.ReadPreference.PRIMARY,
+            write_concern=WriteConcern("majority"),
+        )
+        self._read_concern = majority
+        self._majority = WriteConcern("majority")
+        self._sharding_enabled = False
+        self._last_sweep = time.monotonic()
+        self._sweep_lock = threading.Lock()
 
     @classmethod
     def from_url(cls, url: str) -> MongoStore:
@@ -96,31 +266,67 @@ class MongoStore(PointStore):
                 server_selection_timeout_ms=settings.POINTS_MONGO_SERVER_SELECTION_TIMEOUT_MS,
                 max_time_ms=settings.POINTS_MONGO_MAX_TIME_MS,
                 socket_timeout_ms=settings.POINTS_MONGO_SOCKET_TIMEOUT_MS,
+                index_timeout_s=settings.POINTS_MONGO_INDEX_TIMEOUT_S,
+                shard_key=settings.POINTS_MONGO_SHARD_KEY,
+                retired_grace_s=settings.POINTS_MONGO_RETIRED_GRACE_S,
             )
         except ImportError:  # pragma: no cover - used without Django
             return cls(url)
 
-    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        from pymongo.errors import PyMongoError
+    # --- calling MongoDB ------------------------------------------------------------------
 
+    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Return fn(*args, **kwargs); raise what MongoDB (or bson) refuses as a StoreError saying
+        what the store was doing and MongoDB's reason."""
         try:
             return fn(*args, **kwargs)
-        except PyMongoError as exc:
-            detail = exc.__class__.__name__
-            write_errors = getattr(exc, "details", None) or {}
-            if isinstance(write_errors, dict) and write_errors.get("writeErrors"):
-                # Say which document and why (e.g. a duplicate key), not just the error's class.
-                detail += f" ({str(write_errors['writeErrors'][0].get('errmsg', ''))[:200]})"
-            raise StoreUnavailable(f"MongoDB failed to {what}: {detail}") from exc
+        except handled() as exc:
+            raise store_error(what, exc) from exc
 
-    def _meta(self, dataset: str) -> dict[str, Any]:
-        doc = self._call("read dataset metadata", self.db[META].find_one, {"_id": dataset})
+    def _quietly(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> None:
+        """Call fn as _call does, logging a failure instead of raising it (clean-ups that must not
+        hide the error that caused them)."""
+        try:
+            self._call(what, fn, *args, **kwargs)
+        except StoreError as exc:
+            logger.warning("%s", exc)
+
+    def _found(self, what: str, collection: Collection[dict[str, Any]], *args: Any) -> list[dict[str, Any]]:
+        """Return every document find(*args) gives (read inside _call: a cursor fails as it is read)."""
+        return self._call(what, lambda: list(collection.find(*args)))
+
+    def _meta(self, dataset: str, session: ClientSession | None = None) -> dict[str, Any]:
+        doc = self._call("read dataset metadata", self.meta.find_one, {"_id": dataset}, session=session)
         if doc is None:
             raise DatasetNotFound(f"the point store has no dataset {dataset!r}")
         return dict(doc)
 
-    def _points(self, dataset: str) -> Collection[dict[str, Any]]:
-        return self.db[collection_name(dataset)]
+    def _collection_of(self, meta: dict[str, Any]) -> Collection[dict[str, Any]]:
+        """Return the collection holding the points `meta` names (the store's database, or an
+        attached collection's), read with majority read concern."""
+        attached = meta.get("attached")
+        if attached:
+            database = self.client[attached["db"]]
+            name = attached["collection"]
+        else:
+            database, name = self.db, active_collection(meta) or collection_name(meta["_id"])
+        return database.get_collection(name, read_concern=self._read_concern)
+
+    def _named(self) -> set[str]:
+        """Return the collections some metadata names: active versions and those being loaded."""
+        names: set[str] = set()
+        for meta in self._found(
+            "list datasets", self.meta, {}, {"collection": 1, "loading": 1, "loaded": 1, "count": 1, "attached": 1}
+        ):
+            names.update(n for n in (active_collection(meta), meta.get("loading")) if n)
+        return names
+
+    def _referenced(self) -> set[str]:
+        """Return the collections some metadata names, and the retired ones."""
+        retired = self._found("list retired versions", self.retired, {}, {"_id": 1})
+        return self._named() | {str(r["_id"]) for r in retired}
+
+    # --- the contract ---------------------------------------------------------------------
 
     def create(self, dataset: str, *, geometry: GeometryKind) -> None:
         from pymongo.errors import DuplicateKeyError
@@ -128,41 +334,50 @@ class MongoStore(PointStore):
         try:
             self._call(
                 "create the dataset",
-                self.db[META].insert_one,
-                {"_id": dataset, "geometry": geometry, "count": 0, "bounds": None, "loaded": False},
+                self.meta.insert_one,
+                new_meta(dataset, geometry),
             )
-        except StoreUnavailable as exc:
+        except StoreError as exc:
             if isinstance(exc.__cause__, DuplicateKeyError):
                 raise DatasetExists(f"the point store already has a dataset {dataset!r}") from None
             raise
 
     def drop(self, dataset: str) -> None:
-        # Scratch collections of imports that were killed go too: no orphans.
-        prefix = f"{collection_name(dataset)}.importing-"
-        names = self._call(
-            "list collections", self.db.list_collection_names, filter={"name": {"$regex": f"^{re.escape(prefix)}"}}
-        )
-        for name in names:
-            self._call("drop the dataset", self.db.drop_collection, name)
-        self._call("drop the dataset", self._points(dataset).drop)
-        self._call("drop the dataset", self.db[META].delete_one, {"_id": dataset})
+        meta = self._call("read dataset metadata", self.meta.find_one, {"_id": dataset})
+        if meta is None:
+            return
+        self._call("drop the dataset", self.meta.delete_one, {"_id": dataset})
+        # An attached dataset's collection is the user's: only its registration goes.
+        for name in {active_collection(meta), meta.get("loading")} - {None}:
+            if name not in self._named():  # an interrupted replace: another dataset names it now
+                self._call("drop the dataset's points", self.db.drop_collection, name)
+        self._sweep_quietly()
 
     def replace(self, source: str, target: str) -> None:
         meta = self._meta(source)
-        points = self._points(source)
-        if self._call("list collections", self.db.list_collection_names, filter={"name": points.name}):
-            self._call("publish the points", points.rename, collection_name(target), dropTarget=True)
-        else:  # an empty dataset has no collection
-            self._call("drop the old points", self._points(target).drop)
-        meta["_id"] = target
-        self._call("record the dataset", self.db[META].replace_one, {"_id": target}, meta, upsert=True)
-        self._call("record the dataset", self.db[META].delete_one, {"_id": source})
+        old = self._call("read dataset metadata", self.meta.find_one, {"_id": target})
+        new = promoted(meta, target)
+        retiring = None if old is None else active_collection(old)
+        if retiring and retiring != new.get("collection"):
+            # Retired before it is unnamed, so no orphan sweep can take it for an orphan meanwhile.
+            self._call(
+                "retire the old points",
+                self.retired.replace_one,
+                {"_id": retiring},
+                retirement(retiring, target, datetime.now(UTC)),
+                upsert=True,
+            )
+        # The publish: one document written. (Should the delete below fail, both names point at
+        # the new version; dropping the scratch name later leaves the version alone.)
+        self._call("publish the points", self.meta.replace_one, {"_id": target}, new, upsert=True)
+        self._call("record the dataset", self.meta.delete_one, {"_id": source})
+        self._sweep_quietly()
 
     def names(self) -> list[str]:
-        return sorted(str(d["_id"]) for d in self._call("list datasets", self.db[META].find, {}, {"_id": 1}))
+        return sorted(str(d["_id"]) for d in self._found("list datasets", self.meta, {}, {"_id": 1}))
 
     def exists(self, dataset: str) -> bool:
-        return self._call("read dataset metadata", self.db[META].find_one, {"_id": dataset}) is not None
+        return self._call("read dataset metadata", self.meta.find_one, {"_id": dataset}, {"_id": 1}) is not None
 
     def count(self, dataset: str) -> int:
         return int(self._meta(dataset)["count"])
@@ -172,103 +387,352 @@ class MongoStore(PointStore):
         return None if b is None else (float(b[0]), float(b[1]), float(b[2]), float(b[3]))
 
     def size(self, dataset: str) -> int | None:
-        stats = self._call("read collection statistics", self.db.command, "collStats", collection_name(dataset))
-        return int(stats.get("storageSize", 0)) + int(stats.get("totalIndexSize", 0))
+        from pymongo.errors import OperationFailure
+
+        meta = self._meta(dataset)
+        if not meta.get("attached") and active_collection(meta) is None:
+            return 0
+        try:
+            # $collStats: the collStats command is deprecated; a sharded collection gives a row per shard.
+            rows = self._collection_of(meta).aggregate(COLLSTATS_PIPELINE)
+            total = 0
+            for row in rows:
+                stats = row.get("storageStats", {})
+                total += int(stats.get("storageSize", 0)) + int(stats.get("totalIndexSize", 0))
+            return total
+        except OperationFailure as exc:
+            if exc.code == 26:  # NamespaceNotFound: swept meanwhile
+                return 0
+            raise store_error("read collection statistics", exc) from exc
+        except handled() as exc:
+            raise store_error("read collection statistics", exc) from exc
+
+    def _shard(self, name: str) -> None:
+        if not self._sharding_enabled:
+            self._call("enable sharding", self.client.admin.command, "enableSharding", self.db.name)
+            self._sharding_enabled = True
+        self._call(
+            "shard the new points' collection",
+            self.client.admin.command,
+            shard_command(self.db.name, name, self.shard_key),
+        )
 
     def insert(self, dataset: str, batches: Iterable[PointBatch]) -> int:
+
         meta = self._meta(dataset)
-        if meta["loaded"]:
+        if meta["loaded"] or meta.get("attached"):
             raise StoreError(f"dataset {dataset!r} already has its points; drop and create it again to reload")
-        scratch = self.db[f"{collection_name(dataset)}.importing-{uuid.uuid4().hex[:12]}"]
+        name = version_name(dataset)
+        claimed = self._call("prepare the import", self.meta.update_one, *claim(dataset, name))
+        if not claimed.matched_count:
+            raise StoreError(f"dataset {dataset!r} is being loaded by another import, or was dropped")
+        # Points acknowledged by a majority: a failover cannot roll back what the count says.
+        points = self.db.get_collection(name, write_concern=self._majority)
         count = 0
         schema = PointSchema()
         lo = [float("inf"), float("inf")]
         hi = [float("-inf"), float("-inf")]
         try:
+            if self.shard_key:
+                self._shard(name)
             for batch in batches:
                 if not len(batch):
                     continue
                 schema.observe(batch)
-                self._call("insert points", scratch.insert_many, _documents(batch), ordered=False)
+                self._call("insert points", points.insert_many, _documents(batch), ordered=False)
                 count += len(batch)
-                lo = [min(lo[0], float(batch.xs.min())), min(lo[1], float(batch.ys.min()))]
-                hi = [max(hi[0], float(batch.xs.max())), max(hi[1], float(batch.ys.max()))]
+                lo = [min(lo[0], float(np.min(batch.xs))), min(lo[1], float(np.min(batch.ys)))]
+                hi = [max(hi[0], float(np.max(batch.xs))), max(hi[1], float(np.max(batch.ys)))]
             bounds: Bounds | None = (lo[0], lo[1], hi[0], hi[1]) if count else None
-            keys, options = index_spec(meta["geometry"], bounds)
-            self._call("build the spatial index", scratch.create_index, keys, **options)
             if count:
-                self._call("publish the points", scratch.rename, collection_name(dataset), dropTarget=True)
+                keys, options = index_spec(meta["geometry"], bounds)
+                # The build returns once committed (on a replica set, on every voting member):
+                # bounded by its own timeout, not the socket's.
+                self._build_index(points, keys, options)
             else:
-                self._call("clean up an empty import", scratch.drop)
-            self._call(
-                "record the dataset",
-                self.db[META].update_one,
-                {"_id": dataset},
-                {
-                    "$set": {
-                        "count": count,
-                        "bounds": list(bounds) if bounds else None,
-                        "schema": schema.final().to_json(),
-                        "loaded": True,
-                    }
-                },
+                self._call("clean up an empty import", points.drop)
+            done = self._call(
+                "record the dataset", self.meta.update_one, *published(dataset, name, count, bounds, schema.final())
             )
+            if not done.matched_count:
+                raise StoreError(f"dataset {dataset!r} was dropped while its points were loaded")
         except BaseException:
-            self._call("clean up a failed import", scratch.drop)
+            self._quietly("clean up a failed import", points.drop)
+            self._quietly(
+                "clean up a failed import",
+                self.meta.update_one,
+                {"_id": dataset, "loading": name},
+                {"$unset": {"loading": ""}},
+            )
             raise
         return count
+
+    def long_running(self, points: Collection[dict[str, Any]]) -> Collection[dict[str, Any]]:
+        """Return `points` as seen by the client for long operations (index builds, aggregations
+        over a whole collection): its sockets wait up to POINTS_MONGO_INDEX_TIMEOUT_S (plus a
+        minute) instead of POINTS_MONGO_SOCKET_TIMEOUT_MS, and each such operation is sent with
+        that bound as its maxTimeMS. Finding a server stays bound by the usual timeout (under
+        pymongo.timeout() it would wait the whole bound for one)."""
+        import pymongo
+
+        with self._sweep_lock:
+            if self._long_client is None:
+                options = {**self._options, "socketTimeoutMS": self.long_ms + 60_000}
+                self._long_client = pymongo.MongoClient(self._url, **options)
+        return self._long_client[points.database.name].get_collection(
+            points.name, write_concern=points.write_concern, read_concern=points.read_concern
+        )
+
+    def _build_index(self, points: Collection[dict[str, Any]], keys: Any, options: dict[str, Any]) -> str:
+        """Build a spatial index of `points` and return its name. The build returns once
+        committed (on a replica set, on every voting member), bounded by POINTS_MONGO_INDEX_TIMEOUT_S,
+        not by the socket timeout. pymongo never retries createIndexes; a failover during the
+        build is retried once on the new primary (the same index spec again waits for the build
+        already running there, or returns at once)."""
+        from pymongo.errors import ConnectionFailure, NotPrimaryError, OperationFailure
+
+        building = self.long_running(points)
+        for attempt in (1, 2):
+            try:
+                return str(building.create_index(keys, maxTimeMS=self.long_ms, **options))
+            except (ConnectionFailure, NotPrimaryError, OperationFailure) as exc:
+                retry = attempt == 1 and (
+                    isinstance(exc, (ConnectionFailure, NotPrimaryError))
+                    or bool(exc.has_error_label("RetryableWriteError"))
+                    or exc.code in _FAILOVER_CODES
+                )
+                if not retry:
+                    raise store_error("build the spatial index", exc) from exc
+                logger.warning("the index build of %s was interrupted (%s); asking again", points.name, exc)
+            except handled() as exc:
+                raise store_error("build the spatial index", exc) from exc
+        raise AssertionError("unreachable")  # pragma: no cover - the second attempt returns or raises
 
     def schema(self, dataset: str) -> PointSchema:
         return PointSchema.from_json(self._meta(dataset).get("schema"))
 
+    def attach(self, dataset: str, **options: Any) -> dict[str, Any]:
+        """Register `dataset` over an existing collection (see points.stores.mongo.attach)."""
+        from points.stores.mongo import attach
+
+        return attach.attach(self, dataset, **options)
+
+    def refresh(self, dataset: str) -> dict[str, Any]:
+        """Compute an attached dataset's count, bounds and schema again."""
+        from points.stores.mongo import attach
+
+        return attach.refresh(self, dataset)
+
+    # --- reading ------------------------------------------------------------------------
+
     def open_points(
         self, dataset: str, area: Area | None, *, form: StreamForm = PLAIN_NDJSON, batch_size: int = 10_000
     ) -> PointStream:
-        # One metadata read gives the schema and the geometry the query is built for.
-        meta = self._meta(dataset)
-        if area is not None and meta["geometry"] != area.kind:
-            raise StoreError(f"dataset {dataset!r} is {meta['geometry']}, the area is {area.kind}")
-        query = {} if area is None else within_filter(area)
-        chunks = self._iter(dataset, meta, query, area, form, batch_size)
-        return PointStream(PointSchema.from_json(meta.get("schema")), chunks, meta.get("count"))
+        self._maybe_sweep()
+        session = self._call("start a session", self.client.start_session, causal_consistency=True)
+        try:
+            # One metadata read names the version, its schema and the geometry the query is for.
+            meta = self._meta(dataset, session)
+            if area is not None and meta["geometry"] != area.kind:
+                raise StoreError(f"dataset {dataset!r} is {meta['geometry']}, the area is {area.kind}")
+            point_schema = PointSchema.from_json(meta.get("schema"))
+            chunks = self._iter(dataset, meta, point_schema, area, form, batch_size, session)
+        except BaseException:
+            session.end_session()
+            raise
+        return PointStream(point_schema, chunks, meta.get("count"))
+
+    def _plan(self, meta: dict[str, Any], point_schema: PointSchema, area: Area | None) -> tuple[list[Query], Any]:
+        """Return the queries a stream runs in turn, and their projection."""
+        attached = meta.get("attached")
+        if not attached:
+            return ([Query({}, None, None)] if area is None else within_queries(area)), {"_id": 0}
+        from points.stores.mongo.attach import location_filter, stream_projection
+
+        usable = location_filter(attached)
+        if area is None:
+            queries = [Query(usable, None, None)]
+        else:
+            queries = [
+                Query({**usable, **q.filter}, q.parts, q.exclude)
+                for q in within_queries(area, field=attached["location_field"])
+            ]
+        return queries, stream_projection(attached, point_schema)
 
     def _iter(
         self,
         dataset: str,
         meta: dict[str, Any],
-        query: dict[str, Any],
+        point_schema: PointSchema,
         area: Area | None,
         form: StreamForm,
         batch_size: int,
+        session: ClientSession,
     ) -> Generator[Chunk, None, None]:
         import bson
+        import pymongo
 
-        # Compressed on the fly by the stream: MongoDB keeps no compressed copy of a stream.
-        point_schema = PointSchema.from_json(meta.get("schema"))
-        arrow_schema = point_schema.arrow(dataset=dataset, geometry=meta["geometry"])
+        try:
+            if not meta.get("attached") and active_collection(meta) is None:
+                return  # an empty dataset has no collection
+            # Compressed on the fly by the stream: MongoDB keeps no compressed copy of a stream.
+            arrow_schema = point_schema.arrow(dataset=dataset, geometry=meta["geometry"])
+            points = self._collection_of(meta)
+            queries, projection = self._plan(meta, point_schema, area)
+            self.open_cursors += 1
+            try:
+                for query in queries:
+                    for raw in self._batches(points, query.filter, projection, batch_size, session):
+                        docs = self._call("decode points", bson.decode_all, raw, CODEC_OPTIONS)
+                        if area is not None:
+                            docs = keep(docs, area, query)
+                        if not docs:
+                            continue
+                        yield self._chunk(dataset, meta, docs, form, arrow_schema, point_schema)
+            finally:
+                self.open_cursors -= 1
+            if not meta.get("attached"):
+                # A version dropped before (or between) this stream's cursors reads as empty: say
+                # so rather than end as if complete. Version names are never used again, so one
+                # that exists now existed for every query. (From the primary: a lagging secondary
+                # may not list a version just published.)
+                primary = self.db.with_options(read_preference=pymongo.ReadPreference.PRIMARY)
+                found = self._call(
+                    "check the points' collection", primary.list_collection_names, filter={"name": points.name}
+                )
+                if not found:
+                    raise StoreError(
+                        f"dataset {dataset!r} was replaced or deleted while this stream read it; ask again"
+                    )
+        finally:
+            session.end_session()
 
-        cursor = self._points(dataset).find_raw_batches(query, {"_id": 0}, batch_size=batch_size)
+    @staticmethod
+    def _chunk(
+        dataset: str,
+        meta: dict[str, Any],
+        docs: list[dict[str, Any]],
+        form: StreamForm,
+        arrow_schema: pa.Schema,
+        point_schema: PointSchema,
+    ) -> Chunk:
+        """Return the documents as one chunk of the stream's format; raise StoreError naming the
+        dataset when a document does not fit (an attached collection written to since its schema
+        was learnt: a value of another type, or of a BSON type JSON has no word for)."""
+        try:
+            if form.format == Format.ARROW:
+                return Chunk(len(docs), arrow.batch_message(records_batch(arrow_schema, point_schema, docs)))
+            return Chunk(len(docs), ENCODER.encode_lines(docs))
+        except (pa.ArrowException, ValueError, TypeError, OverflowError, KeyError, IndexError) as exc:
+            advice = (
+                f"refresh it (manage.py attach_collection {dataset} --refresh)"
+                if meta.get("attached")
+                else "check_points may say more"
+            )
+            raise StoreError(
+                f"dataset {dataset!r} holds a point its streams cannot write ({reason(exc)}); {advice}"
+            ) from exc
+
+    @contextmanager
+    def _cursor(
+        self,
+        points: Collection[dict[str, Any]],
+        query: dict[str, Any],
+        projection: Any,
+        batch_size: int,
+        session: ClientSession,
+    ) -> Iterator[Any]:
+        cursor = points.find_raw_batches(query, projection, batch_size=batch_size, session=session)
         if self.max_time_ms:
             cursor = cursor.max_time_ms(self.max_time_ms)
-        self.open_cursors += 1
         try:
+            yield cursor
+        finally:
+            # Closing kills the server-side cursor too, when a client leaves early.
+            cursor.close()
+
+    def _batches(
+        self,
+        points: Collection[dict[str, Any]],
+        query: dict[str, Any],
+        projection: Any,
+        batch_size: int,
+        session: ClientSession,
+    ) -> Iterator[bytes]:
+        with self._cursor(points, query, projection, batch_size, session) as cursor:
             while True:
                 raw = self._call("read points", next, cursor, None)
                 if raw is None:
                     return
-                docs = bson.decode_all(raw)
-                if area is not None:
-                    docs = keep_inside(docs, area)
-                if not docs:
-                    continue
-                if form.format == Format.ARROW:
-                    yield Chunk(len(docs), arrow.batch_message(records_batch(arrow_schema, point_schema, docs)))
-                else:
-                    yield Chunk(len(docs), _ENCODER.encode_lines(docs))
+                yield raw
+
+    # --- what imports and replacements leave behind -------------------------------------
+
+    def _cursors_open(self, name: str) -> bool | None:
+        """Return whether some cursor reads collection `name` now (None: cannot tell)."""
+        import pymongo
+
+        if self.client.read_preference.mode != pymongo.ReadPreference.PRIMARY.mode:
+            return None  # cursors on secondaries do not show on the primary
+        try:
+            ops = self.client.admin.aggregate(cursors_pipeline(f"{self.db.name}.{name}"))
+            return any(True for _ in ops)
+        except handled() as exc:
+            logger.info("cannot tell whether %s is read (%s); it is kept for the grace period", name, exc)
+            return None
+
+    def sweep_retired(self, now: datetime | None = None) -> list[str]:
+        """Drop the retired versions no stream reads any more: at least RETIRED_MIN_AGE old with no
+        cursor on them, or older than the grace period regardless (a stream still reading one
+        then ends with an error line, never as if complete). Return the names dropped."""
+        now = now or datetime.now(UTC)
+        dropped = []
+        named = self._named()
+        for entry in self._found("list retired versions", self.retired, {}):
+            name, age = str(entry["_id"]), now - entry["retired_at"]
+            if age < RETIRED_MIN_AGE or (age < self.retired_grace and self._cursors_open(name) is not False):
+                continue
+            if name not in named:  # unless published again meanwhile
+                self._call("drop a retired version", self.db.drop_collection, name)
+            # Only this record: a newer retirement of the same version (written meanwhile) stays.
+            self._call(
+                "forget a retired version", self.retired.delete_one, {"_id": name, "retired_at": entry["retired_at"]}
+            )
+            dropped.append(name)
+        return dropped
+
+    def _sweep_quietly(self) -> None:
+        self._last_sweep = time.monotonic()
+        try:
+            self.sweep_retired()
+        except StoreError as exc:
+            logger.warning("retired versions not swept: %s", exc)
+
+    def _maybe_sweep(self) -> None:
+        """Sweep the retired versions now and then as streams open (a quiet store sweeps too)."""
+        if time.monotonic() - self._last_sweep < SWEEP_EVERY or not self._sweep_lock.acquire(blocking=False):
+            return
+        try:
+            self._sweep_quietly()
         finally:
-            # Closing kills the server-side cursor too, when a client leaves early.
-            cursor.close()
-            self.open_cursors -= 1
+            self._sweep_lock.release()
+
+    def remove_orphans(self) -> None:
+        """Drop the collections of imports that died (a version no metadata names, not retired),
+        then the retired versions no stream reads."""
+        # Listed before the metadata is read: a version an import starts meanwhile is named in
+        # its dataset's metadata (`loading`) before its collection exists.
+        listed = self._call(
+            "list collections", self.db.list_collection_names, filter={"name": {"$regex": r"^points\."}}
+        )
+        keep_names = self._referenced()
+        for name in listed:
+            if _OWN_COLLECTION.match(name) and name not in keep_names:
+                logger.info("dropping %s, left by an import that died", name)
+                self._call("drop a dead import's points", self.db.drop_collection, name)
+        self.sweep_retired()
 
     def close(self) -> None:
         self.client.close()
+        if self._long_client is not None:
+            self._long_client.close()

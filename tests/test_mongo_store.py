@@ -1,0 +1,368 @@
+"""The MongoDB store's own documents, options and error messages, without a server: the versioned
+publish (what each write sends), how the URL and the settings combine, and what users read when
+MongoDB refuses (see tests/test_stores_contract.py for the same store against a real server)."""
+
+from __future__ import annotations
+
+import socket
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from points.schema import PointSchema
+from points.stores.base import StoreError, StoreUnavailable
+from points.stores.mongo.errors import store_error
+from points.stores.mongo.store import (
+    COLLSTATS_PIPELINE,
+    MongoStore,
+    active_collection,
+    claim,
+    cursors_pipeline,
+    new_meta,
+    parse_shard_key,
+    promoted,
+    published,
+    retirement,
+    shard_command,
+    url_options,
+    version_name,
+)
+
+
+def test_a_dataset_starts_without_a_version() -> None:
+    assert new_meta("grid", "planar") == {
+        "_id": "grid",
+        "geometry": "planar",
+        "count": 0,
+        "bounds": None,
+        "loaded": False,
+        "collection": None,
+    }
+
+
+def test_each_import_loads_a_new_version_named_before_it_exists() -> None:
+    first, second = version_name("grid"), version_name("grid")
+    assert first != second and first.startswith("points.grid.") and len(first) == len("points.grid.") + 12
+    assert claim("grid", first) == (
+        {"_id": "grid", "loaded": False, "loading": {"$exists": False}},
+        {"$set": {"loading": first}},
+    )
+
+
+def test_publishing_a_version_is_one_write_only_while_the_import_owns_it() -> None:
+    schema = PointSchema()
+    filter_, update = published("grid~abc", "points.grid~abc.0123456789ab", 2500, (0.0, 0.0, 49.0, 49.0), schema)
+    assert filter_ == {"_id": "grid~abc", "loading": "points.grid~abc.0123456789ab"}
+    assert update == {
+        "$set": {
+            "collection": "points.grid~abc.0123456789ab",
+            "count": 2500,
+            "bounds": [0.0, 0.0, 49.0, 49.0],
+            "schema": {"id": "int64", "properties": [], "stats": {}},
+            "loaded": True,
+        },
+        "$unset": {"loading": ""},
+    }
+    # An empty import keeps no collection.
+    assert published("e", "points.e.0123456789ab", 0, None, schema)[1]["$set"]["collection"] is None
+
+
+def test_replace_points_the_target_at_the_source_version() -> None:
+    source = {
+        "_id": "grid~abc",
+        "geometry": "planar",
+        "count": 2,
+        "bounds": [1, 3, 2, 4],
+        "loaded": True,
+        "collection": "points.grid~abc.0123456789ab",
+        "schema": {"id": "int64", "properties": []},
+    }
+    assert promoted(source, "grid") == {**source, "_id": "grid"}
+    # Metadata of the layout before versions names the collection by the dataset's name.
+    legacy = {"_id": "old~abc", "geometry": "planar", "count": 5, "bounds": None, "loaded": True}
+    assert promoted(legacy, "old")["collection"] == "points.old~abc"
+    now = datetime(2026, 12, 4, tzinfo=UTC)
+    assert retirement("points.grid.0123456789ab", "grid", now) == {
+        "_id": "points.grid.0123456789ab",
+        "dataset": "grid",
+        "retired_at": now,
+    }
+
+
+def test_the_active_collection_of_each_kind_of_metadata() -> None:
+    assert active_collection({"_id": "a", "collection": "points.a.0123456789ab", "loaded": True}) == (
+        "points.a.0123456789ab"
+    )
+    assert active_collection({"_id": "a", "collection": None, "loaded": True, "count": 0}) is None
+    assert active_collection({"_id": "a", "loaded": True, "count": 3}) == "points.a"  # before versions
+    assert active_collection({"_id": "a", "loaded": False, "count": 0}) is None
+    attached = {"_id": "a", "collection": None, "attached": {"db": "legacy", "collection": "coords"}}
+    assert active_collection(attached) is None  # not the store's to drop
+
+
+def test_server_documents_for_sharding_sizes_and_open_cursors() -> None:
+    assert parse_shard_key("_id:hashed") == {"_id": "hashed"}
+    assert parse_shard_key("id, pt_cell:1") == {"id": 1, "pt_cell": 1}
+    assert parse_shard_key("") == {}
+    for bad in ("id:-1", ":hashed", "id:2dsphere"):
+        with pytest.raises(StoreError, match="POINTS_MONGO_SHARD_KEY must be"):
+            parse_shard_key(bad)
+    assert shard_command("pointsite", "points.grid.0123456789ab", {"_id": "hashed"}) == {
+        "shardCollection": "pointsite.points.grid.0123456789ab",
+        "key": {"_id": "hashed"},
+    }
+    assert next(iter(shard_command("d", "c", {"id": 1}))) == "shardCollection"  # the command name comes first
+    assert cursors_pipeline("pointsite.points.grid.0123456789ab") == [
+        {"$currentOp": {"idleCursors": True, "allUsers": True}},
+        {"$match": {"ns": "pointsite.points.grid.0123456789ab"}},
+        {"$limit": 1},
+    ]
+    assert COLLSTATS_PIPELINE == [{"$collStats": {"storageStats": {}}}]
+
+
+# --- the URL and the settings ---------------------------------------------------------------
+
+
+def test_options_written_in_the_url_win_over_the_settings() -> None:
+    assert url_options("mongodb://h/db?serverSelectionTimeoutMS=1234&replicaSet=rs0") == {
+        "serverselectiontimeoutms",
+        "replicaset",
+    }
+    written = MongoStore(
+        "mongodb://h/db?serverSelectionTimeoutMS=1234&socketTimeoutMS=0", server_selection_timeout_ms=9
+    )
+    assert written.client.options.server_selection_timeout == 1.234
+    assert written.client.options.pool_options.socket_timeout is None
+    defaults = MongoStore("mongodb://h/db")
+    # Longer than an election (~12 s): a failover delays requests rather than failing them.
+    assert defaults.client.options.server_selection_timeout == 30
+    assert defaults.client.options.pool_options.socket_timeout == 120
+    assert defaults.db.name == "db"
+
+
+def test_a_url_without_a_database_is_refused_with_an_example() -> None:
+    with pytest.raises(StoreError, match=r"must name its database, e\.g\. mongodb://localhost:27017/pointsite"):
+        MongoStore("mongodb://localhost:27017")
+    with pytest.raises(StoreError, match="not a usable MongoDB URL"):
+        MongoStore("mongodb://localhost:27017/db?w=notanumber&journal=maybe")
+
+
+def test_srv_urls_are_not_resolved_when_the_store_is_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    import dns.resolver
+
+    asked: list[Any] = []
+
+    def resolve(*args: Any, **kwargs: Any) -> Any:
+        asked.append(args)
+        raise AssertionError("DNS was asked while the store was being built")
+
+    monkeypatch.setattr(dns.resolver, "resolve", resolve)
+    store = MongoStore("mongodb+srv://cluster0.example.invalid/pointsite")
+    assert store.db.name == "pointsite" and asked == []
+    store.close()
+
+
+def test_manage_py_check_stays_offline_with_an_srv_url(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dns.resolver
+    from django.core.management import call_command
+
+    def resolve(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("manage.py check asked DNS")
+
+    monkeypatch.setattr(dns.resolver, "resolve", resolve)
+    settings.POINTS_STORE_URL = "mongodb+srv://cluster0.example.invalid/pointsite"
+    call_command("check", "--fail-level", "ERROR")
+
+
+# --- what users read when MongoDB refuses ---------------------------------------------------
+
+
+def test_mongodbs_reason_is_kept() -> None:
+    from pymongo.errors import BulkWriteError, OperationFailure
+
+    refused = OperationFailure(
+        "not authorized",
+        code=13,
+        details={
+            "codeName": "Unauthorized",
+            "errmsg": "not authorized on pointsite to execute command { insert: … }",
+            "code": 13,
+        },
+    )
+    error = store_error("insert points", refused)
+    assert type(error) is StoreError  # asking again will not help: not a 503
+    assert (
+        str(error)
+        == "MongoDB failed to insert points: Unauthorized: not authorized on pointsite to execute command { insert: … }"
+    )
+    duplicate = BulkWriteError(
+        {
+            "writeErrors": [
+                {"index": 0, "code": 11000, "errmsg": "E11000 duplicate key error collection: x index: id_1"}
+            ]
+            * 3
+        }
+    )
+    assert str(store_error("insert points", duplicate)) == (
+        "MongoDB failed to insert points: E11000 duplicate key error collection: x index: id_1 [code 11000] (and 2 more)"
+    )
+    interrupted = OperationFailure(
+        "x", code=11602, details={"codeName": "InterruptedDueToReplStateChange", "errmsg": "operation was interrupted"}
+    )
+    assert isinstance(store_error("read points", interrupted), StoreUnavailable)
+    long = OperationFailure("x", code=2, details={"codeName": "BadValue", "errmsg": "y" * 5000})
+    assert len(str(store_error("read points", long))) < 400
+
+
+def test_bson_refusals_are_store_errors_with_their_reason() -> None:
+    import bson.errors
+    from pymongo.errors import DocumentTooLarge
+
+    too_large = store_error("insert points", DocumentTooLarge("BSON document too large (17825792 bytes)"))
+    assert type(too_large) is StoreError
+    assert "16 MiB" in str(too_large) and "17825792 bytes" in str(too_large)
+    nul = store_error("insert points", bson.errors.InvalidDocument("key 'a\\x00b' must not contain null character"))
+    assert type(nul) is StoreError and "null character" in str(nul)
+    assert "cannot be decoded" in str(store_error("decode points", bson.errors.InvalidBSON("bad eoo")))
+
+
+def test_a_server_out_of_reach_is_unavailable_and_says_where() -> None:
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    store = MongoStore(f"mongodb://127.0.0.1:{port}/pointsite", server_selection_timeout_ms=300)
+    try:
+        with pytest.raises(StoreUnavailable) as caught:
+            store.count("grid")
+        message = str(caught.value)
+        assert message.startswith(
+            f"MongoDB failed to read dataset metadata: no server could be reached (127.0.0.1:{port}"
+        )
+        assert "Topology Description" not in message and len(message) < 400
+    finally:
+        store.close()
+
+
+# --- against a real server (MONGODB_URI; the GitHub workflow) --------------------------------
+
+
+@pytest.fixture
+def mongo_store() -> Any:
+    from tests.conftest import MONGODB_URI, _mongo_url
+
+    if not MONGODB_URI:
+        pytest.skip("MONGODB_URI is not set: no MongoDB server to test against")
+    url = _mongo_url()
+    store = MongoStore(url)
+    yield store
+    store.client.drop_database(store.db.name)
+    store.close()
+
+
+@pytest.mark.mongo
+def test_what_a_dead_import_left_is_swept_and_nothing_else(mongo_store: MongoStore) -> None:
+    from tests.conftest import grid_batches
+
+    store = mongo_store
+    store.create("grid", geometry="planar")
+    store.insert("grid", grid_batches())
+    active = store._meta("grid")["collection"]
+    # A version no metadata names (its import was killed after its scratch dataset was swept),
+    # one of the layout before versions, one an import is loading now, and a collection not ours.
+    orphan, old_scratch, loading, foreign = (
+        "points.grid.0123456789ab",
+        "points.grid.importing-0123456789ab",
+        "points.other.abcdefabcdef",
+        "points_notes",
+    )
+    for name in (orphan, old_scratch, loading, foreign):
+        store.db[name].insert_one({"id": 1, "pt": [0, 0]})
+    store.create("other", geometry="planar")
+    store.meta.update_one(*claim("other", loading))
+    store.remove_orphans()
+    left = set(store.db.list_collection_names())
+    assert orphan not in left and old_scratch not in left
+    assert {active, loading, foreign} <= left
+
+
+@pytest.mark.mongo
+def test_dropping_a_name_an_interrupted_replace_left_keeps_the_published_version(mongo_store: MongoStore) -> None:
+    from tests.conftest import grid_batches
+
+    store = mongo_store
+    store.create("grid~abc", geometry="planar")
+    store.insert("grid~abc", grid_batches())
+    meta = store._meta("grid~abc")
+    # The publish was written, the scratch name's delete was not (the process died in between).
+    store.meta.replace_one({"_id": "grid"}, promoted(meta, "grid"), upsert=True)
+    store.drop("grid~abc")  # what the sweep does with a dead import's scratch dataset
+    assert store.count("grid") == 2500 and sum(c.count for c in store.iter_all("grid")) == 2500
+
+
+@pytest.mark.mongo
+def test_a_version_gone_before_the_cursor_opened_is_an_error_not_an_empty_end(mongo_store: MongoStore) -> None:
+    from tests.conftest import grid_batches
+
+    store = mongo_store
+    store.create("grid", geometry="planar")
+    store.insert("grid", grid_batches())
+    chunks = store.iter_all("grid")  # the version is resolved; its cursor opens on the first read
+    store.db.drop_collection(store._meta("grid")["collection"])
+    with pytest.raises(StoreError, match="was replaced or deleted while this stream read it"):
+        list(chunks)
+
+
+@pytest.mark.mongo
+def test_integers_beyond_32_bits_stream_as_numbers(mongo_store: MongoStore) -> None:
+    import numpy as np
+
+    from points.batches import PointBatch
+    from points.ndjson import decode_lines
+
+    store = mongo_store
+    store.create("big", geometry="planar")
+    ids = np.array([2**31, 2**53 + 1, 2**63 - 1], dtype=np.int64)
+    props = [{"t": 1_733_270_400_000, "n": {"osm": 2**40}}, {"t": -(2**63)}, {"t": 7}]
+    store.insert("big", [PointBatch(ids, np.zeros(3), np.zeros(3), props)])
+    lines = [line for chunk in store.iter_all("big") for line in decode_lines(chunk.data)]
+    assert sorted(lines, key=lambda r: r["id"]) == [
+        {"id": 2**31, "pt": [0.0, 0.0], "t": 1_733_270_400_000, "n": {"osm": 2**40}},
+        {"id": 2**53 + 1, "pt": [0.0, 0.0], "t": -(2**63)},
+        {"id": 2**63 - 1, "pt": [0.0, 0.0], "t": 7},
+    ]
+
+
+def test_a_document_that_does_not_fit_its_schema_names_the_dataset() -> None:
+    from points.batches import StreamForm
+    from points.schema import ColumnType
+    from points.stores.base import PLAIN_ARROW
+
+    # Learnt at attach: `n` held integers; written since: a string.
+    schema = PointSchema(ColumnType.INT64, {"n": ColumnType.INT64}, None)
+    arrow_schema = schema.arrow(dataset="coords", geometry="planar")
+    docs = [{"id": 1, "pt": [0.0, 0.0], "n": 3}, {"id": 2, "pt": [1.0, 1.0], "n": "three"}]
+    attached = {"_id": "coords", "attached": {"db": "legacy", "collection": "coords"}}
+    with pytest.raises(StoreError, match=r"dataset 'coords' holds a point its streams cannot write \(.+\); refresh it"):
+        MongoStore._chunk("coords", attached, docs, PLAIN_ARROW, arrow_schema, schema)
+    # NDJSON lines write what JSON can say; a value of no JSON kind is the same clear error.
+    assert MongoStore._chunk("coords", attached, docs, StreamForm(), arrow_schema, schema).count == 2
+    with pytest.raises(StoreError, match="cannot be sent as JSON"):
+        MongoStore._chunk("coords", attached, [{"id": 1, "pt": [0, 0], "z": 1j}], StreamForm(), arrow_schema, schema)
+
+
+def test_an_index_build_cut_by_a_failover_is_asked_once_more(caplog: pytest.LogCaptureFixture) -> None:
+    with socket.socket() as sock:  # a primary gone: nothing listens where it was
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    store = MongoStore(f"mongodb://127.0.0.1:{port}/pointsite", server_selection_timeout_ms=200)
+    try:
+        with (
+            caplog.at_level("WARNING", logger="points.stores.mongo.store"),
+            pytest.raises(StoreUnavailable, match="MongoDB failed to build the spatial index: no server could be"),
+        ):
+            store._build_index(store.db["points.grid.0123456789ab"], [("pt", "2d")], {"name": "pt_2d"})
+        retries = [r for r in caplog.records if "asking again" in r.getMessage()]
+        assert len(retries) == 1  # once, not forever
+    finally:
+        store.close()
