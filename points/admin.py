@@ -26,7 +26,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from points import generators, jobs, tasks
-from points.datasets import DatasetError, dataset_delete, dataset_prepare
+from points.datasets import DatasetError, dataset_delete, dataset_prepare, dataset_record_attached
 from points.importers import (
     FORMATS,
     GUESS_BYTES,
@@ -40,6 +40,7 @@ from points.importers import (
 )
 from points.models import Dataset, DatasetStatus, GeometryKind, ImportJob, validate_dataset_name
 from points.stores import get_store
+from points.stores.base import StoreError
 
 FORMAT_CHOICES = [("", "from the file name"), ("csv", "CSV"), ("geojson", "GeoJSON"), ("ndjson", "NDJSON")]
 GEOMETRY_CHOICES = [("", "guess from the file"), *GeometryKind.choices]
@@ -334,7 +335,18 @@ def _human_size(size: int | None) -> str:
 
 @admin.register(Dataset)
 class DatasetAdmin(admin.ModelAdmin):
-    list_display = ("name", "title", "geometry", "points", "bounds_text", "status_text", "size", "created", "on_site")
+    list_display = (
+        "name",
+        "title",
+        "geometry",
+        "points",
+        "bounds_text",
+        "status_text",
+        "attached_text",
+        "size",
+        "created",
+        "on_site",
+    )
     list_filter = ("geometry", "status")
     search_fields = ("name", "title")
     fields = (
@@ -342,6 +354,7 @@ class DatasetAdmin(admin.ModelAdmin):
         "title",
         "description",
         "geometry",
+        "attached_text",
         "points",
         "bounds_text",
         "status_text",
@@ -355,6 +368,7 @@ class DatasetAdmin(admin.ModelAdmin):
     readonly_fields = tuple(f for f in fields if f not in ("title", "description"))
     change_list_template = "admin/points/dataset/change_list.html"
     change_form_template = "admin/points/dataset/change_form.html"
+    actions = ["refresh_attached"]
 
     @admin.display(description="damage (from check_points or a stream)")
     def damage(self, obj: Dataset) -> str:
@@ -374,6 +388,11 @@ class DatasetAdmin(admin.ModelAdmin):
     def bounds_text(self, obj: Dataset) -> str:
         b = obj.bounds
         return "-" if b is None else ", ".join(f"{v:g}" for v in b)
+
+    @admin.display(description="attached", ordering="attached")
+    def attached_text(self, obj: Dataset) -> str:
+        # An attached dataset's points are read from the user's collection, never imported.
+        return f"attached: {obj.attached}" if obj.attached else "-"
 
     @admin.display(description="status", ordering="status")
     def status_text(self, obj: Dataset) -> str:
@@ -602,7 +621,32 @@ class DatasetAdmin(admin.ModelAdmin):
             )
         return super().render_change_form(request, context, add, change, form_url, obj)
 
-    # --- deleting: the points leave the store too ---------------------------------------------
+    # --- attached collections: counted again on demand ------------------------------------------
+
+    @admin.action(description="Refresh count and bounds of the selected attached datasets", permissions=["change"])
+    def refresh_attached(self, request: HttpRequest, queryset: QuerySet[Dataset]) -> None:
+        """Count each selected attached dataset's collection again (documents added since, say)."""
+        for dataset in queryset:
+            if not dataset.attached:
+                self.message_user(
+                    request,
+                    f"Dataset {dataset.name}: not attached to a collection (its points were imported)",
+                    messages.WARNING,
+                )
+                continue
+            try:
+                meta = get_store().refresh(dataset.name)
+            except StoreError as exc:
+                self.message_user(request, f"Dataset {dataset.name}: {exc}", messages.ERROR)
+                continue
+            refreshed = dataset_record_attached(dataset.name, meta)
+            bounds = refreshed.bounds
+            where = "" if bounds is None else f", bounds {', '.join(f'{v:g}' for v in bounds)}"
+            self.message_user(
+                request, f"Dataset {refreshed.name} refreshed: {refreshed.count:,} points{where}", messages.SUCCESS
+            )
+
+    # --- deleting: the points leave the store too (an attached collection stays: only forgotten) --
 
     def delete_model(self, request: HttpRequest, obj: Dataset) -> None:
         dataset_delete(name=obj.name)

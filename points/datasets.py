@@ -68,6 +68,12 @@ def dataset_prepare(
         jobs.reap([existing])
     with transaction.atomic():
         dataset = Dataset.objects.select_for_update().filter(name=name).first()
+        if dataset is not None and dataset.attached:
+            raise DatasetConflict(
+                f"dataset {name!r} is attached to the MongoDB collection {dataset.attached}: its points are read "
+                "from there and cannot be imported or replaced; delete the dataset (which only unregisters the "
+                "collection) to use the name for imported points, or refresh it to count the collection again"
+            )
         if dataset is not None and not replace:
             if dataset.job != ImportJob.NONE:
                 raise DatasetConflict(f"dataset {name!r} is being imported now; wait for it, or replace it")
@@ -314,8 +320,35 @@ def dataset_import_file(
         )
 
 
+def dataset_record_attached(name: str, meta: dict[str, Any], *, title: str = "") -> Dataset:
+    """Create or update the row of dataset `name`, which the store has just attached over an
+    existing collection (or refreshed): ready, with the count, bounds and geometry of `meta` (the
+    store's metadata document: points.stores.mongo.attach)."""
+    where = f"{meta['attached']['db']}.{meta['attached']['collection']}"
+    bounds = meta["bounds"] or [None, None, None, None]
+    with transaction.atomic():
+        dataset = Dataset.objects.select_for_update().filter(name=name).first() or Dataset(name=name)
+        dataset.title = title or dataset.title or where
+        dataset.attached = where
+        dataset.geometry = meta["geometry"]
+        dataset.count = int(meta["count"])
+        dataset.min_x, dataset.min_y, dataset.max_x, dataset.max_y = bounds
+        dataset.status = DatasetStatus.READY
+        dataset.status_message = ""
+        dataset.job = ImportJob.NONE
+        dataset.task_id = ""
+        dataset.import_token = ""
+        dataset.progress = 1.0
+        dataset.report = {}
+        dataset.damage = ""
+        dataset.heartbeat = timezone.now()
+        dataset.save()
+    return dataset
+
+
 def dataset_delete(*, name: str, store: PointStore | None = None) -> bool:
-    """Delete the dataset and its points, scratch points of its imports included; return whether it existed."""
+    """Delete the dataset and its points, scratch points of its imports included; return whether it
+    existed. (An attached dataset's collection is the user's: the store only forgets it.)"""
     store = store or get_store()
     deleted, _ = Dataset.objects.filter(name=name).delete()
     for stored in store.names():

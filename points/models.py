@@ -63,6 +63,9 @@ class Dataset(models.Model):
     task_id = models.CharField(max_length=64, blank=True, editable=False)
     #: what `check_points` (or a stream) found damaged in the stored points; empty when none is known
     damage = models.TextField(blank=True)
+    #: the MongoDB collection ("db.coll") an attached dataset's points are read from, never written
+    #: to (`manage.py attach_collection`; deleting the dataset only unregisters it); empty when imported
+    attached = models.CharField(max_length=320, blank=True, editable=False)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 

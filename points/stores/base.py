@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Generator, Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -18,6 +18,7 @@ from points.schema import PointSchema
 GeometryKind = Literal["planar", "spherical"]
 PLAIN_NDJSON = StreamForm()
 PLAIN_ARROW = StreamForm(Format.ARROW)
+ATTACH_NEEDS_MONGO = "attaching an existing collection needs the MongoDB store (POINTS_STORE_URL=mongodb://…)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +165,25 @@ class PointStore(abc.ABC):
     def remove_orphans(self) -> None:  # noqa: B027 - optional: stores that leave nothing behind
         """Remove what imports that died left in the store's own storage (not its scratch datasets,
         which points.jobs.sweep drops by name); imports still running keep theirs."""
+
+    def attach(
+        self,
+        dataset: str,
+        *,
+        collection: str,
+        location_field: str,
+        id_field: str | None = None,
+        geometry: GeometryKind = "planar",
+        create_index: bool = False,
+    ) -> dict[str, Any]:
+        """Register `dataset` over an existing collection ("db.coll") whose `location_field` holds
+        the points' locations, and return its metadata (points.stores.mongo.attach says what);
+        only the MongoDB store can."""
+        raise StoreError(ATTACH_NEEDS_MONGO)
+
+    def refresh(self, dataset: str) -> dict[str, Any]:
+        """Compute an attached dataset's count, bounds and schema again, and return its metadata."""
+        raise StoreError(ATTACH_NEEDS_MONGO)
 
     def size(self, dataset: str) -> int | None:
         """Return the bytes the dataset takes in the store, or None when the store cannot tell."""
