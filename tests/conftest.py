@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pytest
@@ -15,6 +16,43 @@ from points.stores import open_store
 from points.stores.base import PointBatch, PointStore
 
 MONGODB_URI = os.environ.get("MONGODB_URI", "")
+# What MONGODB_URI names (the workflow says): the topology tests run only where theirs is; the kinds, described.
+MONGODB_TOPOLOGY = os.environ.get("MONGODB_TOPOLOGY", "")
+MONGODB_TOPOLOGIES = {"standalone": "standalone server", "replset": "replica set", "sharded": "sharded cluster"}
+_Test = TypeVar("_Test", bound=Callable[..., object])
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Refuse a MONGODB_TOPOLOGY we do not know, rather than skip every topology test for it."""
+    if MONGODB_TOPOLOGY and MONGODB_TOPOLOGY not in MONGODB_TOPOLOGIES:
+        raise pytest.UsageError(
+            f"MONGODB_TOPOLOGY={MONGODB_TOPOLOGY!r} is not one of {', '.join(MONGODB_TOPOLOGIES)} "
+            "(it says what kind of MongoDB deployment MONGODB_URI names)"
+        )
+
+
+def mongo_topology(*topologies: str) -> Callable[[_Test], _Test]:
+    """Mark a test as needing a MongoDB server (`-m mongo` selects it) of one of `topologies`;
+    it is skipped, saying why, where MONGODB_URI and MONGODB_TOPOLOGY name no such server."""
+    unknown = set(topologies) - set(MONGODB_TOPOLOGIES)
+    if unknown or not topologies:
+        raise ValueError(f"mongo_topology({', '.join(topologies)}): use some of {', '.join(MONGODB_TOPOLOGIES)}")
+    if not MONGODB_URI:
+        reason = "MONGODB_URI is not set: no MongoDB server to test against"
+    elif MONGODB_TOPOLOGY not in topologies:
+        kinds = " or ".join(MONGODB_TOPOLOGIES[t] for t in topologies)
+        reason = (
+            f"needs a MongoDB {kinds} (MONGODB_TOPOLOGY={'|'.join(topologies)}); "
+            f"MONGODB_TOPOLOGY is {MONGODB_TOPOLOGY or 'not set'}"
+        )
+    else:
+        reason = ""
+
+    def mark(test: _Test) -> _Test:
+        marked = pytest.mark.mongo(test)
+        return pytest.mark.skip(reason=reason)(marked) if reason else marked
+
+    return mark
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
