@@ -5,6 +5,8 @@ Starts gunicorn the way `make run` does (one worker process, so its memory can b
 throwaway data folder, and reads every response over HTTP on loopback with a streaming client.
 Prints Markdown tables; `--write` also saves them to bench/RESULTS.md (bench/frontend.py
 --write then fills in its own section there). `--quick` is a smoke run: 500k only, fewer runs.
+With MONGODB_URI set, bench/mongo.py adds MongoDB rows beside the embedded store's (else a
+placeholder saying they were not measured).
 
 Streams are measured in every format (NDJSON, Arrow) and content coding (identity, gzip, zstd)
 the server negotiates: wire bytes are the body as it crosses the wire (Content-Encoding applied,
@@ -41,6 +43,7 @@ import pyarrow as pa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.mongo import section as mongo_section  # noqa: E402
 from bench.queries import run_queries, targets  # noqa: E402
 from bench.results import write_server  # noqa: E402
 from bench.server import Gunicorn  # noqa: E402
@@ -719,6 +722,9 @@ def run_all(args: argparse.Namespace, sizes: list[str], work: Path, say: Callabl
     for label, rate in mongo_decode_figures():
         say(f"| {label} | {rate:,.0f} |")
     say("")
+
+    # --- MongoDB beside the embedded store, when MONGODB_URI names a server (bench/mongo.py) ----
+    mongo_section(args.quick, args.runs, json.loads(POLYGON), say)
 
 
 if __name__ == "__main__":
