@@ -619,6 +619,9 @@ def test_the_admin_shows_it_attached_with_its_preview(admin_client: Client, atta
     page = admin_client.get(reverse("admin:points_dataset_change", args=[attached_row.pk])).content.decode()
     assert "attached: geo.coords" in page
     assert 'id="dataset-preview"' in page and 'data-dataset="coords"' in page
+    # Served from the collection, not imported: no import report.
+    assert "points served from the MongoDB collection" in page and "<code>geo.coords</code>" in page
+    assert "points imported" not in page and "Import report" not in page
 
 
 def test_the_admin_refuses_to_upload_or_generate_over_it(admin_client: Client, attached_row: Dataset) -> None:
