@@ -271,17 +271,24 @@ def test_deleting_while_importing_leaves_nothing(admin_client: Client) -> None:
     not os.environ.get("MONGODB_URI"), reason="MONGODB_URI is not set: no MongoDB server to test against"
 )
 def test_delete_cascades_to_mongodb(admin_client: Client, settings: Any) -> None:
+    from points import stores
     from tests.conftest import _mongo_url
 
-    settings.POINTS_STORE_URL = _mongo_url()
-    upload(admin_client, "m", "p.csv", b"x,y\n1,2\n3,4\n")
-    dataset = Dataset.objects.get(name="m")
-    assert dataset.status == DatasetStatus.READY and ids("m") == [0, 1]
-    admin_client.post(reverse("admin:points_dataset_delete", args=[dataset.pk]), {"post": "yes"})
-    store = get_store()
-    assert not store.exists("m")
-    assert "points.m" not in store.db.list_collection_names()  # type: ignore[attr-defined]
-    store.client.drop_database(store.db.name)  # type: ignore[attr-defined]
+    settings.POINTS_STORE_URL = url = _mongo_url()
+    store: Any = get_store()
+    try:
+        upload(admin_client, "m", "p.csv", b"x,y\n1,2\n3,4\n")
+        dataset = Dataset.objects.get(name="m")
+        assert dataset.status == DatasetStatus.READY and ids("m") == [0, 1]
+        version = store._meta("m")["collection"]
+        assert version.startswith("points.m~") and version in store.db.list_collection_names()
+        admin_client.post(reverse("admin:points_dataset_delete", args=[dataset.pk]), {"post": "yes"})
+        assert not store.exists("m")
+        left = store.db.list_collection_names()
+        assert version not in left and not [n for n in left if n.startswith(("points.m.", "points.m~"))]
+    finally:
+        store.client.drop_database(store.db.name)
+        stores._stores.pop(url).close()
 
 
 def test_an_upload_that_fills_the_disk_is_refused_and_leaves_nothing(

@@ -123,7 +123,7 @@ def ids_of(chunks: Iterable[Chunk]) -> list[int]:
 
 
 @mongo_topology("sharded")
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_a_reimport_keeps_the_dataset_sharded(server: Server) -> None:
     store = server.open()
     versions: list[str] = []
@@ -149,7 +149,7 @@ def test_a_reimport_keeps_the_dataset_sharded(server: Server) -> None:
 
 
 @mongo_topology(*MONGODB_TOPOLOGIES)
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_a_stream_reads_on_through_a_reimport(server: Server) -> None:
     # The whole import (points.datasets), whose sweeps of what dead imports and replacements left
     # must leave the version a stream reads alone.
