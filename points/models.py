@@ -98,6 +98,7 @@ class Dataset(models.Model):
             "importing": self.job != ImportJob.NONE,
             "job": self.job,
             "progress": round(self.progress, 4),
+            "attached": self.attached or None,
             "created": self.created.isoformat() if self.created else None,
             "updated": self.updated.isoformat() if self.updated else None,
             "properties": properties,

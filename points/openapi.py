@@ -371,6 +371,12 @@ def _document() -> dict[str, Any]:
                             "or none.",
                         },
                         "progress": {"type": "number", "minimum": 0, "maximum": 1},
+                        "attached": {
+                            "oneOf": [{"type": "null"}, {"type": "string"}],
+                            "description": "For a dataset attached over a MongoDB collection users already had "
+                            "(`manage.py attach_collection`), that collection as `db.collection`: its points are "
+                            "read from there and never written; null for imported datasets.",
+                        },
                         "created": {"type": "string", "format": "date-time"},
                         "updated": {"type": "string", "format": "date-time"},
                         "properties": {

@@ -45,6 +45,7 @@ def test_dataset_list(client: Client, grid: Dataset) -> None:
     assert item["name"] == "grid" and item["title"] == "Grid" and item["geometry"] == "planar"
     assert item["count"] == 2500 and item["bounds"] == [0.0, 0.0, 49.0, 49.0] and item["status"] == "ready"
     assert item["properties"] == [] and item["job"] == "" and item["importing"] is False
+    assert item["attached"] is None  # imported, not attached over a collection
 
 
 def test_dataset_list_names_the_properties_and_their_types(client: Client) -> None:

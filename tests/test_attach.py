@@ -624,6 +624,12 @@ def test_the_admin_shows_it_attached_with_its_preview(admin_client: Client, atta
     assert "points imported" not in page and "Import report" not in page
 
 
+def test_the_api_says_where_an_attached_dataset_is_read_from(client: Client, attached_row: Dataset) -> None:
+    [item] = [d for d in client.get("/api/datasets").json() if d["name"] == "coords"]
+    assert item["attached"] == "geo.coords"
+    assert client.get("/api/datasets/coords").json()["attached"] == "geo.coords"
+
+
 def test_the_admin_refuses_to_upload_or_generate_over_it(admin_client: Client, attached_row: Dataset) -> None:
     from django.core.files.uploadedfile import SimpleUploadedFile
 
