@@ -254,6 +254,7 @@ class MongoStore(PointStore):
         self._sharding_enabled = False
         self._last_sweep = time.monotonic()
         self._sweep_lock = threading.Lock()
+        self._long_lock = threading.Lock()
 
     @classmethod
     def from_url(cls, url: str) -> MongoStore:
@@ -475,7 +476,7 @@ class MongoStore(PointStore):
         pymongo.timeout() it would wait the whole bound for one)."""
         import pymongo
 
-        with self._sweep_lock:
+        with self._long_lock:
             if self._long_client is None:
                 options = {**self._options, "socketTimeoutMS": self.long_ms + 60_000}
                 self._long_client = pymongo.MongoClient(self._url, **options)
