@@ -27,7 +27,6 @@ import time
 import uuid
 import warnings
 from collections.abc import Generator, Iterable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
@@ -349,8 +348,9 @@ class MongoStore(PointStore):
             return
         self._call("drop the dataset", self.meta.delete_one, {"_id": dataset})
         # An attached dataset's collection is the user's: only its registration goes.
+        named = self._named()
         for name in {active_collection(meta), meta.get("loading")} - {None}:
-            if name not in self._named():  # an interrupted replace: another dataset names it now
+            if name not in named:  # an interrupted replace: another dataset names it now
                 self._call("drop the dataset's points", self.db.drop_collection, name)
         self._sweep_quietly()
 
@@ -634,24 +634,6 @@ class MongoStore(PointStore):
                 f"dataset {dataset!r} holds a point its streams cannot write ({reason(exc)}); {advice}"
             ) from exc
 
-    @contextmanager
-    def _cursor(
-        self,
-        points: Collection[dict[str, Any]],
-        query: dict[str, Any],
-        projection: Any,
-        batch_size: int,
-        session: ClientSession,
-    ) -> Iterator[Any]:
-        cursor = points.find_raw_batches(query, projection, batch_size=batch_size, session=session)
-        if self.max_time_ms:
-            cursor = cursor.max_time_ms(self.max_time_ms)
-        try:
-            yield cursor
-        finally:
-            # Closing kills the server-side cursor too, when a client leaves early.
-            cursor.close()
-
     def _batches(
         self,
         points: Collection[dict[str, Any]],
@@ -660,12 +642,19 @@ class MongoStore(PointStore):
         batch_size: int,
         session: ClientSession,
     ) -> Iterator[bytes]:
-        with self._cursor(points, query, projection, batch_size, session) as cursor:
+        """Yield the raw BSON batches of one query's cursor."""
+        cursor = points.find_raw_batches(query, projection, batch_size=batch_size, session=session)
+        if self.max_time_ms:
+            cursor = cursor.max_time_ms(self.max_time_ms)
+        try:
             while True:
                 raw = self._call("read points", next, cursor, None)
                 if raw is None:
                     return
                 yield raw
+        finally:
+            # Closing kills the server-side cursor too, when a client leaves early.
+            cursor.close()
 
     # --- what imports and replacements leave behind -------------------------------------
 
