@@ -48,6 +48,7 @@ from points import arrow  # noqa: E402
 from points.batches import Format, PointBatch, StreamForm  # noqa: E402
 from points.generators import random_points  # noqa: E402
 from points.geometry import Area, parse_area  # noqa: E402
+from points.rules import GeometryKind  # noqa: E402
 from points.stores.base import PointStore  # noqa: E402
 from points.stores.mongo.queries import Query, keep, within_queries  # noqa: E402
 
@@ -119,7 +120,7 @@ def read(store: PointStore, name: str, area: Area | None, form: StreamForm) -> R
 
 def arrow_ids(store: PointStore, name: str, area: Area | None) -> np.ndarray:
     """Return the ids of the stream's points, sorted (read as Arrow, untimed)."""
-    schema = store.schema(name).arrow(dataset=name, geometry="planar")
+    schema = store.schema(name).arrow(dataset=name, geometry=GeometryKind.PLANAR)
     chunks = (
         store.iter_all(name, form=FORMS["arrow"])
         if area is None
@@ -304,7 +305,7 @@ def measure(uri: str, n: int, runs: int, polygon: dict[str, Any], say: Callable[
         for i in range(import_runs):
             for label, store in stores.items():
                 name = f"bench-{i}"
-                store.create(name, geometry="planar")
+                store.create(name, geometry=GeometryKind.PLANAR)
                 started = time.perf_counter()
                 inserted = store.insert(name, demo_points(n))
                 seconds[label].append(time.perf_counter() - started)
@@ -322,7 +323,7 @@ def measure(uri: str, n: int, runs: int, polygon: dict[str, Any], say: Callable[
         say("")
 
         # --- streams -----------------------------------------------------------------------
-        area = parse_area(polygon, kind="planar")
+        area = parse_area(polygon, kind=GeometryKind.PLANAR)
         requests: dict[str, Area | None] = {"all": None, "20% polygon (bench/run.py's, 1,000 vertices)": area}
         say("| stream | format | store | points | B/point | first chunk ms | s | points/s | ÷ embedded |")
         say("|---|---|---|---:|---:|---:|---:|---:|---:|")
@@ -364,7 +365,7 @@ def measure(uri: str, n: int, runs: int, polygon: dict[str, Any], say: Callable[
         say("| polygon | query | positions | plan | server ms | keys examined | docs examined | returned | kept |")
         say("|---|---|---:|---|---:|---:|---:|---:|---:|")
         for label, doc in (("20% circle", polygon), ("star", shapes.planar("star"))):
-            shape = parse_area(doc, kind="planar")
+            shape = parse_area(doc, kind=GeometryKind.PLANAR)
             exact = {name: store.count_points("bench-0", shape) for name, store in stores.items()}
             if exact["MongoDB"] != exact["embedded"]:
                 raise RuntimeError(

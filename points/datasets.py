@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
@@ -28,6 +27,7 @@ from django.utils import timezone
 from points import jobs
 from points.importers import ImportOptions, read_points
 from points.models import Dataset, DatasetStatus, GeometryKind, ImportJob
+from points.rules import LON_LAT_RANGE, outside_lon_lat
 from points.stores import get_store
 from points.stores.base import PointBatch, PointStore
 
@@ -220,12 +220,8 @@ def _record_failure(dataset: Dataset, store: PointStore, exc: BaseException, rep
 def _checked(batches: Iterable[PointBatch], geometry: str) -> Iterator[PointBatch]:
     """Pass the batches on, refusing coordinates that spherical data cannot have."""
     for batch in batches:
-        if (
-            geometry == GeometryKind.SPHERICAL
-            and len(batch)
-            and not (np.abs(batch.xs).max() <= 180 and np.abs(batch.ys).max() <= 90)
-        ):
-            raise DatasetError("spherical data needs longitude in [-180, 180] and latitude in [-90, 90]")
+        if geometry == GeometryKind.SPHERICAL and len(outside_lon_lat(batch.xs, batch.ys)):
+            raise DatasetError(f"spherical data needs {LON_LAT_RANGE}")
         yield batch
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from points import land
+from points.rules import LON_LAT_RANGE, outside_lon_lat
 from points.stores.base import Bounds, PointBatch
 
 BATCH_POINTS = 262_144
@@ -168,8 +169,8 @@ def parse_bounds(text: str) -> Bounds:
 
 def check_spherical_bounds(bounds: Bounds) -> None:
     """Raise ValueError unless the bounds lie within longitude/latitude range."""
-    if not (bounds[0] >= -180 and bounds[2] <= 180 and bounds[1] >= -90 and bounds[3] <= 90):
-        raise ValueError("bounds of spherical data must lie within -180,-90,180,90")
+    if len(outside_lon_lat(bounds[0::2], bounds[1::2])):
+        raise ValueError(f"bounds of spherical data must lie within {LON_LAT_RANGE}")
 
 
 def parse_grid(text: str) -> tuple[int, int]:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -33,8 +33,7 @@ import shapely
 
 from points.batches import BoolArray, Bounds, FloatArray, IntArray
 from points.rings import Ring
-
-Kind = Literal["planar", "spherical"]
+from points.rules import LON_LAT_RANGE, GeometryKind, outside_lon_lat
 
 # A spherical polygon's vertices must lie within this angle of their mean direction.
 MAX_SPHERICAL_RADIUS_DEGREES = 89.0
@@ -79,7 +78,7 @@ class Area:
     the cost of a query follows the points it decides, not the shape of the area.
     """
 
-    kind: Kind
+    kind: GeometryKind
     parts: tuple[Part, ...]
     # The parts' point tests; parse_area hands over those it built while validating.
     _tests: list[_PartTest] = field(default_factory=list, repr=False, compare=False)
@@ -555,7 +554,7 @@ def _describe(value: Any) -> str:
     return type(value).__name__
 
 
-def _ring(value: Any, where: str, kind: Kind, budget: list[int], max_vertices: int) -> FloatArray:
+def _ring(value: Any, where: str, kind: GeometryKind, budget: list[int], max_vertices: int) -> FloatArray:
     if not isinstance(value, list):
         raise PolygonError(f"{where} must be a list of [x, y] positions, got {_describe(value)}")
     if value and not isinstance(value[0], list):
@@ -587,13 +586,11 @@ def _ring(value: Any, where: str, kind: Kind, budget: list[int], max_vertices: i
             f"{where} is not closed: its last position {_fmt(coords[-1])} must repeat its first {_fmt(coords[0])}"
         )
     if kind == "spherical":
-        lon, lat = coords[:, 0], coords[:, 1]
-        bad = np.flatnonzero((np.abs(lon) > 180) | (np.abs(lat) > 90))
+        bad = outside_lon_lat(coords[:, 0], coords[:, 1])
         if len(bad):
             i = int(bad[0])
             raise PolygonError(
-                f"{where}[{i}] = {_fmt(coords[i])} is out of range: spherical data needs "
-                "longitude in [-180, 180] and latitude in [-90, 90]"
+                f"{where}[{i}] = {_fmt(coords[i])} is out of range: spherical data needs {LON_LAT_RANGE}"
             )
     return coords
 
@@ -615,7 +612,7 @@ def _check_valid(where: str, planar: shapely.Polygon) -> None:
     raise PolygonError(f"{where} is not a valid polygon: {text.lower()}{at}")
 
 
-def _part(value: Any, where: str, kind: Kind, budget: list[int], max_vertices: int) -> tuple[Part, _PartTest]:
+def _part(value: Any, where: str, kind: GeometryKind, budget: list[int], max_vertices: int) -> tuple[Part, _PartTest]:
     if not isinstance(value, list) or not value:
         raise PolygonError(f"{where} must be a non-empty list of rings, got {_describe(value)}")
     rings = [_ring(r, f"{where}[{i}]", kind, budget, max_vertices) for i, r in enumerate(value)]
@@ -644,7 +641,7 @@ def _part(value: Any, where: str, kind: Kind, budget: list[int], max_vertices: i
 _ORJSON_MAX_DEPTH = 1024
 
 
-def parse_area(body: bytes | str | dict[str, Any], *, kind: Kind, max_vertices: int = 10_000) -> Area:
+def parse_area(body: bytes | str | dict[str, Any], *, kind: GeometryKind, max_vertices: int = 10_000) -> Area:
     """Return the Area a request body describes, or raise PolygonError saying what is wrong.
 
     The body is a GeoJSON Polygon or MultiPolygon, bare or as the geometry of a Feature.

@@ -75,7 +75,7 @@ class ImportOptions:
     """How to read a file: its format, geometry kind and, for CSV, the coordinate columns."""
 
     format: Format
-    geometry: GeometryKind = "planar"
+    geometry: GeometryKind = GeometryKind.PLANAR
     x_column: str | None = None
     y_column: str | None = None
     id_column: str | None = "id"
@@ -119,15 +119,15 @@ def choose_geometry(chosen: str, existing: str | None, guess: GeometryGuess | No
     (`chosen`, "" for none); else the dataset's own (`existing`), when it is imported again (after
     a failure, or replaced); else the file's guess (planar without one)."""
     if chosen:
-        return ("spherical" if chosen == "spherical" else "planar"), "as chosen"
+        return (GeometryKind.SPHERICAL if chosen == "spherical" else GeometryKind.PLANAR), "as chosen"
     if existing is not None:
-        kept: GeometryKind = "spherical" if existing == "spherical" else "planar"
+        kept: GeometryKind = GeometryKind.SPHERICAL if existing == "spherical" else GeometryKind.PLANAR
         why = "kept from the dataset"
         if guess is not None and guess.kind != kept:
             why += f"; the file looks {KIND_WORDS[guess.kind]}, {guess.why}: choose that kind to change it"
         return kept, why
     if guess is None:
-        return "planar", "nothing to guess from"
+        return GeometryKind.PLANAR, "nothing to guess from"
     return guess.kind, guess.why
 
 
@@ -136,7 +136,7 @@ def _lon_lat(x_name: str, y_name: str) -> bool:
 
 
 def _named_guess(x_name: str, y_name: str, what: str) -> GeometryGuess:
-    kind: GeometryKind = "spherical" if _lon_lat(x_name, y_name) else "planar"
+    kind: GeometryKind = GeometryKind.SPHERICAL if _lon_lat(x_name, y_name) else GeometryKind.PLANAR
     return GeometryGuess(kind, f"guessed from the {what} “{x_name.strip()}”, “{y_name.strip()}”")
 
 
@@ -155,22 +155,22 @@ def guess_geometry(
             xi = _pick(header, x_column, X_NAMES, "x")
             yi = _pick(header, y_column, Y_NAMES, "y")
         except (csv.Error, StopIteration, IndexError, ImportFileError):
-            return GeometryGuess("planar", "no lon/lat columns found")
+            return GeometryGuess(GeometryKind.PLANAR, "no lon/lat columns found")
         return _named_guess(header[xi], header[yi], "columns")
     if fmt == "ndjson":
         first = next((line for line in text.splitlines() if line.strip()), "")
         try:
             obj = orjson.loads(first)
         except orjson.JSONDecodeError:
-            return GeometryGuess("planar", "the first line could not be read")
+            return GeometryGuess(GeometryKind.PLANAR, "the first line could not be read")
         if isinstance(obj, dict) and obj.get("type") == "Feature":
             return _geojson_guess(obj, "its lines are GeoJSON Features, whose coordinates are lon/lat")
         if not isinstance(obj, dict) or "pt" in obj:
-            return GeometryGuess("planar", "its points are “pt”: [x, y], with no lon/lat names")
+            return GeometryGuess(GeometryKind.PLANAR, "its points are “pt”: [x, y], with no lon/lat names")
         xk = next((k for k in X_NAMES if k in obj), None)
         yk = next((k for k in Y_NAMES if k in obj), None)
         if xk is None or yk is None:
-            return GeometryGuess("planar", "no lon/lat keys found")
+            return GeometryGuess(GeometryKind.PLANAR, "no lon/lat keys found")
         return _named_guess(xk, yk, "keys")
     feature: Any = None
     # A first feature longer than the head (or no JSON at all): go by the spec.
@@ -184,10 +184,10 @@ def _geojson_guess(feature: Any, why: str) -> GeometryGuess:
     try:
         x, y = (float(v) for v in feature["geometry"]["coordinates"][:2])
     except (TypeError, KeyError, ValueError, IndexError):
-        return GeometryGuess("spherical", f"{why} (RFC 7946)")
+        return GeometryGuess(GeometryKind.SPHERICAL, f"{why} (RFC 7946)")
     if -180 <= x <= 180 and -90 <= y <= 90:
-        return GeometryGuess("spherical", f"{why} (RFC 7946)")
-    return GeometryGuess("planar", f"the first point, [{x:g}, {y:g}], is not lon/lat")
+        return GeometryGuess(GeometryKind.SPHERICAL, f"{why} (RFC 7946)")
+    return GeometryGuess(GeometryKind.PLANAR, f"the first point, [{x:g}, {y:g}], is not lon/lat")
 
 
 class _Batcher:

@@ -8,19 +8,14 @@ from typing import Any
 from django.core.validators import RegexValidator
 from django.db import models
 
-NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+from points.rules import NAME_PATTERN, NAME_RULE, GeometryKind
+
+__all__ = ["NAME_PATTERN", "Dataset", "DatasetStatus", "GeometryKind", "ImportJob"]
+
 # An import updates its heartbeat at least every 10 s; this long without one, it died (used only
 # where its lock file cannot tell: an import running on another machine, see points.jobs).
 STALL_AFTER = timedelta(minutes=2)
-validate_dataset_name = RegexValidator(
-    NAME_PATTERN,
-    "Use 1 to 63 lowercase letters, digits, '-' or '_', starting with a letter or digit.",
-)
-
-
-class GeometryKind(models.TextChoices):
-    PLANAR = "planar", "planar (x/y, flat edges)"
-    SPHERICAL = "spherical", "spherical (lon/lat, geodesic edges)"
+validate_dataset_name = RegexValidator(NAME_PATTERN, NAME_RULE)
 
 
 class DatasetStatus(models.TextChoices):

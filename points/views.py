@@ -23,7 +23,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from points import codings, integrity, jobs, streams
 from points.batches import Chunk, Coding, StreamForm
 from points.geometry import Area, PolygonError, parse_area
-from points.models import NAME_PATTERN, Dataset, DatasetStatus
+from points.models import NAME_PATTERN, Dataset, DatasetStatus, GeometryKind
 from points.negotiation import NotAcceptable, UnknownFormat, choose_coding, choose_form
 from points.openapi import openapi_document
 from points.overview import GridError, parse_grid
@@ -253,7 +253,7 @@ def _area(request: HttpRequest, dataset: Dataset) -> Area | JsonResponse:
     if len(body) > limit:
         return error(413, f"the polygon is {len(body):,} bytes; the limit is {limit:,}")
     try:
-        return parse_area(body, kind=dataset.geometry, max_vertices=settings.POINTS_MAX_VERTICES)  # type: ignore[arg-type]
+        return parse_area(body, kind=GeometryKind(dataset.geometry), max_vertices=settings.POINTS_MAX_VERTICES)
     except PolygonError as exc:
         return error(400, f"invalid polygon: {exc}")
 

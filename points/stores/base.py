@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Generator, Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
@@ -13,9 +13,9 @@ from points import arrow
 from points.batches import Bounds, Chunk, Format, IntArray, PointBatch, StreamForm
 from points.geometry import Area
 from points.overview import Grid, accumulate
+from points.rules import GeometryKind
 from points.schema import PointSchema
 
-GeometryKind = Literal["planar", "spherical"]
 PLAIN_NDJSON = StreamForm()
 PLAIN_ARROW = StreamForm(Format.ARROW)
 ATTACH_NEEDS_MONGO = "attaching an existing collection needs the MongoDB store (POINTS_STORE_URL=mongodb://…)"
@@ -173,7 +173,7 @@ class PointStore(abc.ABC):
         collection: str,
         location_field: str,
         id_field: str | None = None,
-        geometry: GeometryKind = "planar",
+        geometry: GeometryKind = GeometryKind.PLANAR,
         create_index: bool = False,
     ) -> dict[str, Any]:
         """Register `dataset` over an existing collection ("db.coll") whose `location_field` holds

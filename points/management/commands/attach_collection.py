@@ -17,7 +17,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from points.datasets import dataset_record_attached
-from points.models import Dataset, DatasetStatus, ImportJob
+from points.models import Dataset, DatasetStatus, GeometryKind, ImportJob
 from points.stores import get_store
 from points.stores.base import StoreError
 from points.stores.mongo.attach import LOCATION_WORDS, check_field, parse_collection
@@ -83,7 +83,7 @@ class Command(BaseCommand):
                 collection=opts["collection"],
                 location_field=opts["location_field"],
                 id_field=opts["id_field"],
-                geometry="spherical" if opts["spherical"] else "planar",
+                geometry=GeometryKind.SPHERICAL if opts["spherical"] else GeometryKind.PLANAR,
                 create_index=opts["create_index"],
             )
         except StoreError as exc:

@@ -61,7 +61,7 @@ class Command(BaseCommand):
         geometry = self._geometry(opts, path, fmt)
         options = ImportOptions(
             format=fmt,
-            geometry="spherical" if geometry == GeometryKind.SPHERICAL else "planar",
+            geometry=GeometryKind.SPHERICAL if geometry == GeometryKind.SPHERICAL else GeometryKind.PLANAR,
             x_column=opts["x_column"],
             y_column=opts["y_column"],
             skip_bad_rows=opts["skip_bad_rows"],
@@ -105,7 +105,7 @@ class Command(BaseCommand):
 
     def _geometry(self, opts: dict[str, Any], path: str, fmt: Format) -> GeometryKind:
         """Return the kind asked for; else the existing dataset's; else the file's guess (said)."""
-        chosen = "spherical" if opts["spherical"] else "planar" if opts["planar"] else ""
+        chosen = GeometryKind.SPHERICAL if opts["spherical"] else GeometryKind.PLANAR if opts["planar"] else ""
         existing = Dataset.objects.filter(name=opts["name"]).values_list("geometry", flat=True).first()
         guess = None
         if not chosen and path != "-":  # (standard input cannot be looked at twice)

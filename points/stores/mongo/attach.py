@@ -167,7 +167,7 @@ def missing_index_message(
     """Return what attach says when the collection has no index a `geometry` dataset is queried by."""
     db, coll, field = attached["db"], attached["collection"], attached["location_field"]
     kind = INDEX_KIND[geometry]
-    other: GeometryKind = "spherical" if geometry == "planar" else "planar"
+    other: GeometryKind = GeometryKind.SPHERICAL if geometry == "planar" else GeometryKind.PLANAR
     found = spatial_index(index_list, field, other)
     if found is not None and (other == "spherical" or attached["location"] == "pair"):
         flag = "with --spherical" if other == "spherical" else "without --spherical"
@@ -620,7 +620,7 @@ def attach(
     collection: str,
     location_field: str,
     id_field: str | None = None,
-    geometry: GeometryKind = "planar",
+    geometry: GeometryKind = GeometryKind.PLANAR,
     create_index: bool = False,
 ) -> dict[str, Any]:
     """Register dataset `name` over the existing `collection` ("db.coll"), whose `location_field`
