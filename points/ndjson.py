@@ -21,7 +21,6 @@ import orjson
 
 from points.batches import BoolArray, FloatArray, IntArray
 
-RESERVED_KEYS = frozenset({"id", "pt"})
 _NEWLINE = 10
 _ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder()
@@ -125,12 +124,14 @@ def select_lines(text: bytes, offsets: IntArray, mask: BoolArray) -> bytes:
 
 
 def decode_lines(data: bytes) -> list[dict[str, Any]]:
-    """Return the JSON objects of NDJSON bytes (for tests, tools and the MongoDB store)."""
+    """Return the JSON objects of NDJSON bytes, whole lines only (for the tests and the benchmarks;
+    the stores decode their own lines, and a client's stream arrives in pieces: iter_records)."""
     return [_DECODER.decode(line) for line in data.splitlines() if line.strip()]
 
 
 def iter_records(pieces: Iterable[bytes]) -> Iterator[dict[str, Any]]:
-    """Yield the JSON objects of an NDJSON byte stream that arrives cut anywhere (a client's reader)."""
+    """Yield the JSON objects of an NDJSON byte stream that arrives cut anywhere, as a client reads
+    it (the end or error line included)."""
     rest = b""
     for piece in pieces:
         data = rest + piece

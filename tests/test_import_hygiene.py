@@ -10,13 +10,16 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from points.geometry import PolygonError, parse_area
-from points.importers import MAX_JSON_DEPTH, ImportFileError, ImportOptions, _DepthScan, read_points
+from points.importers import MAX_JSON_DEPTH, ImportFileError, ImportOptions, read_points
+from points.importers.jsondepth import DepthScan
+from points.rules import GeometryKind
 
 ROOT = Path(__file__).resolve().parent.parent
 FEATURE_HEAD = '{"type":"FeatureCollection","features":['
@@ -36,9 +39,10 @@ def nested(depth: int) -> str:
     return "[" * depth + "]" * depth
 
 
-def count(data: bytes | str, fmt: str, **options: object) -> int:
+def count(data: bytes | str, fmt: str, **options: Any) -> int:
     raw = data.encode() if isinstance(data, str) else data
-    return sum(len(b) for b in read_points(io.BytesIO(raw), ImportOptions(format=fmt, **options)))  # type: ignore[arg-type]
+    chosen = ImportOptions(format=fmt, **options)  # type: ignore[arg-type]
+    return sum(len(b) for b in read_points(io.BytesIO(raw), chosen))
 
 
 # --- nesting ------------------------------------------------------------------------------------
@@ -111,7 +115,7 @@ def test_ndjson_nesting_refuses_the_line_or_skips_it() -> None:
 def test_a_deeply_nested_polygon_body_is_refused_at_once() -> None:
     for body in (b"[" * (1 << 20), b'{"type":"Polygon","coordinates":' + nested(500_000).encode() + b"}"):
         with pytest.raises(PolygonError, match=r"not valid JSON: it nests arrays and objects more than 1,024 deep"):
-            parse_area(body, kind="planar")
+            parse_area(body, kind=GeometryKind.PLANAR)
 
 
 def reference_depth(data: bytes, limit: int) -> int | None:
@@ -146,8 +150,8 @@ TOKENS = st.lists(st.one_of(st.sampled_from(["[", "]", "{", "}", ",", ":", "1", 
 @given(tokens=TOKENS, lead=st.integers(0, 20), limit=st.sampled_from([2, 5, 12]), piece=st.integers(1, 50))
 def test_the_depth_scan_agrees_with_a_byte_by_byte_one(tokens: list[str], lead: int, limit: int, piece: int) -> None:
     data = ("[" * lead + "".join(tokens)).encode()
-    scan = _DepthScan(limit=limit)
-    scan.PIECE_BYTES = piece  # type: ignore[misc]
+    scan = DepthScan(limit=limit)
+    scan.PIECE_BYTES = piece
     assert scan.feed(data) == reference_depth(data, limit)
 
 
@@ -174,10 +178,10 @@ def test_utf16_is_refused_by_name(fmt: str, encoding: str) -> None:
 
 
 def test_ndjson_with_a_bom_keeps_the_fast_reader(monkeypatch: pytest.MonkeyPatch) -> None:
-    from points import importers
+    from points.importers import ndjson
 
     def no_rows(*args: object, **kwargs: object) -> None:
         raise AssertionError("the row-by-row reader was used")
 
-    monkeypatch.setattr(importers, "_ndjson_rows", no_rows)
+    monkeypatch.setattr(ndjson, "_ndjson_rows", no_rows)
     assert count(codecs.BOM_UTF8 + b'{"id": 1, "pt": [1, 2]}\n{"id": 2, "pt": [3, 4]}\n', "ndjson") == 2

@@ -18,6 +18,8 @@ from points.importers import (
     guess_geometry,
     read_points,
 )
+from points.importers import csv as csv_reader
+from points.rules import LON_LAT_RANGE
 
 
 def read(data: bytes | str, fmt: str, **options: object) -> list[dict]:
@@ -328,6 +330,10 @@ def test_row_errors_name_the_users_own_columns() -> None:
         read("lon,lat\n1,2\n200,1\n", "csv", geometry="spherical")
     with pytest.raises(ImportFileError, match=r"^line 2: column “lon” is 200 and column “lat” is -95, out of range"):
         read("lon,lat\n200,-95\n", "csv", geometry="spherical")
+    # The range is said as everywhere else (points.rules), after the file's own names.
+    expected = f"line 2: column “lat” is 91, out of range for spherical data ({LON_LAT_RANGE})"
+    with pytest.raises(ImportFileError, match=f"^{re.escape(expected)}$"):
+        read("lon,lat\n1,91\n", "csv", geometry="spherical")
     # Where the file has no names of its own ("pt", a Feature's coordinates), x and y it is.
     with pytest.raises(ImportFileError, match=r"^line 1: y is not a number: 'x'$"):
         read('{"pt": [1, "x"]}\n', "ndjson")
@@ -373,3 +379,88 @@ def feature_collection(*coordinates: list[float]) -> bytes:
 def test_guess_geometry(head: bytes, fmt: str, columns: dict[str, str], kind: str, why: str) -> None:
     guess = guess_geometry(head, fmt, **columns)  # type: ignore[arg-type]
     assert guess.kind == kind and why in guess.why
+
+
+# --- ids: one rule for every path and format (points.importers.shared.point_id) ---------------------
+
+
+CSV_IDS = ["1.0", "1e3", "7", "-7", "007", "-0", "+5", " 5", "1_000", "abc", "²", "", "9223372036854775807"]
+#: what each becomes: an integer for a plain integer literal, else the text itself ("": numbered)
+CSV_ID_VALUES = ["1.0", "1e3", 7, -7, 7, 0, "+5", " 5", "1_000", "abc", "²", None, 2**63 - 1]
+
+
+def test_csv_ids_are_integers_only_when_written_as_plain_integers_in_every_path() -> None:
+    # Without an extra column the fast path reads a block (orjson, or numpy where a cell is no JSON
+    # number: ".5"); with one, the row reader does. Every path gives the same ids.
+    for text, value in zip(CSV_IDS, CSV_ID_VALUES, strict=True):
+        for x in ("1", ".5"):
+            fast = read(f"id,x,y\n5,1,1\n{text},{x},1\n", "csv")
+            slow = read(f"id,x,y,note\n5,1,1,a\n{text},{x},1,a\n", "csv")
+            assert [p["id"] for p in fast] == [p["id"] for p in slow] == [5, 1 if value is None else value], text
+    rows = "".join(f"{i},{n}.5,1\n" for n, i in enumerate(CSV_IDS))
+    expected = [n if v is None else v for n, v in enumerate(CSV_ID_VALUES)]
+    assert [p["id"] for p in read("id,x,y\n" + rows, "csv")] == expected
+    assert [p["id"] for p in read("id,x,y,note\n" + rows.replace("\n", ",a\n"), "csv")] == expected
+
+
+def test_plain_integer_ids_keep_the_csv_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_rows(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the row-by-row reader was used")
+
+    monkeypatch.setattr(csv_reader, "_csv_rows", no_rows)
+    data = "id,x,y\n" + "".join(f"{i * 7 - 50},{i}.5,{i}e1\n" for i in range(1000))
+    assert [p["id"] for p in read(data, "csv")] == [i * 7 - 50 for i in range(1000)]
+    # ".5" and "007" are no JSON numbers: numpy reads that block.
+    assert [p["id"] for p in read(data + "-007,.5,1\n", "csv")] == [i * 7 - 50 for i in range(1000)] + [-7]
+
+
+def test_csv_ids_beyond_64_bits_are_refused_with_advice_that_works_in_csv() -> None:
+    advice = (
+        "is too large for a 64-bit integer; an id of digits is read as an integer: to keep such ids, "
+        "give them a character other than a digit (such as a prefix)"
+    )
+    # In a block the fast path reads with numpy (".5" is no JSON number) and one it reads with orjson.
+    for data in ("id,x,y\n9223372036854775808,.5,1\n", "id,x,y,n\n9223372036854775808,1,1,a\n"):
+        with pytest.raises(ImportFileError, match=f"^line 2: id 9223372036854775808 {re.escape(advice)}$"):
+            read(data, "csv")
+    assert "quote" not in advice
+    assert [p["id"] for p in read("id,x,y\nn9223372036854775808,.5,1\n", "csv")] == ["n9223372036854775808"]
+
+
+def test_json_ids_keep_their_json_type_and_non_integer_numbers_are_refused() -> None:
+    lines = '{"id": 7, "pt": [1, 1]}\n{"id": "7", "pt": [2, 2]}\n{"id": "1.0", "pt": [3, 3]}\n'
+    assert [p["id"] for p in read(lines, "ndjson")] == [7, "7", "1.0"]
+    written = "written with a fraction or an exponent): write it as an integer, or quote it to keep it as a string"
+    for text, shown in (("1.0", "1.0"), ("1e3", "1000.0"), ("-2.5", "-2.5")):
+        message = f"line 2: id {shown} is a number but not an integer ({written}"
+        with pytest.raises(ImportFileError, match=f"^{re.escape(message)}$"):
+            read('{"id": 1, "pt": [1, 1]}\n{"id": ' + text + ', "pt": [2, 2]}\n', "ndjson")
+        doc = {"type": "Feature", "id": 0, "geometry": {"type": "Point", "coordinates": [1, 1]}}
+        geojson = json.dumps({"type": "FeatureCollection", "features": [doc]}).replace('"id": 0', '"id": ' + text)
+        with pytest.raises(ImportFileError, match=f"^feature 1: id {re.escape(shown)} is a number but not an"):
+            read(geojson, "geojson")
+    with pytest.raises(ImportFileError, match=r"^line 1: id 18446744073709551616 .*; quote it to keep it as a string$"):
+        read('{"id": 18446744073709551616, "pt": [2, 2]}\n', "ndjson")
+
+
+@pytest.mark.parametrize("name", ["id", "pt", "_id"])
+def test_feature_properties_with_reserved_names_are_refused_per_row(name: str) -> None:
+    message = f"feature 2: a property may not be named {name!r} (a name the points use themselves)"
+    data = features({"a": 1}, {name: 5, "b": 2}, {"a": 3})
+    with pytest.raises(ImportFileError, match=f"^{re.escape(message)}$"):
+        read(data, "geojson")
+    xs, options = imported(data, "geojson")
+    assert xs == [1.0, 3.0] and options.report.rejected == 1 and options.report.errors == [message]
+    # A Feature on an NDJSON line the same way.
+    feature = {"type": "Feature", "geometry": {"type": "Point", "coordinates": [1, 1]}, "properties": {name: 5}}
+    with pytest.raises(ImportFileError, match=f"^line 1: a property may not be named {name!r}"):
+        read(json.dumps(feature) + "\n", "ndjson")
+
+
+def test_an_integer_beyond_64_bits_stops_a_geojson_file_with_advice() -> None:
+    # yajl (ijson's parser) reads integers as 64-bit ones: it cannot go on, so no row error here.
+    data = features({"a": 1}, {"a": 2}).replace(b'"a":2', b'"a":9223372036854775808')
+    message = "after feature 1: an integer beyond 64 bits, which the GeoJSON reader cannot read; quote it"
+    for skip in (False, True):
+        with pytest.raises(ImportFileError, match=f"^{message} to keep it as a string$"):
+            read(data, "geojson", skip_bad_rows=skip)

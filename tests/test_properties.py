@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from points.batches import Chunk
 from points.geometry import Area, PolygonError, parse_area
 from points.ndjson import encode_points, iter_records
+from points.rules import RESERVED_PROPERTIES, GeometryKind
 from points.streams import frame_stream
 
 coordinate = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False)
@@ -43,12 +44,12 @@ def star_polygons(draw: st.DrawFn, spherical: bool = False) -> list[list[float]]
 def test_any_valid_planar_area_round_trips(rings: list[list[list[float]]]) -> None:
     geojson = {"type": "MultiPolygon", "coordinates": [[r] for r in rings]}
     try:
-        area = parse_area(geojson, kind="planar")
+        area = parse_area(geojson, kind=GeometryKind.PLANAR)
     except PolygonError as exc:
         # Only a degenerate star (vertices rounding onto each other) may be refused.
         assert "not a valid polygon" in str(exc) or "no area" in str(exc)
         return
-    again = parse_area(area.to_geojson(), kind="planar")
+    again = parse_area(area.to_geojson(), kind=GeometryKind.PLANAR)
     assert len(again.parts) == len(rings)
     for a, b in zip(area.parts, again.parts, strict=True):
         assert np.array_equal(a.shell, b.shell)
@@ -61,11 +62,11 @@ def test_any_valid_planar_area_round_trips(rings: list[list[list[float]]]) -> No
 @given(star_polygons(spherical=True))
 def test_any_small_spherical_polygon_round_trips(ring: list[list[float]]) -> None:
     try:
-        area = parse_area({"type": "Polygon", "coordinates": [ring]}, kind="spherical")
+        area = parse_area({"type": "Polygon", "coordinates": [ring]}, kind=GeometryKind.SPHERICAL)
     except PolygonError as exc:
         assert "not a valid polygon" in str(exc) or "no area" in str(exc)
         return
-    assert isinstance(parse_area(area.to_geojson(), kind="spherical"), Area)
+    assert isinstance(parse_area(area.to_geojson(), kind=GeometryKind.SPHERICAL), Area)
 
 
 json_values = st.recursive(
@@ -97,7 +98,7 @@ def test_any_json_gives_an_area_or_a_polygon_error(value: Any) -> None:
 @given(st.binary(max_size=300))
 def test_any_bytes_give_an_area_or_a_polygon_error(body: bytes) -> None:
     try:
-        area = parse_area(body, kind="planar")
+        area = parse_area(body, kind=GeometryKind.PLANAR)
     except PolygonError as exc:
         assert str(exc)
     else:
@@ -120,7 +121,7 @@ scalars = (
             st.integers(-(2**62), 2**62) | st.text(max_size=8),
             coordinate,
             coordinate,
-            st.dictionaries(st.text(max_size=8).filter(lambda k: k not in ("id", "pt")), scalars, max_size=3),
+            st.dictionaries(st.text(max_size=8).filter(lambda k: k not in RESERVED_PROPERTIES), scalars, max_size=3),
         ),
         min_size=0,
         max_size=60,
@@ -134,7 +135,7 @@ def test_any_byte_split_of_a_stream_reads_back_the_same(rows: list[Any], cuts: l
     ys = np.array([r[2] for r in rows], dtype=np.float64)
     props = [r[3] for r in rows]
     text, _ = encode_points(ids, xs, ys, props if any(props) else None)
-    body = b"".join(frame_stream([Chunk(len(rows), text)], chunk_bytes=chunk_bytes))
+    body = b"".join(frame_stream((c for c in [Chunk(len(rows), text)]), chunk_bytes=chunk_bytes))
     # Cut the body anywhere, including inside multi-byte UTF-8 characters.
     pieces, start = [], 0
     for size in cuts:
