@@ -50,7 +50,6 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
-import numpy.typing as npt
 import orjson
 import psutil
 import shapely
@@ -59,6 +58,7 @@ from shapely.geometry import Polygon
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.server import HOST, ROOT, Gunicorn, Serve, Server
+from points.batches import FloatArray, IntArray
 
 BIG = "random-500k"
 BIG_COUNT = 500_000
@@ -74,9 +74,6 @@ SLOW_READERS, SLOW_RATE = 256, 1024  # clients, bytes/s each
 SLOW_RCVBUF = 16_384  # the slow readers' socket receive buffer (the kernel's default lets each soak up MBs)
 SLOWLORIS = 64
 TARGET_P99, TARGET_RSS, TARGET_RSS_AFTER = 0.5, 400.0, 50.0
-
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
 
 
 # --- server ------------------------------------------------------------------------------------

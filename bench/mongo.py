@@ -10,7 +10,7 @@ by side with the embedded store in a scratch folder, on the same points (bench/r
 demo points: `random_points(n, 0..1000², seed 1)`, 5M, or 500k with --quick), through the store
 API in this process (no HTTP), medians over the runs, the two stores' runs interleaved:
 
-* import: `store.create` + `store.insert` from the generator (generation included, as in
+* import: `store.load` from the generator (generation included, as in
   `manage.py generate_points`), points/s, and the bytes a point takes in the store;
 * the full stream and bench/run.py's 20% polygon stream, NDJSON and Arrow (`iter_all`,
   `iter_within`): bytes of the chunks, first chunk, total; both stores' answers checked equal;
@@ -298,16 +298,15 @@ def measure(uri: str, n: int, runs: int, polygon: dict[str, Any], say: Callable[
         say("")
 
         # --- import ------------------------------------------------------------------------
-        say("| import: `create` + `insert` from the generator | points | s | points/s | store B/point |")
+        say("| import: `load` from the generator | points | s | points/s | store B/point |")
         say("|---|---:|---:|---:|---:|")
         import_runs = 3 if n <= 500_000 else 1
         seconds: dict[str, list[float]] = {label: [] for label in stores}
         for i in range(import_runs):
             for label, store in stores.items():
                 name = f"bench-{i}"
-                store.create(name, geometry=GeometryKind.PLANAR)
                 started = time.perf_counter()
-                inserted = store.insert(name, demo_points(n))
+                inserted = store.load(name, demo_points(n), geometry=GeometryKind.PLANAR).count
                 seconds[label].append(time.perf_counter() - started)
                 if inserted != n:
                     raise RuntimeError(f"{label}: inserted {inserted:,} points of {n:,}")

@@ -1,9 +1,15 @@
-"""Every answer under /api/ in the API's own format.
+"""Every answer under /api/ in the API's own format, and what a client reads of a failure.
 
 Errors leave as JSON ({"error": "..."}), whoever made them: a 405 from a require_* decorator
 (its Allow header kept, the allowed methods named), a 404 (Django's debug page too), a refused
-CSRF check, a 400 for a bad Host. HEAD answers leave without a body. Nothing here touches the
-database or blocks, so the middleware runs as it is under WSGI and ASGI.
+CSRF check, a 400 for a bad Host, a 500 for a crash (Django logs it with its traceback; the client
+reads `INTERNAL`). HEAD answers leave without a body. Nothing here touches the database or blocks,
+so the middleware runs as it is under WSGI and ASGI.
+
+What a client reads of an error met while serving points, and with which status, is decided once,
+by points.stores.errors.failure (the table is there): `failure_response` answers it as JSON before
+a stream's first byte, and points.streams writes its message as the error line that ends a stream
+midway (whose status went out with the headers).
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponseBase, JsonResponse
 from django.views import csrf
 
+from points.stores.errors import INTERNAL, failure
+
 API_PREFIX = "/api/"
 
 _MESSAGES = {
@@ -22,7 +30,20 @@ _MESSAGES = {
     403: "this request is refused",
     404: "no such API path; see /api/openapi.json",
     413: "the request is too large",
+    500: INTERNAL,
 }
+
+
+def failure_response(
+    exc: BaseException, dataset: str | None = None, doing: str = "serve the points of"
+) -> JsonResponse:
+    """Return the JSON answer to `exc` met before a stream's first byte (or by a count or an
+    overview): points.stores.errors.failure's status and message, and its Retry-After if any."""
+    answer = failure(exc, dataset, doing)
+    response = JsonResponse({"error": answer.message}, status=answer.status)
+    if answer.retry_after is not None:
+        response["Retry-After"] = str(answer.retry_after)
+    return response
 
 
 def is_api(request: HttpRequest) -> bool:

@@ -2,16 +2,18 @@
 tasks and the tests.
 
 An import is two steps: `dataset_prepare` makes (or resets) the metadata row and marks an import
-in progress (`job`: queued or running); `dataset_fill` streams the batches into the point store,
-publishes them in one step, and ends the job. What is served and what is being imported are
-separate: a dataset with points stays `ready` (and streams its points) while a replacement runs,
-and until the new points are published. The commands run both steps in their own process; the
-admin queues the second as a task of `manage.py db_worker` (points.tasks). Every import runs
-under its lock (points.jobs), so a killed one is known dead at once.
+in progress (`job`: queued or running); `dataset_fill` streams the batches into the point store
+(`PointStore.load`: a new version, published in one step), and ends the job. What is served and
+what is being imported are separate: a dataset with points stays `ready` (and streams its
+points) while a replacement runs, and until the new points are published. The commands run both
+steps in their own process; the admin queues the second as a task of `manage.py db_worker`
+(points.tasks). Every import runs under its lock (points.jobs), so a killed one is known dead at
+once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -27,9 +29,8 @@ from django.utils import timezone
 from points import jobs
 from points.importers import ImportOptions, read_points
 from points.models import Dataset, DatasetStatus, GeometryKind, ImportJob
-from points.rules import LON_LAT_RANGE, outside_lon_lat
 from points.stores import get_store
-from points.stores.base import PointBatch, PointStore
+from points.stores.base import Loaded, PointBatch, PointStore
 
 logger = logging.getLogger(__name__)
 # How often a running import writes its progress and heartbeat (seconds).
@@ -112,7 +113,10 @@ def _reporting(
         if now - last >= PROGRESS_EVERY:
             last = now
             share = min(max(progress(done), 0.0), 0.99) if progress else 0.0
-            Dataset.objects.filter(pk=dataset.pk).update(progress=share, heartbeat=timezone.now())
+            # Only while this import owns the dataset: a newer one's progress is not ours to write.
+            Dataset.objects.filter(pk=dataset.pk, import_token=dataset.import_token).update(
+                progress=share, heartbeat=timezone.now()
+            )
 
 
 def dataset_fill(
@@ -126,31 +130,31 @@ def dataset_fill(
 ) -> Dataset:
     """Put the batches in the store as the dataset's points; leave it ready, or failed with the reason.
 
-    The points go to a scratch dataset of the store first and replace the dataset's own points
-    in one step at the end, so a failed re-import loses nothing: the previous points stay served
-    all along, and the dataset says the last import failed. Only the import that owns the
-    dataset (its `import_token`) may publish or fail it: a newer import of the same name, or a
-    delete, wins. `geometry` is the new points' kind (default: the dataset's). `progress(points_done)`
-    returns the share done (0..1); `report()` is saved with the dataset. The exception of a
-    failed import is raised again.
+    The store writes the points as a new version and publishes it in place of the dataset's own
+    in one step at the end (PointStore.load), so a failed re-import loses nothing: the previous
+    points stay served all along, and the dataset says the last import failed. Only the import
+    that owns the dataset (its `import_token`) may publish or fail it: a newer import of the same
+    name, or a delete, wins. `geometry` is the new points' kind (default: the dataset's).
+    `progress(points_done)` returns the share done (0..1); `report()` is saved with the dataset.
+    The exception of a failed import is raised again.
     """
     store = store or get_store()
     geometry = geometry or dataset.geometry
     name, token = dataset.name, dataset.import_token
-    scratch = f"{name}~{token[:12]}"
-    beat = _Heartbeat(dataset)
-    try:
-        store.drop(scratch)
-        store.create(scratch, geometry=geometry)  # type: ignore[arg-type]
-        count = store.insert(scratch, _checked(_reporting(batches, dataset, progress), geometry))
-        bounds = store.bounds(scratch)
+
+    @contextlib.contextmanager
+    def owner_publishes(loaded: Loaded) -> Iterator[None]:
+        # Entered by the store right before it publishes, which it does inside: if the metadata
+        # cannot be written, the previous points are still those served, and agree with it. (A
+        # commit failing after the publish leaves the metadata behind: jobs.reconcile puts it
+        # right from the store.)
         with transaction.atomic():
             owner = Dataset.objects.select_for_update().filter(pk=dataset.pk, import_token=token).first()
             if owner is None:
                 raise DatasetError(f"dataset {name!r} was deleted or imported again while this import ran")
             dataset.geometry = geometry
-            dataset.count = count
-            dataset.min_x, dataset.min_y, dataset.max_x, dataset.max_y = bounds or (None, None, None, None)
+            dataset.count = loaded.count
+            dataset.min_x, dataset.min_y, dataset.max_x, dataset.max_y = loaded.bounds or (None, None, None, None)
             dataset.status = DatasetStatus.READY
             dataset.status_message = ""
             dataset.progress = 1.0
@@ -178,16 +182,14 @@ def dataset_fill(
             Dataset.objects.filter(pk=dataset.pk).update(
                 **{f: getattr(dataset, f) for f in fields}, updated=timezone.now()
             )
-            # The store publishes last: if the metadata could not be written, the previous
-            # points are still those served, and agree with it. (A commit failing after this
-            # publish leaves the metadata behind: jobs.reconcile puts it right from the store.)
-            store.replace(scratch, name)
+            yield
+
+    beat = _Heartbeat(dataset)
+    try:
+        store.load(name, _reporting(batches, dataset, progress), geometry=geometry, publish_guard=owner_publishes)
     except BaseException as exc:
         logger.warning("import of dataset %r failed: %s", name, exc)
-        try:
-            store.drop(scratch)
-        finally:
-            _record_failure(dataset, store, exc, report() if report else {})
+        _record_failure(dataset, store, exc, report() if report else {})
         raise
     finally:
         beat.stop()
@@ -215,14 +217,6 @@ def _record_failure(dataset: Dataset, store: PointStore, exc: BaseException, rep
         )
     else:
         owned.update(status=DatasetStatus.FAILED, status_message=reason, **done)
-
-
-def _checked(batches: Iterable[PointBatch], geometry: str) -> Iterator[PointBatch]:
-    """Pass the batches on, refusing coordinates that spherical data cannot have."""
-    for batch in batches:
-        if geometry == GeometryKind.SPHERICAL and len(outside_lon_lat(batch.xs, batch.ys)):
-            raise DatasetError(f"spherical data needs {LON_LAT_RANGE}")
-        yield batch
 
 
 class _Heartbeat:
@@ -343,11 +337,10 @@ def dataset_record_attached(name: str, meta: dict[str, Any], *, title: str = "")
 
 
 def dataset_delete(*, name: str, store: PointStore | None = None) -> bool:
-    """Delete the dataset and its points, scratch points of its imports included; return whether it
-    existed. (An attached dataset's collection is the user's: the store only forgets it.)"""
+    """Delete the dataset and its points; return whether it existed. (An attached dataset's
+    collection is the user's: the store only forgets it.) An import of it still running fails
+    at its publish: it no longer owns the dataset."""
     store = store or get_store()
     deleted, _ = Dataset.objects.filter(name=name).delete()
-    for stored in store.names():
-        if stored == name or stored.startswith(f"{name}~"):
-            store.drop(stored)
+    store.drop(name)
     return deleted > 0

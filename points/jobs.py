@@ -8,8 +8,9 @@ dataset becomes `failed` with the reason, a replaced one keeps serving its previ
 the lock file cannot tell (no file: the import runs on another machine, as a worker beside a
 shared MongoDB may), its heartbeat decides, after `STALL_AFTER`.
 
-`sweep` removes what dead imports left: the store's scratch points, files of unfinished store
-writes, uploads no live import will read, and stale lock files. It runs when a worker starts and
+`sweep` removes what dead imports left: the store's unpublished versions (remove_orphans),
+uploads no live import will read, and stale lock files; and the scratch datasets (`name~token`)
+that imports before single-step loads left in the store. It runs when a worker starts and
 when an import starts, so nothing waits for a timer.
 """
 
@@ -32,6 +33,7 @@ from django.utils import timezone
 
 from points.locks import lock_held
 from points.models import STALL_AFTER, Dataset, DatasetStatus, ImportJob
+from points.rules import NAME_PATTERN
 from points.stores.base import PointStore, StoreError
 
 logger = logging.getLogger(__name__)
@@ -162,12 +164,13 @@ def reap_all() -> None:
 class Swept:
     """What a sweep removed."""
 
+    #: stored names no dataset may have: scratch datasets of the two-step imports of old
     scratch: list[str]
     uploads: list[str]
     locks: int
 
     def __str__(self) -> str:
-        return f"{len(self.scratch)} scratch dataset(s), {len(self.uploads)} upload(s), {self.locks} lock file(s)"
+        return f"{len(self.scratch)} old scratch dataset(s), {len(self.uploads)} upload(s), {self.locks} lock file(s)"
 
 
 def _live_tokens() -> set[str]:
@@ -176,8 +179,12 @@ def _live_tokens() -> set[str]:
 
 def sweep(store: PointStore) -> Swept:
     """Settle dead imports, then remove what they left (what is listed first, and only if no
-    import alive afterwards owns it, so an import starting meanwhile keeps its files)."""
-    names = [n for n in store.names() if "~" in n]
+    import alive afterwards owns it, so an import starting meanwhile keeps its files).
+
+    Stored names no dataset may have (they fail NAME_PATTERN: `name~token`) are the scratch
+    datasets of imports before PointStore.load published in one step; nothing writes them now,
+    so they all go."""
+    names = [n for n in store.names() if not re.fullmatch(NAME_PATTERN, n)]
     upload_dir = Path(settings.POINTS_UPLOAD_DIR)
     uploads = [p for p in upload_dir.iterdir() if _UPLOAD.match(p.name)] if upload_dir.is_dir() else []
     lock_dir = Path(settings.POINTS_IMPORT_LOCK_DIR)
@@ -186,10 +193,8 @@ def sweep(store: PointStore) -> Swept:
     live = _live_tokens()
     swept = Swept([], [], 0)
     for name in names:
-        prefix = name.split("~", 1)[1]
-        if not any(token.startswith(prefix) for token in live):
-            store.drop(name)
-            swept.scratch.append(name)
+        store.drop(name)
+        swept.scratch.append(name)
     for path in uploads:
         match = _UPLOAD.match(path.name)
         if match and match.group(1) not in live:

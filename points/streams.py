@@ -6,24 +6,23 @@ plain Arrow (`store_form`) and written out chunk by chunk (points.export).
 The body goes out in pieces of about `chunk_bytes`, each made of whole compressed pieces (zstd
 frames, sync-flushed deflate), so a client decodes every point it has received; the end marker
 is inside the compressed data, so a stream cut anywhere, or one that does not decode, reads as
-cut. Closing the body early closes the store's iterator, releasing its cursor.
+cut. Closing the body early closes the store's iterator, releasing its cursor. What the error
+marker says of a failure is points.stores.errors.failure's message, as a JSON error before the first
+byte would (a limit's is its own).
 """
 
 from __future__ import annotations
 
-import logging
 import time
 import zlib
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator
 from typing import Any, TypeVar
 
 import pyarrow as pa
 
 from points import arrow, codings, export, ndjson
 from points.batches import Chunk, Coding, Format, StreamForm
-from points.stores.base import StoreError
-
-logger = logging.getLogger(__name__)
+from points.stores.errors import failure
 
 T = TypeVar("T")
 CONTENT_TYPES = {
@@ -74,7 +73,7 @@ class Closing(Generator[T, None, None]):
 
 
 class StreamLimit(Exception):
-    """A per-request limit stopped the stream; the message says which and what to do."""
+    """A per-request limit stopped the stream; the message, for the client, says which and what to do."""
 
 
 class _Writer:
@@ -210,18 +209,20 @@ def decode(chunk: Chunk) -> bytes:
 
 
 def frame_stream(
-    chunks: Iterable[Chunk],
+    chunks: Generator[Chunk, None, None],
     *,
     form: StreamForm = StreamForm(),  # noqa: B008 - frozen, shared safely
     schema: pa.Schema | None = None,
     chunk_bytes: int = 131_072,
     max_points: int = 0,
     max_seconds: float = 0,
+    dataset: str | None = None,
 ) -> Generator[bytes, None, None]:
     """Yield the stream's body: the chunks in `form`, gathered into pieces of about `chunk_bytes`,
     then the end marker, or the error marker if reading the chunks fails midway or a limit is
     hit (`max_points` points, `max_seconds` seconds; 0 = no limit). `schema` is the dataset's
     Arrow schema, needed for Arrow streams and exports (whose chunks are plain Arrow: `store_form`).
+    The error marker says what points.stores.errors.failure says of the failure, naming `dataset`.
 
     Closing this generator early closes `chunks` too, so the store's cursor is released.
     """
@@ -229,11 +230,10 @@ def frame_stream(
     body = _Body(_Coder(form.coding))
     body.add_plain(writer.head())
     sent = 0
-    iterator = iter(chunks)
     deadline = time.monotonic() + max_seconds if max_seconds else 0.0
     try:
         try:
-            for chunk in iterator:
+            for chunk in chunks:
                 if not chunk.count:
                     continue
                 if max_points and sent + chunk.count > max_points:
@@ -255,23 +255,16 @@ def frame_stream(
                     yield body.take()
         except GeneratorExit:
             raise
+        except StreamLimit as exc:
+            body.add_plain(writer.error(str(exc), sent))
+            yield body.take(last=True)
+            return
         except Exception as exc:  # the headers are gone: say so in the stream itself
-            if not isinstance(exc, StreamLimit):
-                logger.exception("point stream failed after %d points", sent)
-            body.add_plain(writer.error(public_message(exc), sent))
+            message = failure(exc, dataset, f"stream the points (past {sent:,}) of").message
+            body.add_plain(writer.error(message, sent))
             yield body.take(last=True)
             return
         body.add_plain(writer.end(sent))
         yield body.take(last=True)
     finally:
-        close = getattr(iterator, "close", None)
-        if close is not None:
-            close()
-
-
-def public_message(exc: Exception) -> str:
-    """Return what a client may read of a failure: store errors and limits carry messages
-    written for users; anything else stays in the server log."""
-    if isinstance(exc, (StoreError, StreamLimit)):
-        return str(exc)
-    return "the server failed while reading the points; the stream is incomplete"
+        chunks.close()

@@ -21,6 +21,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
 
 from points import codings, integrity, jobs, streams
+from points.api_errors import failure_response
 from points.batches import Chunk, Coding, StreamForm
 from points.geometry import Area, PolygonError, parse_area
 from points.models import NAME_PATTERN, Dataset, DatasetStatus, GeometryKind
@@ -28,7 +29,7 @@ from points.negotiation import NotAcceptable, UnknownFormat, choose_coding, choo
 from points.openapi import openapi_document
 from points.overview import GridError, parse_grid
 from points.stores import get_store
-from points.stores.base import DatasetNotFound, PointStore, PointStream, StoreDamaged, StoreError, StoreUnavailable
+from points.stores.base import PointStore, PointStream, StoreDamaged, StoreError
 
 logger = logging.getLogger(__name__)
 _NAME = re.compile(NAME_PATTERN)
@@ -271,17 +272,11 @@ def _form_geometry(body: bytes) -> bytes | JsonResponse:
 
 
 def _store_failure(dataset: Dataset, exc: StoreError, doing: str) -> JsonResponse:
-    """Return the response for a store error met before anything was sent."""
-    if isinstance(exc, DatasetNotFound):
-        return error(409, f"dataset {dataset.name!r} has no points in the point store; import it again")
-    if isinstance(exc, StoreUnavailable):
-        return error(503, f"the point store is unavailable: {exc}")
-    if isinstance(exc, StoreDamaged):  # its message is written for users: it names no path
+    """Return the answer to a store error met before anything was sent (its status and message:
+    points.stores.errors), recording damage on the dataset for the admin."""
+    if isinstance(exc, StoreDamaged):
         integrity.record_damage(dataset.name, str(exc))
-        message = str(exc) if repr(dataset.name) in str(exc) else f"dataset {dataset.name!r} cannot be read: {exc}"
-        return error(503, message)
-    logger.error("the point store failed to %s %r", doing, dataset.name, exc_info=exc)
-    return error(503, "the point store cannot serve this dataset now; the failure is logged for the operators")
+    return failure_response(exc, dataset.name, doing)
 
 
 def _form(request: HttpRequest) -> StreamForm | JsonResponse:
@@ -323,6 +318,7 @@ def _stream(
         except StoreError as exc:
             return _store_failure(dataset, exc, "count the points of")
         return _stream_headers(head, form, count, attachment)
+    opened: PointStream | None = None
     try:
         opened = open_points(get_store(), streams.store_form(form))  # an export reads plain Arrow
         chunks = integrity.watched(opened.chunks, dataset.name)  # damage met midway is recorded
@@ -332,8 +328,12 @@ def _stream(
         # Read the first chunk before answering, so a store that is down gets a 503, not a
         # stream that starts and fails.
         first = next(chunks, None)
-    except StoreError as exc:
-        return _store_failure(dataset, exc, "open a stream of")
+    except Exception as exc:
+        if opened is not None:
+            opened.chunks.close()  # nothing will read them: the cursor and files go back now
+        if isinstance(exc, StoreError):
+            return _store_failure(dataset, exc, "open a stream of")
+        raise  # an internal error: Django logs it; the client reads a 500 with INTERNAL (api_errors)
     framed = streams.frame_stream(
         _prepend(first, chunks),
         form=form,
@@ -341,6 +341,7 @@ def _stream(
         chunk_bytes=settings.POINTS_STREAM_CHUNK_BYTES,
         max_points=settings.POINTS_MAX_RESULTS,
         max_seconds=settings.POINTS_MAX_STREAM_SECONDS,
+        dataset=dataset.name,
     )
     # A response closed before its body was read (the client left at once) still releases the cursor.
     body = streams.Closing(framed, chunks.close)
@@ -391,7 +392,7 @@ class _PointsResponse(StreamingHttpResponse):
             self._body.close()
 
 
-def _prepend(first: Chunk | None, rest: Iterator[Chunk]) -> Iterator[Chunk]:
+def _prepend(first: Chunk | None, rest: Generator[Chunk, None, None]) -> Generator[Chunk, None, None]:
     # A generator (not itertools.chain) so closing it closes the store's iterator too.
     try:
         if first is not None:
@@ -400,9 +401,7 @@ def _prepend(first: Chunk | None, rest: Iterator[Chunk]) -> Iterator[Chunk]:
             del chunk
         yield from rest
     finally:
-        close = getattr(rest, "close", None)
-        if close is not None:
-            close()
+        rest.close()
 
 
 def _next_piece(body: Iterator[bytes]) -> bytes | None:

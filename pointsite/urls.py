@@ -6,6 +6,7 @@ from django.urls import include, path
 from django.views import defaults
 
 from points import views
+from points.stores.errors import INTERNAL
 
 
 def favicon(request: HttpRequest) -> HttpResponse:
@@ -31,5 +32,5 @@ def handler404(request: HttpRequest, exception: Exception) -> HttpResponse:
 def handler500(request: HttpRequest) -> HttpResponse:
     """Answer API failures in JSON without internals, other paths with Django's page."""
     if request.path.startswith("/api/"):
-        return JsonResponse({"error": "the server failed to answer; the failure is logged"}, status=500)
+        return JsonResponse({"error": INTERNAL}, status=500)  # what the stream's error line says too
     return defaults.server_error(request)

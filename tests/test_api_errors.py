@@ -1,4 +1,5 @@
-"""The API answers in its own format: JSON errors (405 with Allow), HEAD on every GET; admin logins throttled."""
+"""The API answers in its own format: JSON errors (405 with Allow; a store's errors with their
+class's status and message, mapped once), HEAD on every GET; admin logins throttled."""
 
 from __future__ import annotations
 
@@ -17,8 +18,21 @@ from django.test import AsyncClient, Client, RequestFactory
 from points import views
 from points.api_errors import api_answer, csrf_failure
 from points.datasets import dataset_import
-from points.models import Dataset
+from points.models import Dataset, DatasetStatus
+from points.stores.errors import (
+    INTERNAL,
+    DatasetExists,
+    DatasetNotFound,
+    Failure,
+    StoreDamaged,
+    StoreError,
+    StoreFull,
+    StoreMisconfigured,
+    StoreUnavailable,
+    failure,
+)
 from tests.conftest import grid_batches
+from tests.test_faults import FailingStore, failing_store  # noqa: F401 - failing_store: a fixture
 
 pytestmark = pytest.mark.django_db
 SQUARE = json.dumps({"type": "Polygon", "coordinates": [[[10, 10], [20, 10], [20, 20], [10, 20], [10, 10]]]})
@@ -175,6 +189,84 @@ def test_head_is_in_the_openapi_document() -> None:
         assert sorted(paths[documented]) == sorted(m.lower() for m in allowed), path
     assert "content" not in paths["/api/datasets/{name}/points"]["head"]["responses"]["200"]
     assert "X-Dataset-Count" in paths["/api/datasets/{name}/points"]["head"]["responses"]["200"]["headers"]
+
+
+# --- what a client reads of a failure -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (DatasetNotFound("the point store has no dataset 'd'"), Failure(404, "the point store has no dataset 'd'")),
+        (
+            DatasetExists("the point store already has a dataset 'd'"),
+            Failure(409, "the point store already has a dataset 'd'"),
+        ),
+        (
+            StoreError("MongoDB refused: BadValue"),
+            Failure(500, "dataset 'd' cannot be read: MongoDB refused: BadValue"),
+        ),
+        (
+            StoreUnavailable("MongoDB failed: AutoReconnect"),
+            Failure(503, "dataset 'd' cannot be read: MongoDB failed: AutoReconnect", 30),
+        ),
+        (StoreDamaged("dataset 'd' is damaged (block 1)"), Failure(503, "dataset 'd' is damaged (block 1)")),
+        (
+            StoreFull("the disk of the point store (/srv/x) is full"),
+            Failure(
+                503,
+                "dataset 'd' cannot be read: the point store's disk is full; the failure is logged for the operators",
+            ),
+        ),
+        (
+            StoreMisconfigured("/srv/x/points.sqlite3 was written by another version"),
+            Failure(
+                503,
+                "dataset 'd' cannot be read: the point store cannot be opened as configured; "
+                "the failure is logged for the operators",
+            ),
+        ),
+        (OSError(5, "Input/output error", "/srv/x/blocks"), Failure(500, INTERNAL)),
+        (AssertionError("a bug's text"), Failure(500, INTERNAL)),
+    ],
+    ids=lambda value: type(value).__name__,
+)
+def test_each_error_maps_to_its_status_and_public_message(error: BaseException, expected: Failure) -> None:
+    assert failure(error, "d") == expected
+    if isinstance(error, StoreError):  # the class carries it, whoever asks
+        assert (error.status, error.retry_after) == (expected.status, expected.retry_after)
+        # Without a dataset to name, the message is the error's public one as it is.
+        assert failure(error).message == error.public
+    assert "/srv/x" not in expected.message
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_an_internal_error_before_the_first_byte_is_a_json_500_without_its_text(
+    failing_store: FailingStore,  # noqa: F811 - the fixture imported above
+    settings: Any,
+    debug: bool,
+) -> None:
+    settings.DEBUG = debug  # Django's debug page is not what an API client reads either
+    dataset_import(name="grid", batches=grid_batches(), replace=True)
+    failing_store.error, failing_store.fail_after = ZeroDivisionError("/srv/secret/blocks: a bug"), 0
+    response, content = served("GET", "/api/datasets/grid/points")
+    assert response.status_code == 500 and response["Content-Type"] == "application/json"
+    assert json.loads(content) == {"error": INTERNAL}
+    assert failing_store.open_cursors == 0
+
+
+def test_a_503_keeps_its_retry_after_for_head_and_get(settings: Any) -> None:
+    settings.POINTS_MONGO_SERVER_SELECTION_TIMEOUT_MS = 200
+    settings.POINTS_STORE_URL = "mongodb://127.0.0.1:9/pointsite_unreachable"  # refused at once
+    Dataset.objects.create(name="remote", status=DatasetStatus.READY, count=10)
+    for path in ("/api/datasets/remote/points", "/api/datasets/remote/points/count", "/api/datasets/remote/overview"):
+        get, get_body = served("GET", path)
+        head, head_body = served("HEAD", path)
+        assert get.status_code == head.status_code == 503, path
+        assert get["Retry-After"] == head["Retry-After"] == "30"
+        assert head_body == b"" and json.loads(get_body)["error"].startswith(
+            "dataset 'remote' cannot be read: MongoDB failed to read dataset metadata: no server could be reached"
+        )
 
 
 # --- failed admin logins ------------------------------------------------------------------------

@@ -221,6 +221,7 @@ def test_spherical_csv_has_lon_lat_and_unique_property_columns(client: Client, g
     assert ended == "end"
     # The Arrow column names (the property x is x_), and lon_ for the property lon.
     assert header == ["id", "lon", "lat", "note", "n", "r", "flag", "x_", "meta", "lon_"]
+    assert len(rows) == len(expected) == 900
     for row in rows:
         record = dict(zip(header, row, strict=True))
         point = expected[record["id"]]
@@ -439,7 +440,7 @@ def test_a_store_failing_midway_is_written_as_the_exports_error(
     coding: str,
 ) -> None:
     dataset_import(name="many", batches=random_batches(60_000, (0, 0, 1, 1), seed=3), replace=True)
-    message = "MongoDB failed to read points: AutoReconnect"
+    message = "dataset 'many' cannot be read: MongoDB failed to read points: AutoReconnect"
 
     def plain(fmt: str) -> bytes:
         data = body(fetch(client, "many", f"format={fmt}", HTTP_ACCEPT_ENCODING=coding))

@@ -1,4 +1,5 @@
-"""Faults: dropped clients, a store failing mid-stream, MongoDB out of reach, per-request limits, the API token."""
+"""Faults: dropped clients, a store failing before or mid-stream (each error class: its status, its
+message), MongoDB out of reach, per-request limits, the API token."""
 
 from __future__ import annotations
 
@@ -21,8 +22,18 @@ from points.geometry import Area
 from points.models import Dataset, DatasetStatus
 from points.ndjson import decode_lines
 from points.stores import get_store
-from points.stores.base import PLAIN_NDJSON, PointStream, StoreUnavailable
+from points.stores.base import (
+    PLAIN_NDJSON,
+    DatasetNotFound,
+    PointStream,
+    StoreDamaged,
+    StoreError,
+    StoreFull,
+    StoreMisconfigured,
+    StoreUnavailable,
+)
 from points.stores.embedded.store import EmbeddedStore
+from points.stores.errors import INTERNAL
 from tests.conftest import grid_batches, random_batches
 
 SQUARE = '{"type":"Polygon","coordinates":[[[10,10],[20,10],[20,20],[10,20],[10,10]]]}'
@@ -75,9 +86,11 @@ def test_a_client_that_disconnects_mid_stream_frees_the_cursor_and_the_worker(
 
 
 class FailingStore(EmbeddedStore):
-    """A real store whose reads fail after K chunks, as a store whose server went away would."""
+    """A real store whose reads fail after K chunks, as a store whose server went away would
+    (or with another error: `error`, raised anew each time)."""
 
     fail_after = 8  # chunks of a block (4,096 points) each: past 30,000 points
+    error: BaseException = StoreUnavailable("MongoDB failed to read points: AutoReconnect")
 
     def open_points(
         self, dataset: str, area: Area | None, *, form: StreamForm = PLAIN_NDJSON, batch_size: int = 10_000
@@ -89,7 +102,7 @@ class FailingStore(EmbeddedStore):
         try:
             for n, chunk in enumerate(chunks):
                 if n == self.fail_after:
-                    raise StoreUnavailable("MongoDB failed to read points: AutoReconnect")
+                    raise type(self.error)(*self.error.args)
                 yield chunk
         finally:
             chunks.close()
@@ -107,7 +120,10 @@ def failing_store(settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 def test_a_store_failing_mid_stream_ends_with_the_error_line(client: Client, failing_store: FailingStore) -> None:
     dataset_import(name="many", batches=random_batches(60_000, (0, 0, 1, 1), seed=3), replace=True)
     lines = decode_lines(body(client.get("/api/datasets/many/points")))
-    assert lines[-1] == {"error": "MongoDB failed to read points: AutoReconnect", "count": len(lines) - 1}
+    assert lines[-1] == {
+        "error": "dataset 'many' cannot be read: MongoDB failed to read points: AutoReconnect",
+        "count": len(lines) - 1,
+    }
     assert 30_000 <= len(lines) - 1 < 60_000
     assert not any("end" in line for line in lines)
     assert failing_store.open_cursors == 0
@@ -118,8 +134,99 @@ def test_a_store_failing_before_the_first_byte_is_a_503(client: Client, failing_
     dataset_import(name="grid", batches=grid_batches(), replace=True)
     failing_store.fail_after = 0
     response = client.get("/api/datasets/grid/points")
-    assert response.status_code == 503
-    assert response.json() == {"error": "the point store is unavailable: MongoDB failed to read points: AutoReconnect"}
+    assert response.status_code == 503 and response["Retry-After"] == "30"
+    assert response.json() == {"error": "dataset 'grid' cannot be read: MongoDB failed to read points: AutoReconnect"}
+
+
+AROUND = '{"type":"Polygon","coordinates":[[[-1,-1],[2,-1],[2,2],[-1,2],[-1,-1]]]}'  # all of `many`
+SECRET = "/srv/secret"  # a full path in an error's text: for the log, never for a client
+# Each error a store may raise as its points are read: the status before the first byte, what the
+# client reads (the JSON error then, the stream's error line midway: the same), the Retry-After.
+ERRORS = [
+    pytest.param(DatasetNotFound("the point store has no dataset 'many'"), 404, None, id="DatasetNotFound"),
+    pytest.param(StoreError("MongoDB cannot read points: a document is over its 16 MiB limit"), 500, None, id="plain"),
+    pytest.param(StoreUnavailable("MongoDB failed to read points: AutoReconnect"), 503, "30", id="StoreUnavailable"),
+    pytest.param(
+        StoreDamaged("dataset 'many' is damaged (block 3 does not match its checksum)"), 503, None, id="Damaged"
+    ),
+    pytest.param(StoreFull(f"the disk of the point store ({SECRET}/points.blocks) is full"), 503, None, id="StoreFull"),
+    pytest.param(StoreMisconfigured(f"{SECRET}/points.sqlite3 was written by another version"), 503, None, id="config"),
+    pytest.param(KeyError(f"{SECRET}/internal"), 500, None, id="internal"),
+]
+SHOWN: dict[type[BaseException], str] = {
+    DatasetNotFound: "the point store has no dataset 'many'",
+    StoreError: "dataset 'many' cannot be read: MongoDB cannot read points: a document is over its 16 MiB limit",
+    StoreUnavailable: "dataset 'many' cannot be read: MongoDB failed to read points: AutoReconnect",
+    StoreDamaged: "dataset 'many' is damaged (block 3 does not match its checksum)",
+    StoreFull: "dataset 'many' cannot be read: the point store's disk is full; the failure is logged for the operators",
+    StoreMisconfigured: (
+        "dataset 'many' cannot be read: the point store cannot be opened as configured; "
+        "the failure is logged for the operators"
+    ),
+    KeyError: INTERNAL,
+}
+
+
+@pytest.fixture
+def many(failing_store: FailingStore) -> Dataset:
+    return dataset_import(name="many", batches=random_batches(60_000, (0, 0, 1, 1), seed=3), replace=True)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("error", "status", "retry_after"), ERRORS)
+def test_each_error_before_the_first_byte_has_its_status_and_message(
+    failing_store: FailingStore,
+    many: Dataset,
+    caplog: pytest.LogCaptureFixture,
+    error: BaseException,
+    status: int,
+    retry_after: str | None,
+) -> None:
+    failing_store.error, failing_store.fail_after = error, 0
+    client = Client(raise_request_exception=False)  # as a server answers an internal error: a 500
+    for response in (
+        client.get("/api/datasets/many/points"),
+        client.get("/api/datasets/many/points?format=csv"),
+        client.post("/api/datasets/many/points/within", data=AROUND, content_type="application/json"),
+    ):
+        assert response.status_code == status
+        assert response["Content-Type"] == "application/json"
+        assert response.json() == {"error": SHOWN[type(error)]}
+        assert response.get("Retry-After") == retry_after
+        assert SECRET not in response.content.decode()
+    assert failing_store.open_cursors == 0
+    # What the client was not shown is in the log, with its traceback (a 404 is no failure of ours).
+    logged = [r for r in caplog.records if r.levelno >= logging.ERROR and r.exc_info]
+    assert bool(logged) == (status >= 500)
+    assert any(SECRET in (r.exc_text or "") for r in logged) == (SECRET in str(error))
+    # Damage met before the first byte is recorded for the admin, as it is midway.
+    many.refresh_from_db()
+    assert many.damage == (str(error) if isinstance(error, StoreDamaged) else "")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("error", "status", "retry_after"), ERRORS)
+def test_each_error_mid_stream_ends_it_with_the_same_message(
+    client: Client,
+    failing_store: FailingStore,
+    many: Dataset,
+    caplog: pytest.LogCaptureFixture,
+    error: BaseException,
+    status: int,
+    retry_after: str | None,
+) -> None:
+    failing_store.error = error
+    response = client.get("/api/datasets/many/points")
+    assert response.status_code == 200  # sent with the headers, before the failure
+    lines = decode_lines(body(response))
+    assert lines[-1] == {"error": SHOWN[type(error)], "count": len(lines) - 1}
+    assert 30_000 <= len(lines) - 1 < 60_000
+    assert failing_store.open_cursors == 0
+    logged = [r for r in caplog.records if r.levelno >= logging.ERROR and r.exc_info]
+    assert bool(logged) == (status >= 500)
+    assert any(SECRET in (r.exc_text or "") for r in logged) == (SECRET in str(error))
+    many.refresh_from_db()
+    assert many.damage == (str(error) if isinstance(error, StoreDamaged) else "")
 
 
 @pytest.mark.django_db
@@ -133,16 +240,48 @@ def test_mongodb_out_of_reach_is_a_clear_503(client: Client, settings: Any) -> N
         client.get("/api/datasets/remote/points"),
         client.post("/api/datasets/remote/points/within", data=SQUARE, content_type="application/json"),
     ):
-        assert response.status_code == 503
+        assert response.status_code == 503 and response["Retry-After"] == "30"
         # MongoDB's reason, in one line: which server, and why it could not be reached.
         assert response.json()["error"] == (
-            "the point store is unavailable: MongoDB failed to read dataset metadata: "
+            "dataset 'remote' cannot be read: MongoDB failed to read dataset metadata: "
             "no server could be reached (127.0.0.1:9: [Errno 111] Connection refused)"
         )
     assert time.monotonic() - started < 5
     with pytest.raises(CommandError, match=r"no server could be reached \(127\.0\.0\.1:9"):
         call_command("generate_points", "remote2", "--grid", "2x2")
     assert Dataset.objects.get(name="remote2").status == DatasetStatus.FAILED
+
+
+def test_only_what_asking_again_may_cure_is_a_mongodb_503() -> None:
+    from pymongo.errors import CursorNotFound, InvalidOperation, NetworkTimeout, OperationFailure
+
+    from points.stores.errors import failure
+    from points.stores.mongo.errors import store_error
+
+    def refused(code: int, name: str, labels: list[str] | None = None) -> OperationFailure:
+        details: dict[str, Any] = {"code": code, "codeName": name, "errmsg": "it says why"}
+        if labels:
+            details["errorLabels"] = labels
+        return OperationFailure("it says why", code=code, details=details)
+
+    cases: list[tuple[BaseException, type[StoreError], int]] = [
+        (NetworkTimeout("db1:27017: timed out"), StoreUnavailable, 503),
+        (refused(189, "PrimarySteppedDown"), StoreUnavailable, 503),
+        (refused(91, "ShutdownInProgress"), StoreUnavailable, 503),
+        (refused(999_999, "SomethingNew", ["RetryableWriteError"]), StoreUnavailable, 503),
+        (CursorNotFound("cursor id 7 not found", code=43), StoreUnavailable, 503),
+        (refused(14031, "OutOfDiskSpace"), StoreFull, 503),
+        (refused(2, "BadValue"), StoreError, 500),  # asking again gets the same refusal
+        (refused(999_999, "SomethingNew"), StoreError, 500),
+        (InvalidOperation("cannot use a closed cursor"), StoreError, 500),  # not "unavailable"
+    ]
+    for exc, kind, status in cases:
+        error = store_error("read points", exc)
+        assert type(error) is kind, exc
+        answer = failure(error, "d")
+        assert answer.status == status and (answer.retry_after is not None) == (kind is StoreUnavailable)
+        if kind is not StoreFull:  # MongoDB's reason reaches the client
+            assert answer.message.startswith("dataset 'd' cannot be read: MongoDB failed to read points: ")
 
 
 @pytest.mark.django_db
@@ -202,14 +341,41 @@ def test_api_token(client: Client, settings: Any, django_user_model: Any) -> Non
 def test_a_store_that_cannot_open_is_a_503_without_internals(
     client: Client, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from points.stores.base import StoreError
-
     def broken(url: str) -> Any:
-        raise StoreError("/srv/secret/points.sqlite3 was written by another version of pointsite")
+        raise StoreMisconfigured("/srv/secret/points.sqlite3 was written by another version of pointsite")
 
     monkeypatch.setitem(stores.STORES, "broken", broken)
     settings.POINTS_STORE_URL = "broken://x"
     Dataset.objects.create(name="d", status=DatasetStatus.READY, count=1)
+    for response in (
+        client.get("/api/datasets/d/points"),
+        client.head("/api/datasets/d/points"),
+        client.get("/api/datasets/d/points/count"),
+        client.get("/api/datasets/d/overview"),
+    ):
+        assert response.status_code == 503, response.request
+        assert "secret" not in response.content.decode()
+    error = client.get("/api/datasets/d/points").json()["error"]
+    assert error == (
+        "dataset 'd' cannot be read: the point store cannot be opened as configured; "
+        "the failure is logged for the operators"
+    )
+
+
+@pytest.mark.django_db
+def test_the_real_stores_wrong_layout_is_for_the_operators(
+    client: Client, settings: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as conn:  # an index written by another layout version
+        conn.execute("CREATE TABLE datasets (name TEXT)")
+        conn.execute("PRAGMA user_version = 1")
+    settings.POINTS_STORE_URL = f"sqlite:///{path}"
+    Dataset.objects.create(name="d", status=DatasetStatus.READY, count=1)
     response = client.get("/api/datasets/d/points")
-    assert response.status_code == 503
-    assert "secret" not in response.json()["error"] and "logged" in response.json()["error"]
+    assert response.status_code == 503 and str(tmp_path) not in response.content.decode()
+    assert "cannot be opened as configured" in response.json()["error"]
+    # The operators read the whole reason, path and all.
+    assert any(str(path) in r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR)

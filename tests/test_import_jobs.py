@@ -27,6 +27,7 @@ from points import datasets, generators
 from points.models import Dataset, DatasetStatus
 from points.ndjson import decode_lines
 from points.stores import get_store
+from points.stores.base import Loaded, PublishGuard
 
 ROOT = Path(__file__).resolve().parent.parent
 # Check what a request answers, in a process of its own (the real Django stack, its own DB connection).
@@ -101,7 +102,7 @@ class Site:
             served = {r[0] for r in conn.execute("SELECT version FROM datasets WHERE version IS NOT NULL")}
             names = [r[0] for r in conn.execute("SELECT name FROM datasets")]
         left = [p.name for p in blocks.iterdir() if p.name not in served]
-        left += [f"store dataset {n}" for n in names if "~" in n]
+        left += [f"store dataset {n}" for n in names if "~" in n]  # scratch datasets of the imports of old
         for folder in (self.root / "uploads", self.root / "imports"):
             if folder.is_dir():
                 left += [p.name for p in folder.iterdir() if p.is_file()]
@@ -137,7 +138,7 @@ def test_a_replacement_serves_the_old_points_and_a_killed_one_leaves_them_served
     assert listed["keep"]["status"] == "ready" and listed["keep"]["importing"] is False
     row = site.row("keep")
     assert row["job"] == "" and row["status"] == "ready" and "stopped" in row["status_message"]
-    # What the killed import left (scratch points, staging files, its lock) goes when the next
+    # What the killed import left (its unpublished version, staging files, its lock) goes when the next
     # worker (or import) starts.
     assert site.leftovers()
     site.manage("db_worker", "--batch", "--no-startup-delay", "--no-reload")
@@ -178,7 +179,7 @@ Dataset.objects.filter(pk=d.pk).update(task_id=str(r.id))
     row = site.row("fresh")
     assert row["status"] == "failed" and row["job"] == ""
     assert any(name.endswith(".csv") for name in site.leftovers())
-    # The next worker marks the task failed (not retried) and removes the upload and scratch.
+    # The next worker marks the task failed (not retried) and removes the upload and what it loaded.
     site.manage("db_worker", "--batch", "--no-startup-delay", "--no-reload")
     with sqlite3.connect(site.root / "db.sqlite3") as conn:
         status, error = conn.execute(
@@ -206,7 +207,7 @@ def test_a_killed_import_command_is_settled_by_the_next_request(site: Site) -> N
 
 
 def _served(client: Client, name: str) -> tuple[str, int, int]:
-    response = client.get(f"/api/datasets/{name}/points")
+    response: Any = client.get(f"/api/datasets/{name}/points")
     lines = list(decode_lines(b"".join(response.streaming_content)))
     end = lines[-1]
     return response["X-Dataset-Count"], end["count"], len(lines) - 1
@@ -227,13 +228,22 @@ def test_a_failed_publish_leaves_metadata_and_points_in_agreement(monkeypatch: p
 
         wrapper = connection.execute_wrapper(fail_publish)
     else:
-        real_replace = store.replace
+        real_load = store.load
 
-        def publish_then_fail(source: str, target: str) -> None:
-            real_replace(source, target)
-            raise RuntimeError("injected: the metadata commit failed after the store published")
+        def publish_then_fail(
+            dataset: str, batches: Any, *, geometry: Any, publish_guard: PublishGuard | None = None
+        ) -> Loaded:
+            assert publish_guard is not None
 
-        monkeypatch.setattr(store, "replace", publish_then_fail)
+            @contextlib.contextmanager
+            def guard(loaded: Loaded) -> Iterator[None]:
+                with publish_guard(loaded):
+                    yield  # the store publishes here, inside the metadata's transaction
+                    raise RuntimeError("injected: the metadata commit failed after the store published")
+
+            return real_load(dataset, batches, geometry=geometry, publish_guard=guard)
+
+        monkeypatch.setattr(store, "load", publish_then_fail)
         wrapper = contextlib.nullcontext()
     with wrapper, pytest.raises(RuntimeError, match="injected"):
         datasets.dataset_import(name="agree", batches=generators.grid(3, 3), replace=True)
@@ -289,6 +299,6 @@ ls -A {store_dir / "points.sqlite3.blocks"}
     answer = next(i for i, line in enumerate(after) if line.startswith("{"))
     served = json.loads(after[answer])
     assert served["status"] == 200 and json.loads(served["last"]) == {"end": True, "count": 100}
-    # Only the served version is left on the full disk: no staging file, no scratch version.
+    # Only the served version is left on the full disk: no staging file, no unpublished version.
     left = after[answer + 1 :]
     assert len(left) == 1 and left[0].startswith("keep"), left

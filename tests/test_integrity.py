@@ -53,8 +53,7 @@ def _make(tmp_path: Path, settings: Any, names: tuple[str, ...] = ("d",)) -> Emb
     store = get_store()
     assert isinstance(store, EmbeddedStore)
     for seed, name in enumerate(names):
-        store.create(name, geometry="planar")
-        store.insert(name, random_batches(N, (0, 0, 1, 1), seed=seed + 8))
+        store.load(name, random_batches(N, (0, 0, 1, 1), seed=seed + 8), geometry="planar")
         bounds = store.bounds(name)
         assert bounds is not None
         Dataset.objects.create(
@@ -179,7 +178,7 @@ def test_damage_met_midway_ends_the_stream_with_the_error_marker(client: Client,
     store = _make(tmp_path, settings)
     DAMAGE["a block zeroed"](store)
     for fmt in ("ndjson", "arrow"):
-        response = client.get("/api/datasets/d/points", HTTP_ACCEPT=ACCEPT[fmt])
+        response: Any = client.get("/api/datasets/d/points", HTTP_ACCEPT=ACCEPT[fmt])
         assert response.status_code == 200
         outcome = read_body(b"".join(response.streaming_content), fmt, "identity")
         assert outcome.ended == "error" and 0 < len(outcome.points) < N
@@ -265,8 +264,7 @@ def test_check_points_finds_every_damage(settings: Any, tmp_path: Path, damage: 
     # Only the one named; a dataset that is fine again (imported anew) is cleared.
     assert _check_points("e") == ("point store: ok\ne: ok (20,000 points)\n", 0)
     store.drop("d")
-    store.create("d", geometry="planar")
-    store.insert("d", random_batches(N, (0, 0, 1, 1), seed=3))
+    store.load("d", random_batches(N, (0, 0, 1, 1), seed=3), geometry="planar")
     assert _check_points("d")[1] == 0 and Dataset.objects.get(name="d").damage == ""
 
 
@@ -286,8 +284,7 @@ def test_the_default_verify_reads_every_point(tmp_path: Path) -> None:
     from points.stores.base import PointStore
 
     store = EmbeddedStore(tmp_path / "v.sqlite3")
-    store.create("d", geometry="planar")
-    store.insert("d", random_batches(N, (0, 0, 1, 1), seed=8))
+    store.load("d", random_batches(N, (0, 0, 1, 1), seed=8), geometry="planar")
     assert PointStore.verify(store, "d") == []
     DAMAGE["a block zeroed"](store)
     [problem] = PointStore.verify(store, "d")
@@ -329,7 +326,7 @@ def test_a_damaged_index_page_is_a_503_with_a_message_for_the_datasets_it_holds(
     assert reopened.verify_store(quick=True)  # SQLite's check sees it
     statuses = {}
     for name in ("a", "b", "c"):
-        response = client.get(f"/api/datasets/{name}/points")
+        response: Any = client.get(f"/api/datasets/{name}/points")
         statuses[name] = response.status_code
         if response.status_code == 503:
             message = response.json()["error"]
@@ -393,8 +390,7 @@ def _manage(tmp_path: Path, store_url: str, *args: str) -> subprocess.CompletedP
 
 def test_with_a_damaged_index_the_server_boots_and_commands_say_so_in_one_line(tmp_path: Path) -> None:
     store = EmbeddedStore(tmp_path / "points.sqlite3")
-    store.create("d", geometry="planar")
-    store.insert("d", [PointBatch(np.arange(3), np.zeros(3), np.zeros(3))])
+    store.load("d", [PointBatch(np.arange(3), np.zeros(3), np.zeros(3))], geometry="planar")
     path = _checkpointed(store)
     _damage_page(path, 0, b"garbage!" * 512)
     url = f"sqlite:///{path}"

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
+from points.rules import GeometryKind
 from points.schema import PointSchema
-from points.stores.base import StoreError, StoreUnavailable
+from points.stores.base import DatasetNotFound, StoreError, StoreUnavailable
 from points.stores.mongo.errors import store_error
 from points.stores.mongo.store import (
     COLLSTATS_PIPELINE,
@@ -19,19 +20,21 @@ from points.stores.mongo.store import (
     active_collection,
     claim,
     cursors_pipeline,
+    loading,
+    never_published,
     new_meta,
     parse_shard_key,
-    promoted,
     published,
     retirement,
     shard_command,
+    unclaimed,
     url_options,
     version_name,
 )
 
 
 def test_a_dataset_starts_without_a_version() -> None:
-    assert new_meta("grid", "planar") == {
+    assert new_meta("grid", GeometryKind.PLANAR) == {
         "_id": "grid",
         "geometry": "planar",
         "count": 0,
@@ -41,52 +44,56 @@ def test_a_dataset_starts_without_a_version() -> None:
     }
 
 
-def test_each_import_loads_a_new_version_named_before_it_exists() -> None:
+def test_each_load_claims_a_new_version_named_before_it_exists() -> None:
     first, second = version_name("grid"), version_name("grid")
     assert first != second and first.startswith("points.grid.") and len(first) == len("points.grid.") + 12
-    assert claim("grid", first) == (
-        {"_id": "grid", "loaded": False, "loading": {"$exists": False}},
-        {"$set": {"loading": first}},
+    # An upsert: the first load of a dataset makes its document, unpublished; an attached one is
+    # not matched (and the upsert's insert then fails on its _id).
+    assert claim("grid", first, GeometryKind.PLANAR) == (
+        {"_id": "grid", "attached": {"$exists": False}},
+        {
+            "$addToSet": {"loading": first},
+            "$setOnInsert": {"geometry": "planar", "count": 0, "bounds": None, "loaded": False, "collection": None},
+        },
     )
+    assert loading({"_id": "grid", "loading": [first, second]}) == [first, second]
+    assert loading({"_id": "grid~abc", "loading": first}) == [first]  # the layout before: one at a time
+    assert loading({"_id": "grid"}) == []
 
 
-def test_publishing_a_version_is_one_write_only_while_the_import_owns_it() -> None:
+def test_publishing_a_version_is_one_write_only_while_the_load_owns_it() -> None:
     schema = PointSchema()
-    filter_, update = published("grid~abc", "points.grid~abc.0123456789ab", 2500, (0.0, 0.0, 49.0, 49.0), schema)
-    assert filter_ == {"_id": "grid~abc", "loading": "points.grid~abc.0123456789ab"}
+    old, new = "points.grid.aaaaaaaaaaaa", "points.grid.0123456789ab"
+    filter_, update = published("grid", new, old, 2500, (0.0, 0.0, 49.0, 49.0), schema, GeometryKind.SPHERICAL)
+    # Only while the load holds its claim, and the version it retired is still the one named.
+    assert filter_ == {"_id": "grid", "loading": new, "collection": old}
     assert update == {
         "$set": {
-            "collection": "points.grid~abc.0123456789ab",
+            "collection": new,
+            "geometry": "spherical",
             "count": 2500,
             "bounds": [0.0, 0.0, 49.0, 49.0],
             "schema": {"id": "int64", "properties": [], "stats": {}},
             "loaded": True,
         },
-        "$unset": {"loading": ""},
+        "$pull": {"loading": new},
     }
-    # An empty import keeps no collection.
-    assert published("e", "points.e.0123456789ab", 0, None, schema)[1]["$set"]["collection"] is None
-
-
-def test_replace_points_the_target_at_the_source_version() -> None:
-    source = {
-        "_id": "grid~abc",
-        "geometry": "planar",
-        "count": 2,
-        "bounds": [1, 3, 2, 4],
-        "loaded": True,
-        "collection": "points.grid~abc.0123456789ab",
-        "schema": {"id": "int64", "properties": []},
-    }
-    assert promoted(source, "grid") == {**source, "_id": "grid"}
-    # Metadata of the layout before versions names the collection by the dataset's name.
-    legacy = {"_id": "old~abc", "geometry": "planar", "count": 5, "bounds": None, "loaded": True}
-    assert promoted(legacy, "old")["collection"] == "points.old~abc"
+    # An empty load keeps no collection; a first one publishes over no collection.
+    filter_, update = published("e", "points.e.0123456789ab", None, 0, None, schema, GeometryKind.PLANAR)
+    assert filter_["collection"] is None and update["$set"]["collection"] is None
     now = datetime(2026, 12, 4, tzinfo=UTC)
-    assert retirement("points.grid.0123456789ab", "grid", now) == {
-        "_id": "points.grid.0123456789ab",
-        "dataset": "grid",
-        "retired_at": now,
+    assert retirement(old, "grid", now) == {"_id": old, "dataset": "grid", "retired_at": now}
+
+
+def test_a_failed_load_gives_up_its_claim_and_a_document_nothing_published() -> None:
+    assert unclaimed("grid", "points.grid.0123456789ab") == (
+        {"_id": "grid", "loading": "points.grid.0123456789ab"},
+        {"$pull": {"loading": "points.grid.0123456789ab"}},
+    )
+    assert never_published("grid") == {
+        "_id": "grid",
+        "loaded": False,
+        "$or": [{"loading": {"$size": 0}}, {"loading": {"$exists": False}}],
     }
 
 
@@ -265,38 +272,68 @@ def test_what_a_dead_import_left_is_swept_and_nothing_else(mongo_store: MongoSto
     from tests.conftest import grid_batches
 
     store = mongo_store
-    store.create("grid", geometry="planar")
-    store.insert("grid", grid_batches())
+    store.load("grid", grid_batches(), geometry="planar")
     active = store._meta("grid")["collection"]
-    # A version no metadata names (its import was killed after its scratch dataset was swept),
-    # one of the layout before versions, one an import is loading now, and a collection not ours.
-    orphan, old_scratch, loading, foreign = (
+    # A version no metadata names (its load was killed after it gave up its claim), one of the
+    # layout before versions, one a load is writing now, and a collection not ours.
+    orphan, old_scratch, claimed, foreign = (
         "points.grid.0123456789ab",
         "points.grid.importing-0123456789ab",
         "points.other.abcdefabcdef",
         "points_notes",
     )
-    for name in (orphan, old_scratch, loading, foreign):
+    for name in (orphan, old_scratch, claimed, foreign):
         store.db[name].insert_one({"id": 1, "pt": [0, 0]})
-    store.create("other", geometry="planar")
-    store.meta.update_one(*claim("other", loading))
+    store.meta.update_one(*claim("other", claimed, GeometryKind.PLANAR), upsert=True)
+    # A dataset a first load is writing is not there yet for readers.
+    assert not store.exists("other") and "other" in store.names()
+    with pytest.raises(DatasetNotFound):
+        store.iter_all("other")
     store.remove_orphans()
     left = set(store.db.list_collection_names())
     assert orphan not in left and old_scratch not in left
-    assert {active, loading, foreign} <= left
+    assert {active, claimed, foreign} <= left
 
 
 @pytest.mark.mongo
-def test_dropping_a_name_an_interrupted_replace_left_keeps_the_published_version(mongo_store: MongoStore) -> None:
+def test_a_replacement_publishes_in_one_write_and_retires_the_old_version(mongo_store: MongoStore) -> None:
+    import contextlib
+
     from tests.conftest import grid_batches
 
     store = mongo_store
-    store.create("grid~abc", geometry="planar")
-    store.insert("grid~abc", grid_batches())
-    meta = store._meta("grid~abc")
-    # The publish was written, the scratch name's delete was not (the process died in between).
-    store.meta.replace_one({"_id": "grid"}, promoted(meta, "grid"), upsert=True)
-    store.drop("grid~abc")  # what the sweep does with a dead import's scratch dataset
+    store.load("grid", grid_batches(), geometry="planar")
+    old = store._meta("grid")["collection"]
+    seen: list[dict[str, Any]] = []
+
+    @contextlib.contextmanager
+    def guard(loaded: Any) -> Any:
+        meta = store.meta.find_one({"_id": "grid"})
+        assert meta is not None
+        seen.append(meta)  # the new version is claimed, loaded and indexed; the old one served
+        yield
+
+    store.load("grid", grid_batches(20, 20), geometry="planar", publish_guard=guard)
+    [before] = seen
+    [claimed] = before["loading"]
+    assert before["collection"] == old and claimed in store.db.list_collection_names()
+    meta = store._meta("grid")
+    assert meta["collection"] == claimed and meta["count"] == 400 and meta["loading"] == []
+    retired = store.retired.find_one({"_id": old})
+    assert retired is not None and retired["dataset"] == "grid"
+    assert sum(c.count for c in store.iter_all("grid")) == 400
+
+
+@pytest.mark.mongo
+def test_dropping_the_name_an_old_scratch_dataset_left_keeps_the_published_version(mongo_store: MongoStore) -> None:
+    from tests.conftest import grid_batches
+
+    store = mongo_store
+    store.load("grid", grid_batches(), geometry="planar")
+    # The two-step import of old published by pointing `grid` at its scratch dataset's version;
+    # the scratch name's delete was not written (the process died in between).
+    store.meta.insert_one({**store._meta("grid"), "_id": "grid~abc"})
+    store.drop("grid~abc")  # what the sweep does with a name no dataset may have
     assert store.count("grid") == 2500 and sum(c.count for c in store.iter_all("grid")) == 2500
 
 
@@ -305,8 +342,7 @@ def test_a_version_gone_before_the_cursor_opened_is_an_error_not_an_empty_end(mo
     from tests.conftest import grid_batches
 
     store = mongo_store
-    store.create("grid", geometry="planar")
-    store.insert("grid", grid_batches())
+    store.load("grid", grid_batches(), geometry="planar")
     chunks = store.iter_all("grid")  # the version is resolved; its cursor opens on the first read
     store.db.drop_collection(store._meta("grid")["collection"])
     with pytest.raises(StoreError, match="was replaced or deleted while this stream read it"):
@@ -321,10 +357,9 @@ def test_integers_beyond_32_bits_stream_as_numbers(mongo_store: MongoStore) -> N
     from points.ndjson import decode_lines
 
     store = mongo_store
-    store.create("big", geometry="planar")
     ids = np.array([2**31, 2**53 + 1, 2**63 - 1], dtype=np.int64)
-    props = [{"t": 1_733_270_400_000, "n": {"osm": 2**40}}, {"t": -(2**63)}, {"t": 7}]
-    store.insert("big", [PointBatch(ids, np.zeros(3), np.zeros(3), props)])
+    props: list[dict[str, Any]] = [{"t": 1_733_270_400_000, "n": {"osm": 2**40}}, {"t": -(2**63)}, {"t": 7}]
+    store.load("big", [PointBatch(ids, np.zeros(3), np.zeros(3), props)], geometry="planar")
     lines = [line for chunk in store.iter_all("big") for line in decode_lines(chunk.data)]
     assert sorted(lines, key=lambda r: r["id"]) == [
         {"id": 2**31, "pt": [0.0, 0.0], "t": 1_733_270_400_000, "n": {"osm": 2**40}},

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -103,13 +102,9 @@ def batches_of(n: int, *, seed: int, first_id: int = 0, batch: int = 5000) -> li
 
 
 def publish(store: MongoStore, name: str, batches: Iterable[PointBatch]) -> int:
-    """Make `batches` the points of dataset `name` as an import does (points.datasets.dataset_fill):
-    a scratch dataset filled, then replaced over `name`; return how many points it holds."""
-    scratch = f"{name}~{uuid.uuid4().hex[:12]}"
-    store.create(scratch, geometry="planar")
-    count = store.insert(scratch, batches)
-    store.replace(scratch, name)
-    return count
+    """Make `batches` the points of dataset `name` as an import does (points.datasets.dataset_fill:
+    one load, a new version published over the old); return how many points it holds."""
+    return store.load(name, batches, geometry="planar").count
 
 
 def ids_of(chunks: Iterable[Chunk]) -> list[int]:
@@ -249,8 +244,7 @@ def test_an_import_lives_through_a_failover(server: Server, settings: Any) -> No
 
     def load() -> None:
         try:
-            store.create("failover", geometry="planar")
-            outcome["count"] = store.insert("failover", feed())
+            outcome["count"] = store.load("failover", feed(), geometry="planar").count
         except BaseException as exc:
             outcome["error"] = exc
         finally:

@@ -6,6 +6,8 @@ points for planar data, spherely (S2) for spherical data; never from the code un
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -15,7 +17,8 @@ import spherely
 
 from points.geometry import parse_area
 from points.ndjson import decode_lines
-from points.stores.base import DatasetExists, DatasetNotFound, PointBatch, PointStore, StoreError
+from points.rules import GeometryKind
+from points.stores.base import DatasetNotFound, Loaded, PointBatch, PointStore, StoreError
 from tests.conftest import grid_batches, random_batches
 
 
@@ -38,7 +41,9 @@ def ids_within(store: PointStore, name: str, geojson: dict[str, Any], kind: str 
 
 
 def planar_oracle(
-    batches: list[PointBatch], shells: list[list[list[float]]], holes: list[list[list[float]]] = ()
+    batches: list[PointBatch],
+    shells: Sequence[Sequence[Sequence[float]]],
+    holes: Sequence[Sequence[Sequence[float]]] = (),
 ) -> list[int]:
     keep = []
     for b in batches:
@@ -55,12 +60,11 @@ SQUARE = {"type": "Polygon", "coordinates": [[[10, 10], [20, 10], [20, 20], [10,
 
 @pytest.fixture
 def grid(store: PointStore) -> str:
-    store.create("grid", geometry="planar")
-    assert store.insert("grid", grid_batches(batch=700)) == 2500
+    assert store.load("grid", grid_batches(batch=700), geometry=GeometryKind.PLANAR) == Loaded(2500, (0, 0, 49, 49))
     return "grid"
 
 
-def test_insert_in_batches_counts_and_bounds(store: PointStore, grid: str) -> None:
+def test_load_in_batches_counts_and_bounds(store: PointStore, grid: str) -> None:
     assert store.exists(grid)
     assert store.count(grid) == 2500
     assert store.bounds(grid) == (0.0, 0.0, 49.0, 49.0)
@@ -106,8 +110,7 @@ def test_within_nothing_yields_no_points(store: PointStore, grid: str) -> None:
 
 def test_within_random_polygon_matches_shapely(store: PointStore) -> None:
     batches = random_batches(30_000, (0, 0, 1000, 1000), seed=4)
-    store.create("rnd", geometry="planar")
-    store.insert("rnd", batches)
+    store.load("rnd", batches, geometry="planar")
     rng = np.random.default_rng(9)
     angles = np.sort(rng.uniform(0, 2 * np.pi, 40))
     radii = rng.uniform(150, 400, 40)
@@ -125,8 +128,7 @@ def test_properties_and_string_ids_round_trip(store: PointStore) -> None:
         ys=np.array([1.0, 2.0, -3.25]),
         properties=[{"name": "first", "v": 1}, {"name": 'quote " and \n newline', "v": None}, {"tags": ["x", "y"]}],
     )
-    store.create("props", geometry="planar")
-    store.insert("props", [batch])
+    store.load("props", [batch], geometry="planar")
     got = sorted(records(store.iter_all("props")), key=lambda r: r["id"])
     assert got == [
         {"id": "a", "pt": [1.0, 1.0], "name": "first", "v": 1},
@@ -144,8 +146,7 @@ def server_cursors(store: PointStore) -> int | None:
 
 
 def test_early_close_releases_the_cursor(store: PointStore) -> None:
-    store.create("many", geometry="planar")
-    store.insert("many", random_batches(20_000, (0, 0, 10, 10), seed=1))
+    store.load("many", random_batches(20_000, (0, 0, 10, 10), seed=1), geometry="planar")
     before = store.open_cursors
     on_server = server_cursors(store)
     chunks = store.iter_all("many", batch_size=10)
@@ -171,29 +172,47 @@ def test_drop_removes_everything(store: PointStore, grid: str) -> None:
     with pytest.raises(DatasetNotFound):
         store.iter_all(grid)
     store.drop(grid)  # dropping twice is fine
-    store.create(grid, geometry="planar")
+    store.load(grid, [], geometry="planar")  # and the name can be loaded again
     assert store.count(grid) == 0
     assert records(store.iter_all(grid)) == []
 
 
-def test_create_twice_and_insert_twice_are_refused(store: PointStore, grid: str) -> None:
-    with pytest.raises(DatasetExists):
-        store.create(grid, geometry="planar")
-    with pytest.raises(StoreError):
-        store.insert(grid, grid_batches())
-    assert store.count(grid) == 2500
+@pytest.mark.parametrize(
+    ("name", "geometry", "batch", "message"),
+    [
+        ("Bad Name", "planar", None, "invalid dataset name 'Bad Name': Use 1 to 63 lowercase"),
+        ("grid~0123456789ab", "planar", None, "invalid dataset name 'grid~0123456789ab'"),
+        ("ok", "flat", None, "the geometry kind must be 'planar' or 'spherical', not 'flat'"),
+        (
+            "ok",
+            "spherical",
+            PointBatch(np.arange(3), np.array([0.0, 181.0, 5.0]), np.array([0.0, 0.0, -91.0])),
+            r"spherical data needs longitude in \[-180, 180\] and latitude in \[-90, 90\]; 2 point\(s\) of a "
+            r"batch are not, the first at \(181.0, 0.0\)",
+        ),
+    ],
+)
+def test_every_store_refuses_what_no_dataset_may_hold(
+    store: PointStore, grid: str, name: str, geometry: str, batch: PointBatch | None, message: str
+) -> None:
+    batches = [batch] if batch is not None else grid_batches()
+    with pytest.raises(StoreError, match=message):
+        store.load(name, batches, geometry=geometry)
+    assert store.names() == [grid] and store.count(grid) == 2500
+    # The same points are planar data's to have.
+    if batch is not None:
+        assert store.load(name, [batch], geometry="planar").count == 3
 
 
 def test_empty_dataset_has_no_bounds(store: PointStore) -> None:
-    store.create("empty", geometry="planar")
-    assert store.insert("empty", []) == 0
+    assert store.load("empty", [], geometry="planar") == Loaded(0, None)
     assert store.count("empty") == 0
     assert store.bounds("empty") is None
 
 
 def test_area_of_the_wrong_kind_is_refused(store: PointStore, grid: str) -> None:
     with pytest.raises(StoreError):
-        store.iter_within(grid, parse_area(SQUARE, kind="spherical"))
+        store.iter_within(grid, parse_area(SQUARE, kind=GeometryKind.SPHERICAL))
 
 
 # --- spherical data: geodesic edges, as MongoDB's 2dsphere index (S2) computes them ---------
@@ -202,8 +221,7 @@ def test_area_of_the_wrong_kind_is_refused(store: PointStore, grid: str) -> None
 @pytest.fixture
 def globe(store: PointStore) -> tuple[str, list[PointBatch]]:
     batches = random_batches(40_000, (-180, -90, 180, 90), seed=7, spherical=True)
-    store.create("globe", geometry="spherical")
-    store.insert("globe", batches)
+    store.load("globe", batches, geometry="spherical")
     return "globe", batches
 
 
@@ -235,7 +253,7 @@ def spherical_oracle(batches: list[PointBatch], rings: list[list[list[float]]]) 
 )
 def test_spherical_within_follows_geodesic_edges(store: PointStore, globe: Any, ring: list[list[float]]) -> None:
     name, batches = globe
-    got = ids_within(store, name, {"type": "Polygon", "coordinates": [ring]}, kind="spherical")
+    got = ids_within(store, name, {"type": "Polygon", "coordinates": [ring]}, kind=GeometryKind.SPHERICAL)
     assert got == spherical_oracle(batches, [ring])
     assert got, "the polygon should select some points"
 
@@ -243,19 +261,24 @@ def test_spherical_within_follows_geodesic_edges(store: PointStore, globe: Any, 
 def test_spherical_edges_differ_from_flat_ones(store: PointStore, globe: Any) -> None:
     name, batches = globe
     ring = [[-60, 40], [60, 40], [60, 50], [-60, 50], [-60, 40]]
-    got = set(ids_within(store, name, {"type": "Polygon", "coordinates": [ring]}, kind="spherical"))
+    got = set(ids_within(store, name, {"type": "Polygon", "coordinates": [ring]}, kind=GeometryKind.SPHERICAL))
     flat = set(planar_oracle(batches, [ring]))
     # Geodesic edges bulge poleward: some points north of latitude 50 are in, some near 40 out.
     assert got - flat and flat - got
 
 
 def test_spherical_vertex_points_are_inside(store: PointStore) -> None:
-    store.create("corners", geometry="spherical")
     xs = np.array([10.0, 20.0, 20.0, 10.0, 15.0, 25.0])
     ys = np.array([10.0, 10.0, 20.0, 20.0, 15.0, 15.0])
-    store.insert("corners", [PointBatch(np.arange(6, dtype=np.int64), xs, ys)])
+    store.load("corners", [PointBatch(np.arange(6, dtype=np.int64), xs, ys)], geometry="spherical")
     ring = [[10, 10], [20, 10], [20, 20], [10, 20], [10, 10]]
-    assert ids_within(store, "corners", {"type": "Polygon", "coordinates": [ring]}, kind="spherical") == [0, 1, 2, 3, 4]
+    assert ids_within(store, "corners", {"type": "Polygon", "coordinates": [ring]}, kind=GeometryKind.SPHERICAL) == [
+        0,
+        1,
+        2,
+        3,
+        4,
+    ]
 
 
 def test_spherical_narrow_band_matches_s2(store: PointStore) -> None:
@@ -264,39 +287,84 @@ def test_spherical_narrow_band_matches_s2(store: PointStore) -> None:
     n = 60_000
     xs, ys = rng.uniform(0, 90, n), rng.uniform(44.9, 45.1, n)
     batches = [PointBatch(np.arange(n, dtype=np.int64), xs, ys)]
-    store.create("band", geometry="spherical")
-    store.insert("band", batches)
+    store.load("band", batches, geometry="spherical")
     for lat in (44.92, 44.97, 45.0, 45.05):
         for lon0, lon1 in ((2.0, 40.0), (30.0, 88.0)):
             # South side a short geodesic hop along the parallel; north side far above.
             ring = [[lon0, lat], [lon1, lat], [lon1, lat + 30], [lon0, lat + 30], [lon0, lat]]
-            got = ids_within(store, "band", {"type": "Polygon", "coordinates": [ring]}, kind="spherical")
+            got = ids_within(store, "band", {"type": "Polygon", "coordinates": [ring]}, kind=GeometryKind.SPHERICAL)
             assert got == spherical_oracle(batches, [ring])
 
 
-def test_replace_swaps_in_the_new_points_and_drops_the_old(store: PointStore, grid: str) -> None:
-    store.create("new", geometry="planar")
-    store.insert("new", [PointBatch(np.array([7, 8], dtype=np.int64), np.array([1.0, 2.0]), np.array([3.0, 4.0]))])
-    store.replace("new", grid)
+def test_a_load_replaces_the_points_in_one_step(store: PointStore, grid: str) -> None:
+    new = [PointBatch(np.array([7, 8], dtype=np.int64), np.array([1.0, 2.0]), np.array([3.0, 4.0]))]
+    assert store.load(grid, new, geometry="planar") == Loaded(2, (1.0, 3.0, 2.0, 4.0))
     assert store.count(grid) == 2 and store.bounds(grid) == (1.0, 3.0, 2.0, 4.0)
     assert sorted(r["id"] for r in records(store.iter_all(grid))) == [7, 8]
-    assert not store.exists("new") and "new" not in store.names() and grid in store.names()
-    # Into a name that does not exist yet, and from an empty dataset.
-    store.create("empty", geometry="planar")
-    store.insert("empty", [])
-    store.replace("empty", "fresh")
-    assert store.exists("fresh") and store.count("fresh") == 0 and records(store.iter_all("fresh")) == []
-    with pytest.raises(DatasetNotFound):
-        store.replace("nothing", grid)
-    assert store.count(grid) == 2
+    assert store.names() == [grid]
+    # Empty, and of another geometry kind: what the last load says.
+    store.load(grid, [], geometry="spherical")
+    assert store.count(grid) == 0 and records(store.iter_all(grid)) == []
+    with pytest.raises(StoreError, match="is spherical, the area is planar"):
+        store.iter_within(grid, parse_area(SQUARE, kind=GeometryKind.PLANAR))
+
+
+def test_the_publish_guard_runs_right_before_the_publish(store: PointStore, grid: str) -> None:
+    seen: list[tuple[Loaded, int, int]] = []
+
+    class Refused(Exception):
+        pass
+
+    def guard(refuse: bool) -> Any:
+        @contextlib.contextmanager
+        def entered(loaded: Loaded) -> Iterator[None]:
+            # Every point is written, none published: streams still read the old ones.
+            seen.append((loaded, store.count(grid), sum(c.count for c in store.iter_all(grid))))
+            if refuse:
+                raise Refused("not the owner any more")
+            yield
+            seen.append((loaded, store.count(grid), sum(c.count for c in store.iter_all(grid))))
+
+        return entered
+
+    batches = random_batches(3000, (100, 100, 200, 200), seed=2)
+    with pytest.raises(Refused):
+        store.load(grid, batches, geometry="planar", publish_guard=guard(refuse=True))
+    assert store.count(grid) == 2500 and sum(c.count for c in store.iter_all(grid)) == 2500
+    loaded = store.load(grid, batches, geometry="planar", publish_guard=guard(refuse=False))
+    assert loaded.count == 3000
+    # Entered with what was loaded, while the old points were served; exited once the new were.
+    assert seen == [(loaded, 2500, 2500), (loaded, 2500, 2500), (loaded, 3000, 3000)]
+    # A guard failing on the way out (the metadata's commit) leaves the publish done.
+    fresh = [PointBatch(np.arange(5), np.zeros(5), np.zeros(5))]
+
+    @contextlib.contextmanager
+    def failing_after(loaded: Loaded) -> Iterator[None]:
+        yield
+        raise Refused("the commit failed")
+
+    with pytest.raises(Refused):
+        store.load("fresh", fresh, geometry="planar", publish_guard=failing_after)
+    assert store.count("fresh") == 5 and sum(c.count for c in store.iter_all("fresh")) == 5
+
+
+def test_a_new_dataset_is_not_there_until_its_load_publishes(store: PointStore) -> None:
+    def entered(loaded: Loaded) -> Any:
+        with pytest.raises(DatasetNotFound):
+            store.iter_all("fresh")
+        with pytest.raises(DatasetNotFound):
+            store.count("fresh")
+        assert not store.exists("fresh")
+        return contextlib.nullcontext()
+
+    store.load("fresh", grid_batches(), geometry="planar", publish_guard=entered)
+    assert store.exists("fresh") and store.count("fresh") == 2500
 
 
 def test_a_stream_open_across_a_replacement_reads_its_own_version_to_the_end(store: PointStore, grid: str) -> None:
     chunks = store.iter_all(grid, batch_size=100)
     first = next(chunks)
-    store.create("grid~new", geometry="planar")
-    store.insert("grid~new", random_batches(3000, (100, 100, 200, 200), seed=2))
-    store.replace("grid~new", grid)
+    store.load(grid, random_batches(3000, (100, 100, 200, 200), seed=2), geometry="planar")
     rest = records(chunks)
     old = [r["id"] for r in decode_lines(first.data)] + [r["id"] for r in rest]
     assert sorted(old) == list(range(2500))  # every point of the old version, once, no error
@@ -305,16 +373,20 @@ def test_a_stream_open_across_a_replacement_reads_its_own_version_to_the_end(sto
     assert store.count(grid) == 3000 and sum(c.count for c in store.iter_all(grid)) == 3000
 
 
-def test_a_failed_insert_leaves_no_points_and_the_dataset_loadable(store: PointStore) -> None:
+def test_a_failed_load_leaves_nothing_and_the_old_points_served(store: PointStore, grid: str) -> None:
     def failing() -> Any:
         yield from grid_batches(batch=500)[:2]
         raise RuntimeError("the source broke")
 
-    store.create("half", geometry="planar")
     with pytest.raises(RuntimeError, match="the source broke"):
-        store.insert("half", failing())
-    assert store.count("half") == 0 and records(store.iter_all("half")) == []
-    assert store.insert("half", grid_batches()) == 2500
+        store.load("half", failing(), geometry="planar")
+    with pytest.raises(DatasetNotFound):
+        store.count("half")
+    assert store.names() == [grid]
+    with pytest.raises(RuntimeError, match="the source broke"):
+        store.load(grid, failing(), geometry="planar")
+    assert store.count(grid) == 2500 and sum(c.count for c in store.iter_all(grid)) == 2500
+    assert store.load("half", grid_batches(), geometry="planar").count == 2500
     assert store.count("half") == 2500
 
 
@@ -327,23 +399,25 @@ def test_arrow_chunks_hold_the_stream_points(store: PointStore, grid: str, codin
     form = StreamForm(Format.ARROW, Coding(coding))
     schema = store.schema(grid).arrow(dataset=grid, geometry="planar")
     rows: list[tuple[int, float, float]] = []
-    for chunk in store.iter_within(grid, parse_area(SQUARE, kind="planar"), form=form):
+    for chunk in store.iter_within(grid, parse_area(SQUARE, kind=GeometryKind.PLANAR), form=form):
         # Compressed as asked where the store keeps its points so, else plain: never another coding.
         assert chunk.coding in (Coding.IDENTITY, form.coding)
         batches = arrow.read_batches(decode(chunk), schema)
         assert sum(b.num_rows for b in batches) == chunk.count
         rows += [r for b in batches for r in zip(*(b.column(i).to_pylist() for i in range(3)), strict=True)]
-    expected = sorted((r["id"], *r["pt"]) for r in records(store.iter_within(grid, parse_area(SQUARE, kind="planar"))))
+    expected = sorted(
+        (r["id"], *r["pt"]) for r in records(store.iter_within(grid, parse_area(SQUARE, kind=GeometryKind.PLANAR)))
+    )
     assert sorted(rows) == expected and len(rows) == 121
 
 
 def test_the_schema_is_recorded_at_import(store: PointStore) -> None:
     from points.schema import ColumnType
 
-    store.create("typed", geometry="planar")
-    store.insert(
+    store.load(
         "typed",
         [PointBatch(["a", 2], np.zeros(2), np.zeros(2), [{"n": 1, "s": "x"}, {"n": 2.5, "s": None, "j": [1]}])],
+        geometry="planar",
     )
     schema = store.schema("typed")
     assert schema.id == ColumnType.UTF8
@@ -368,8 +442,7 @@ def test_many_part_multipolygon_and_star_match_shapely(store: PointStore) -> Non
     from bench import shapes
 
     batches = random_batches(60_000, (0, 0, 1000, 1000), seed=12)
-    store.create("shapes", geometry="planar")
-    store.insert("shapes", batches)
+    store.load("shapes", batches, geometry="planar")
     xs = np.concatenate([b.xs for b in batches])
     ys = np.concatenate([b.ys for b in batches])
     ids = np.concatenate([np.asarray(b.ids) for b in batches])
@@ -391,8 +464,7 @@ def test_overview_matches_numpy_histogram2d(
     from points.overview import parse_grid
 
     batches = random_batches(50_000, (0, 0, 1000, 1000), seed=5)
-    store.create("dense", geometry="planar")
-    store.insert("dense", batches)
+    store.load("dense", batches, geometry="planar")
     xs = np.concatenate([b.xs for b in batches])
     ys = np.concatenate([b.ys for b in batches])
     text = None if bbox is None else ",".join(map(str, bbox))
@@ -426,6 +498,5 @@ def test_overview_counts_points_on_edges_as_histogram2d(store: PointStore, grid:
 def test_overview_of_an_empty_dataset_is_zeros(store: PointStore) -> None:
     from points.overview import Grid
 
-    store.create("empty", geometry="planar")
-    store.insert("empty", [])
+    store.load("empty", [], geometry="planar")
     assert not store.overview("empty", Grid((0.0, 0.0, 1.0, 1.0), 4, 2)).any()

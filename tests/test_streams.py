@@ -1,12 +1,13 @@
 """Stream formats and codings through the real Django stack and the embedded store: every
-format x coding gives the plain NDJSON stream's points, streams stay progressive, and a cut
-anywhere reads as cut."""
+format x coding gives the plain NDJSON stream's points, streams stay progressive, a cut
+anywhere reads as cut, and a failure midway ends each with the message a JSON error would carry."""
 
 from __future__ import annotations
 
 import json
 import random
 import zlib
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -18,9 +19,11 @@ from points.batches import PointBatch
 from points.datasets import dataset_import
 from points.models import Dataset
 from points.stores import get_store
+from points.stores.base import StoreError
+from points.stores.errors import INTERNAL
 from tests.conftest import random_batches
-from tests.stream_client import Outcome, read_body, read_ndjson
-from tests.test_faults import wait_until
+from tests.stream_client import Outcome, decompress, read_body, read_ndjson
+from tests.test_faults import FailingStore, failing_store, wait_until  # noqa: F401 - failing_store: a fixture
 
 pytestmark = pytest.mark.django_db
 FORMATS = ("ndjson", "arrow")
@@ -55,7 +58,7 @@ def props() -> Dataset:
 
 
 def fetch(client: Client, name: str, fmt: str, coding: str, polygon: Any = None) -> Any:
-    headers = {"HTTP_ACCEPT_ENCODING": coding}
+    headers: dict[str, Any] = {"HTTP_ACCEPT_ENCODING": coding}
     if polygon is None:
         return client.get(f"/api/datasets/{name}/points?format={fmt}", **headers)
     return client.post(
@@ -154,7 +157,7 @@ def test_arrow_columns_follow_the_recorded_schema(client: Client, props: Dataset
     ],
 )
 def test_accept_encoding_negotiation(client: Client, rand: Dataset, header: str | None, expected: str | None) -> None:
-    extra = {} if header is None else {"HTTP_ACCEPT_ENCODING": header}
+    extra: dict[str, Any] = {} if header is None else {"HTTP_ACCEPT_ENCODING": header}
     response = client.get("/api/datasets/rand/points", **extra)
     assert response.status_code == 200
     assert response.get("Content-Encoding") == expected
@@ -181,7 +184,7 @@ def test_excluding_every_coding_is_406_in_json(client: Client, rand: Dataset, he
     ],
 )
 def test_accept_picks_the_format(client: Client, rand: Dataset, accept: str | None, expected: str) -> None:
-    extra = {} if accept is None else {"HTTP_ACCEPT": accept}
+    extra: dict[str, Any] = {} if accept is None else {"HTTP_ACCEPT": accept}
     response = client.get("/api/datasets/rand/points", **extra)
     assert response["Content-Type"] == expected
     assert "Accept" in response["Vary"]
@@ -299,16 +302,20 @@ def test_asgi_clients_that_leave_mid_stream_release_the_cursor_and_files() -> No
 
     def open_block_files() -> int:
         # The section files a stream reads (grid files stay mapped for overviews, by design).
+        listed = os.listdir("/proc/self/fd")
         targets = []
-        for fd in os.listdir("/proc/self/fd"):
+        for fd in listed:
             try:
                 targets.append(os.readlink(f"/proc/self/fd/{fd}"))
-            except OSError:
-                continue
+            except FileNotFoundError:
+                continue  # closed since it was listed: listdir's own descriptor, or another thread's
+        assert len(targets) >= len(listed) - 2, "the open files could not be read: nothing would be tested"
         return sum(t.startswith(blocks) and not t.endswith("/grid") for t in targets)
 
+    during: list[int] = []  # the block files open while each stream was being sent
+
     async def leave_after_first_piece(coding: str) -> None:
-        sent: list[dict[str, Any]] = []
+        sent: list[Mapping[str, Any]] = []
         first = asyncio.Event()
         requested = False
 
@@ -320,9 +327,10 @@ def test_asgi_clients_that_leave_mid_stream_release_the_cursor_and_files() -> No
             await first.wait()
             return {"type": "http.disconnect"}
 
-        async def send(message: dict[str, Any]) -> None:
+        async def send(message: Mapping[str, Any]) -> None:
             sent.append(message)
-            if message["type"] == "http.response.body" and message.get("body"):
+            if message["type"] == "http.response.body" and message.get("body") and not first.is_set():
+                during.append(open_block_files())
                 first.set()
 
         scope = {
@@ -349,4 +357,44 @@ def test_asgi_clients_that_leave_mid_stream_release_the_cursor_and_files() -> No
     asyncio.run(many())
     # No garbage collection: the stream's files and cursor go back as the client leaves.
     assert wait_until(lambda: store.open_cursors == 0)
+    # The count sees the files a stream holds (each stream had its section open), so the 0 means closed.
+    assert len(during) == 15 and min(during) >= 1
     assert open_block_files() == 0
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("coding", CODINGS)
+@pytest.mark.parametrize(
+    ("error", "status", "shown"),
+    [
+        # Raised on purpose: its message, before the first byte and midway.
+        (StoreError("MongoDB cannot read points: a document is over its 16 MiB limit"), 500, None),
+        # Not a StoreError (a file gone under the store): its text, a full path, stays in the log.
+        (FileNotFoundError(2, "No such file or directory", "/srv/secret/many/arrow"), 500, INTERNAL),
+    ],
+    ids=["on-purpose", "internal"],
+)
+def test_a_failure_reads_the_same_before_the_first_byte_and_in_every_stream(
+    failing_store: FailingStore,  # noqa: F811 - the fixture imported above
+    fmt: str,
+    coding: str,
+    error: BaseException,
+    status: int,
+    shown: str | None,
+) -> None:
+    expected = shown or f"dataset 'many' cannot be read: {error}"
+    dataset_import(name="many", batches=random_batches(60_000, (0, 0, 1, 1), seed=3), replace=True)
+    client = Client(raise_request_exception=False)  # an internal error is answered, as a server does
+    failing_store.error, failing_store.fail_after = error, 0
+    before = fetch(client, "many", fmt, coding)
+    assert before.status_code == status and before.json() == {"error": expected}
+    assert "Content-Encoding" not in before  # a JSON error is never compressed as the stream would be
+    failing_store.fail_after = 8
+    midway = fetch(client, "many", fmt, coding)
+    assert midway.status_code == 200
+    data = body(midway)
+    outcome = read_body(data, fmt, coding)
+    assert outcome.ended == "error" and outcome.message == expected
+    assert 30_000 <= len(outcome.points) < 60_000
+    assert b"secret" not in decompress(data, coding)[0]
+    assert failing_store.open_cursors == 0

@@ -30,6 +30,7 @@ def _mongo(url: str) -> PointStore:
     return MongoStore.from_url(url)
 
 
+#: the registry of stores: a URL scheme, and what opens a store for such a URL
 STORES: dict[str, Callable[[str], PointStore]] = {
     "sqlite": _sqlite,
     "mongodb": _mongo,

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Generator, Iterable
+import contextlib
+import re
+import threading
+from collections.abc import Callable, Generator, Iterable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,8 +17,17 @@ from points import arrow
 from points.batches import Bounds, Chunk, Format, IntArray, PointBatch, StreamForm
 from points.geometry import Area
 from points.overview import Grid, accumulate
-from points.rules import GeometryKind
+from points.rules import LON_LAT_RANGE, NAME_PATTERN, NAME_RULE, GeometryKind, outside_lon_lat
 from points.schema import PointSchema
+
+# The errors live in a leaf module (each carries its HTTP status); imported from here as well.
+from points.stores.errors import DatasetExists as DatasetExists
+from points.stores.errors import DatasetNotFound as DatasetNotFound
+from points.stores.errors import StoreDamaged as StoreDamaged
+from points.stores.errors import StoreError as StoreError
+from points.stores.errors import StoreFull as StoreFull
+from points.stores.errors import StoreMisconfigured as StoreMisconfigured
+from points.stores.errors import StoreUnavailable as StoreUnavailable
 
 PLAIN_NDJSON = StreamForm()
 PLAIN_ARROW = StreamForm(Format.ARROW)
@@ -31,61 +44,108 @@ class PointStream:
     count: int | None = None
 
 
-class StoreError(Exception):
-    """Base of every error a point store raises on purpose."""
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """What a load wrote: the new version's number of points and their bounds (None: no points)."""
+
+    count: int
+    bounds: Bounds | None
 
 
-class DatasetNotFound(StoreError):
-    """The store holds no points for this dataset."""
+#: what `PointStore.load` enters around its publishing write (see there)
+PublishGuard = Callable[[Loaded], AbstractContextManager[object]]
 
 
-class DatasetExists(StoreError):
-    """The dataset was created already."""
-
-
-class StoreFull(StoreError):
-    """The store's disk (or its server's) has no room for what is being written."""
-
-
-class StoreUnavailable(StoreError):
-    """The store's server cannot be reached or answered with an error."""
-
-
-class StoreDamaged(StoreError):
-    """What the store keeps on disk is not as it wrote it (its index, or a dataset's files): a
-    stream meeting it ends with an error, a request before the first byte gets a 503. The
-    message is fit for a user: it names the dataset or the file, never a full path."""
+def _unguarded(loaded: Loaded) -> AbstractContextManager[object]:
+    return contextlib.nullcontext()
 
 
 class PointStore(abc.ABC):
-    """Where the points of every dataset live; one instance is shared by a process."""
+    """Where the points of every dataset live; one instance is shared by a process.
 
-    #: the URL schemes this backend answers to
-    schemes: tuple[str, ...] = ()
-    #: iterators of this store now open (a stream that ends or is closed gives its cursor back)
-    open_cursors: int = 0
+    Points are written by one operation, `load`: it writes them as a new version of the dataset
+    and publishes that version atomically in place of the dataset's points (creating the dataset
+    if it has none). Until the publish, streams read the old points (or DatasetNotFound); after
+    it, the new. A stream already open on the old version reads on to its end (the embedded store
+    unlinks files it holds open; MongoDB retires the old collection and drops it once no cursor
+    reads it). A load that fails leaves nothing of its version, and the old points served.
+
+    The publish can be made conditional: `load` enters `publish_guard(loaded)` (a context
+    manager) right before its publishing write and runs that write inside it, so
+
+        with publish_guard(loaded):   # may raise: nothing is published
+            <the store's one publishing write>
+        # the guard's exit sees the publish's exception, if any
+
+    points.datasets uses it to check, in a Django transaction, that the import still owns the
+    dataset and to write its metadata there: the store publishes last, inside that transaction
+    (a crash between the publish and the commit is put right by points.jobs.reconcile). The
+    guard is entered once per load, after every point is written and indexed.
+
+    Backends implement `_load`; `load` checks what every store must refuse first (as Django's
+    Storage.save calls _save).
+    """
+
+    def __init__(self) -> None:
+        self._cursors_lock = threading.Lock()
+        self._open_cursors = 0
+
+    @property
+    def open_cursors(self) -> int:
+        """Return how many iterators of this store are open now (a stream that ends or is closed
+        gives its cursor back)."""
+        return self._open_cursors
+
+    @contextlib.contextmanager
+    def _cursor(self) -> Iterator[None]:
+        """Count an iterator as open while the block runs (streams run on many threads)."""
+        with self._cursors_lock:
+            self._open_cursors += 1
+        try:
+            yield
+        finally:
+            with self._cursors_lock:
+                self._open_cursors -= 1
+
+    def load(
+        self,
+        dataset: str,
+        batches: Iterable[PointBatch],
+        *,
+        geometry: GeometryKind | str,
+        publish_guard: PublishGuard | None = None,
+    ) -> Loaded:
+        """Write the batches as a new version of `dataset` (of kind `geometry`) and publish it in
+        place of its points, creating the dataset if absent; return the version's count and bounds.
+
+        Raise StoreError for a name no dataset may have (points.rules.NAME_PATTERN) or a geometry
+        kind that is not one, and, as the batches come, for spherical points outside
+        longitude/latitude. See the class docstring for the publish and `publish_guard`."""
+        if not isinstance(dataset, str) or not re.fullmatch(NAME_PATTERN, dataset):
+            raise StoreError(f"invalid dataset name {dataset!r}: {NAME_RULE}")
+        try:
+            kind = GeometryKind(geometry)
+        except ValueError:
+            kinds = " or ".join(repr(str(k)) for k in GeometryKind)
+            raise StoreError(f"the geometry kind must be {kinds}, not {geometry!r}") from None
+        if kind == GeometryKind.SPHERICAL:
+            batches = _in_lon_lat(batches)
+        return self._load(dataset, batches, geometry=kind, publish_guard=publish_guard or _unguarded)
 
     @abc.abstractmethod
-    def create(self, dataset: str, *, geometry: GeometryKind) -> None:
-        """Make empty storage for `dataset`; raise DatasetExists if it is there already."""
+    def _load(
+        self, dataset: str, batches: Iterable[PointBatch], *, geometry: GeometryKind, publish_guard: PublishGuard
+    ) -> Loaded:
+        """Do what `load` says, its arguments checked."""
 
     @abc.abstractmethod
     def drop(self, dataset: str) -> None:
         """Remove the dataset's points and index; do nothing if it does not exist."""
 
     @abc.abstractmethod
-    def insert(self, dataset: str, batches: Iterable[PointBatch]) -> int:
-        """Add the points batch by batch, build the spatial index, and return how many were added."""
-
-    @abc.abstractmethod
-    def replace(self, source: str, target: str) -> None:
-        """Make `source`'s points those of `target` in one step, dropping `target`'s old points;
-        `source` is gone afterwards. (A stream of the old `target` already open reads on in the
-        embedded store; with MongoDB it ends with an error line, as its collection is dropped.)"""
-
-    @abc.abstractmethod
     def names(self) -> list[str]:
-        """Return the names of the datasets the store holds."""
+        """Return every name the store keeps something under: its datasets, and (MongoDB) the name
+        of a dataset whose first load has not published yet; so a sweep or a delete finds it."""
 
     @abc.abstractmethod
     def count(self, dataset: str) -> int:
@@ -97,7 +157,7 @@ class PointStore(abc.ABC):
 
     @abc.abstractmethod
     def exists(self, dataset: str) -> bool:
-        """Return whether the store has storage for `dataset`."""
+        """Return whether the store has published points (maybe none) for `dataset`."""
 
     @abc.abstractmethod
     def schema(self, dataset: str) -> PointSchema:
@@ -163,8 +223,8 @@ class PointStore(abc.ABC):
         return counts
 
     def remove_orphans(self) -> None:  # noqa: B027 - optional: stores that leave nothing behind
-        """Remove what imports that died left in the store's own storage (not its scratch datasets,
-        which points.jobs.sweep drops by name); imports still running keep theirs."""
+        """Remove what loads that died left in the store's own storage (versions never published);
+        loads still running keep theirs."""
 
     def attach(
         self,
@@ -217,3 +277,16 @@ class PointStore(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional for stores that hold nothing open
         """Release connections; the store may not be used afterwards."""
+
+
+def _in_lon_lat(batches: Iterable[PointBatch]) -> Iterator[PointBatch]:
+    """Pass the batches on, refusing coordinates that spherical data cannot have."""
+    for batch in batches:
+        outside = outside_lon_lat(batch.xs, batch.ys)
+        if len(outside):
+            i = int(outside[0])
+            raise StoreError(
+                f"spherical data needs {LON_LAT_RANGE}; {len(outside):,} point(s) of a batch are not, "
+                f"the first at ({float(batch.xs[i])}, {float(batch.ys[i])})"
+            )
+        yield batch

@@ -21,7 +21,7 @@ from typing import Any
 
 from points.batches import Bounds
 from points.schema import PointSchema
-from points.stores.base import DatasetNotFound, GeometryKind, StoreDamaged, StoreError
+from points.stores.base import DatasetNotFound, GeometryKind, StoreDamaged, StoreMisconfigured
 from points.stores.embedded.blockfile import BLOCK_POINTS, LAYOUT_VERSION, Extent, Section, WrittenBlock, damaged
 
 # Versions whose block rows a process keeps (see Index.version_blocks).
@@ -35,7 +35,7 @@ CREATE TABLE IF NOT EXISTS datasets (
     geometry TEXT NOT NULL,
     count INTEGER NOT NULL DEFAULT 0,
     min_x REAL, min_y REAL, max_x REAL, max_y REAL,
-    version TEXT,   -- directory of the version being served; NULL until points are loaded
+    version TEXT,   -- directory of the version being served (NULL: a row of an older layout, no points)
     schema TEXT     -- the points' column types (points.schema.PointSchema.to_json)
 );
 CREATE TABLE IF NOT EXISTS blocks (
@@ -257,7 +257,7 @@ class Index:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             has_tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'datasets'").fetchone()[0]
             if has_tables and version != LAYOUT_VERSION:
-                raise StoreError(
+                raise StoreMisconfigured(
                     f"{path} was written by another version of pointsite (layout {version}, this one reads "
                     f"{LAYOUT_VERSION}); move it and its .blocks directory away and import the datasets again"
                 )
@@ -352,6 +352,11 @@ class Index:
     def versions(self) -> set[str]:
         """Return the directories some dataset serves."""
         return {r[0] for r in self.conn.execute("SELECT version FROM datasets WHERE version IS NOT NULL")}
+
+    @staticmethod
+    def add_dataset(conn: sqlite3.Connection, name: str, geometry: GeometryKind) -> None:
+        """Add the dataset's row, with no points yet (in the caller's transaction)."""
+        conn.execute("INSERT INTO datasets (name, geometry) VALUES (?, ?)", (name, str(geometry)))
 
     @staticmethod
     def add_blocks(conn: sqlite3.Connection, rows: list[tuple[object, ...]]) -> None:

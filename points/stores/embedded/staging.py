@@ -20,16 +20,67 @@ from points.stores.base import StoreError
 from points.stores.embedded.zorder import MAX_POINTS, morton, sort_keys
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
+class Ids:
+    """A piece's points told by integer ids alone: their lines are encoded later, once, in the
+    blocks' final order."""
+
+    ids: IntArray
+
+    def take(self, order: IntArray) -> Ids:
+        return Ids(self.ids[order])
+
+    def slice(self, start: int, stop: int) -> Ids:
+        return Ids(self.ids[start:stop])
+
+    def encoded(self, xs: FloatArray, ys: FloatArray) -> Lines:
+        data, offsets = encode_points(self.ids, xs, ys)
+        return Lines(offsets, data)
+
+
+@dataclass(frozen=True, slots=True)
+class Lines:
+    """A piece's points as NDJSON lines already encoded (points with properties or non-integer
+    ids): the lines, and where each starts (one offset more than lines, the last the end)."""
+
+    offsets: IntArray
+    data: bytes
+
+    def take(self, order: IntArray) -> Lines:
+        lengths = np.diff(self.offsets)[order]
+        offsets = np.zeros(len(order) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        gather = np.repeat(self.offsets[:-1][order] - offsets[:-1], lengths)
+        gather += np.arange(len(gather), dtype=np.int64)
+        return Lines(offsets, np.frombuffer(self.data, np.uint8)[gather].tobytes())
+
+    def slice(self, start: int, stop: int) -> Lines:
+        lo, hi = int(self.offsets[start]), int(self.offsets[stop])
+        return Lines(self.offsets[start : stop + 1] - lo, self.data[lo:hi])
+
+    def encoded(self, xs: FloatArray, ys: FloatArray) -> Lines:
+        return self
+
+    @staticmethod
+    def joined(parts: list[Lines]) -> Lines:
+        offsets = np.zeros(sum(len(p.offsets) - 1 for p in parts) + 1, dtype=np.int64)
+        pos, base = 0, 0
+        for part in parts:
+            n = len(part.offsets) - 1
+            offsets[pos + 1 : pos + n + 1] = part.offsets[1:] + base
+            pos += n
+            base += len(part.data)
+        return Lines(offsets, b"".join(p.data for p in parts))
+
+
+@dataclass(frozen=True, slots=True)
 class Piece:
-    """Points on their way to blocks: columns, plus either integer ids (lines encoded later, once
-    in final order) or lines already encoded (points with properties or non-integer ids)."""
+    """Points on their way to blocks: their coordinates, their ids or lines (`body`), and their
+    sort keys once they have them (`codes`: None until the piece is sorted or bucketed)."""
 
     xs: FloatArray
     ys: FloatArray
-    ids: IntArray | None = None
-    offsets: IntArray | None = None
-    lines: bytes | None = None
+    body: Ids | Lines
     codes: IntArray | None = None
 
     def __len__(self) -> int:
@@ -41,45 +92,31 @@ class Piece:
         ys = np.ascontiguousarray(batch.ys, dtype=np.float64)
         ids = batch.ids
         if batch.properties is None and isinstance(ids, np.ndarray) and ids.dtype.kind in "iu":
-            return cls(xs, ys, ids=ids.astype(np.int64, copy=False))
-        lines, offsets = encode_points(batch.ids, batch.xs, batch.ys, batch.properties)
-        return cls(xs, ys, offsets=offsets, lines=lines)
+            return cls(xs, ys, Ids(ids.astype(np.int64, copy=False)))
+        data, offsets = encode_points(batch.ids, batch.xs, batch.ys, batch.properties)
+        return cls(xs, ys, Lines(offsets, data))
 
-    def encoded(self) -> tuple[IntArray, bytes]:
-        """Return (offsets, lines) of the piece's points."""
-        if self.lines is None:
-            assert self.ids is not None
-            lines, offsets = encode_points(self.ids, self.xs, self.ys)
-            return offsets, lines
-        assert self.offsets is not None
-        return self.offsets, self.lines
+    def lines(self) -> Lines:
+        """Return the piece's points as NDJSON lines."""
+        return self.body.encoded(self.xs, self.ys)
+
+    def keyed(self, codes: IntArray) -> Piece:
+        """Return the piece with its sort keys."""
+        return Piece(self.xs, self.ys, self.body, codes)
+
+    def in_code_order(self) -> Piece:
+        """Return the piece sorted by its keys (stable: equal keys keep their arrival order)."""
+        if self.codes is None:
+            raise ValueError("a piece is sorted by its codes, and this one has none yet")
+        return self.take(np.argsort(self.codes, kind="stable"))
 
     def take(self, order: IntArray) -> Piece:
         codes = None if self.codes is None else self.codes[order]
-        if self.ids is not None:
-            return Piece(self.xs[order], self.ys[order], ids=self.ids[order], codes=codes)
-        assert self.offsets is not None and self.lines is not None
-        lengths = np.diff(self.offsets)[order]
-        offsets = np.zeros(len(order) + 1, dtype=np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        gather = np.repeat(self.offsets[:-1][order] - offsets[:-1], lengths)
-        gather += np.arange(len(gather), dtype=np.int64)
-        lines = np.frombuffer(self.lines, np.uint8)[gather].tobytes()
-        return Piece(self.xs[order], self.ys[order], offsets=offsets, lines=lines, codes=codes)
+        return Piece(self.xs[order], self.ys[order], self.body.take(order), codes)
 
     def slice(self, start: int, stop: int) -> Piece:
         codes = None if self.codes is None else self.codes[start:stop]
-        if self.ids is not None:
-            return Piece(self.xs[start:stop], self.ys[start:stop], ids=self.ids[start:stop], codes=codes)
-        assert self.offsets is not None and self.lines is not None
-        lo, hi = int(self.offsets[start]), int(self.offsets[stop])
-        return Piece(
-            self.xs[start:stop],
-            self.ys[start:stop],
-            offsets=self.offsets[start : stop + 1] - lo,
-            lines=self.lines[lo:hi],
-            codes=codes,
-        )
+        return Piece(self.xs[start:stop], self.ys[start:stop], self.body.slice(start, stop), codes)
 
     @staticmethod
     def concat(pieces: list[Piece]) -> Piece:
@@ -87,45 +124,30 @@ class Piece:
             return pieces[0]
         xs = np.concatenate([p.xs for p in pieces])
         ys = np.concatenate([p.ys for p in pieces])
-        codes = None
-        if all(p.codes is not None for p in pieces):
-            codes = np.concatenate([p.codes for p in pieces if p.codes is not None])
-        if all(p.ids is not None for p in pieces):
-            return Piece(xs, ys, ids=np.concatenate([p.ids for p in pieces if p.ids is not None]), codes=codes)
-        encoded = [p.encoded() for p in pieces]
-        offsets = np.zeros(len(xs) + 1, dtype=np.int64)
-        pos, base = 0, 0
-        for p_offsets, p_lines in encoded:
-            n = len(p_offsets) - 1
-            offsets[pos + 1 : pos + n + 1] = p_offsets[1:] + base
-            pos += n
-            base += len(p_lines)
-        return Piece(xs, ys, offsets=offsets, lines=b"".join(e[1] for e in encoded), codes=codes)
+        keys = [p.codes for p in pieces if p.codes is not None]
+        codes = np.concatenate(keys) if len(keys) == len(pieces) else None
+        ids = [p.body.ids for p in pieces if isinstance(p.body, Ids)]
+        if len(ids) == len(pieces):
+            return Piece(xs, ys, Ids(np.concatenate(ids)), codes)
+        return Piece(xs, ys, Lines.joined([p.lines() for p in pieces]), codes)
 
     def to_row(self) -> tuple[bytes | None, ...]:
-        return (
-            None if self.codes is None else self.codes.tobytes(),
-            self.xs.tobytes(),
-            self.ys.tobytes(),
-            None if self.ids is None else self.ids.tobytes(),
-            None if self.offsets is None else self.offsets.tobytes(),
-            self.lines,
-        )
+        ids = self.body.ids.tobytes() if isinstance(self.body, Ids) else None
+        offsets, lines = (self.body.offsets.tobytes(), self.body.data) if isinstance(self.body, Lines) else (None, None)
+        codes = None if self.codes is None else self.codes.tobytes()
+        return (codes, self.xs.tobytes(), self.ys.tobytes(), ids, offsets, lines)
 
     @classmethod
     def from_row(cls, row: tuple[Any, ...]) -> Piece:
         codes, xs, ys, ids, offsets, lines = row
-
-        def arr(blob: bytes | None, dtype: type) -> Any:
-            return None if blob is None else np.frombuffer(blob, dtype)
-
+        body: Ids | Lines = (
+            Ids(np.frombuffer(ids, np.int64)) if ids is not None else Lines(np.frombuffer(offsets, np.int64), lines)
+        )
         return cls(
-            arr(xs, np.float64),
-            arr(ys, np.float64),
-            ids=arr(ids, np.int64),
-            offsets=arr(offsets, np.int64),
-            lines=lines,
-            codes=arr(codes, np.int64),
+            np.frombuffer(xs, np.float64),
+            np.frombuffer(ys, np.float64),
+            body,
+            None if codes is None else np.frombuffer(codes, np.int64),
         )
 
 
@@ -217,8 +239,7 @@ class Staging:
         if not self._groups:
             whole = Piece.concat(self._memory)
             self._memory = []
-            whole.codes = morton(whole.xs, whole.ys, bounds)
-            yield from cut(whole.take(np.argsort(whole.codes, kind="stable")), size)
+            yield from cut(whole.keyed(morton(whole.xs, whole.ys, bounds)).in_code_order(), size)
             return
         self._flush()
         self._bucket(bounds)
@@ -229,9 +250,7 @@ class Staging:
             rows = conn.execute(
                 "SELECT codes, xs, ys, ids, offsets, lines FROM pieces WHERE bucket = ? ORDER BY seq", (bucket,)
             ).fetchall()
-            merged = Piece.concat(carry + [Piece.from_row(r) for r in rows])
-            assert merged.codes is not None
-            merged = merged.take(np.argsort(merged.codes, kind="stable"))
+            merged = Piece.concat(carry + [Piece.from_row(r) for r in rows]).in_code_order()
             full = (len(merged) // size) * size
             yield from cut(merged.slice(0, full), size)
             # Later buckets hold only larger codes, so the rest stays in order before them.
@@ -259,11 +278,11 @@ class Staging:
         for seq in range(self._groups):
             row = conn.execute("SELECT codes, xs, ys, ids, offsets, lines FROM staged WHERE seq = ?", (seq,)).fetchone()
             group = Piece.from_row(row)
-            group.codes = sort_keys(group.xs, group.ys, bounds, base)
+            codes = sort_keys(group.xs, group.ys, bounds, base)
             base += len(group)
-            group = group.take(np.argsort(group.codes, kind="stable"))
-            assert group.codes is not None
-            buckets = np.searchsorted(edges, group.codes, side="right")
+            order = np.argsort(codes, kind="stable")
+            group = group.keyed(codes).take(order)
+            buckets = np.searchsorted(edges, codes[order], side="right")
             cuts = np.flatnonzero(np.diff(buckets)) + 1
             starts = [0, *cuts.tolist()]
             stops = [*cuts.tolist(), len(group)]
@@ -291,5 +310,5 @@ class StagedBlock:
 def cut(piece: Piece, size: int) -> Iterator[StagedBlock]:
     for start in range(0, len(piece), size):
         block = piece.slice(start, min(start + size, len(piece)))
-        _, lines = block.encoded()
-        yield StagedBlock(block.xs, block.ys, block.ids, lines)
+        ids = block.body.ids if isinstance(block.body, Ids) else None
+        yield StagedBlock(block.xs, block.ys, ids, block.lines().data)

@@ -11,10 +11,11 @@ with shapely's vectorized `intersects_xy`. Streaming is then mostly copying byte
 Bulk data lives beside SQLite, not in it: SQLite's WAL would write every byte twice and read
 big blobs through overflow-page chains, which measured 2-3x slower to import.
 
-An insert stages the incoming batches (staging), writes a new version directory, then records
-its blocks in one SQLite transaction: readers never see half a dataset, and a failed import
-leaves nothing behind. A stream holds its section files open, so a dataset dropped meanwhile is
-still read to the end (the files are unlinked, not truncated).
+A load stages the incoming batches (staging), writes a new version directory, then publishes it
+in one SQLite transaction (the dataset's row names the version, its block rows replace the old
+version's): readers never see half a dataset, and a failed load leaves nothing behind. A stream
+holds its section files open, so a dataset dropped or replaced meanwhile is still read to the end
+(the files are unlinked, not truncated).
 
 Damage is reported, never streamed as a complete answer: every block read is checked against its
 digest, a version's block rows against its count and its files' sizes before the first byte, the
@@ -54,14 +55,16 @@ from points.overview import FineGrid, Grid
 from points.schema import PointSchema, record_batch, records_batch
 from points.stores.base import (
     PLAIN_NDJSON,
-    DatasetExists,
     DatasetNotFound,
     GeometryKind,
+    Loaded,
     PointStore,
     PointStream,
+    PublishGuard,
     StoreDamaged,
     StoreError,
     StoreFull,
+    StoreMisconfigured,
 )
 from points.stores.embedded import grid as grid_files
 from points.stores.embedded.blockfile import (
@@ -115,11 +118,11 @@ def _held(lock: Path) -> bool:
 class EmbeddedStore(PointStore):
     """Points in version directories beside one SQLite index file."""
 
-    schemes = ("sqlite",)
-    #: blocks read by streams and counts so far (a test checks that queries prune blocks)
-    blocks_read = 0
-
     def __init__(self, path: str | os.PathLike[str]) -> None:
+        super().__init__()
+        #: blocks read by streams and counts so far (a test checks that queries prune blocks)
+        self.blocks_read = 0
+        self._read_lock = threading.Lock()
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.data_dir = self.path.parent / f"{self.path.name}.blocks"
@@ -158,7 +161,7 @@ class EmbeddedStore(PointStore):
         if path.startswith("/"):
             path = path[1:]
         if not path:
-            raise StoreError("a sqlite:// store URL needs a file path, e.g. sqlite:///var/points.sqlite3")
+            raise StoreMisconfigured("a sqlite:// store URL needs a file path, e.g. sqlite:///var/points.sqlite3")
         return cls(path)
 
     def remove_orphans(self) -> None:
@@ -220,24 +223,9 @@ class EmbeddedStore(PointStore):
 
     # --- contract -------------------------------------------------------------------------
 
-    def create(self, dataset: str, *, geometry: GeometryKind) -> None:
-
-        try:
-            self.index.conn.execute("INSERT INTO datasets (name, geometry) VALUES (?, ?)", (dataset, geometry))
-        except sqlite3.IntegrityError:
-            raise DatasetExists(f"the point store already has a dataset {dataset!r}") from None
-
     def drop(self, dataset: str) -> None:
         with writing(self.index.conn) as conn:
             old = self.index.forget(conn, dataset)
-        self._unlink(old)
-
-    def replace(self, source: str, target: str) -> None:
-        with writing(self.index.conn) as conn:
-            self.index.dataset(source, conn)
-            old = self.index.forget(conn, target)
-            conn.execute("UPDATE datasets SET name = ? WHERE name = ?", (target, source))
-            conn.execute("UPDATE blocks SET dataset = ? WHERE dataset = ?", (target, source))
         self._unlink(old)
 
     def _unlink(self, version: str | None) -> None:
@@ -272,34 +260,43 @@ class EmbeddedStore(PointStore):
     def close(self) -> None:
         self.index.close()
 
-    def insert(self, dataset: str, batches: Iterable[PointBatch]) -> int:
-        row = self.index.dataset(dataset)
-        if row.version is not None:
-            raise StoreError(f"dataset {dataset!r} already has its points; drop and create it again to reload")
+    def _load(
+        self, dataset: str, batches: Iterable[PointBatch], *, geometry: GeometryKind, publish_guard: PublishGuard
+    ) -> Loaded:
         version = f"{dataset}.{uuid.uuid4().hex[:12]}"
         directory = self.data_dir / version
         self.remove_orphans()
+        old: str | None = None
+        done = False
         try:
             with self._writing(version), Staging(self.data_dir, prefix=f".staging-{version}-") as staging:
                 for batch in batches:
                     staging.add(batch)
                 schema = staging.schema.final()
-                rows = self._write_version(dataset, row.geometry, directory, staging, schema)
-                with contextlib.closing(self.index.connect()) as own, writing(own) as conn:
-                    if self.index.dataset(dataset, conn).version is not None:
-                        raise StoreError(f"dataset {dataset!r} was loaded by another import meanwhile")
-                    self.index.add_blocks(conn, rows)
-                    self.index.set_loaded(
-                        conn, dataset, count=staging.count, bounds=staging.bounds, version=version, schema=schema
-                    )
+                rows = self._write_version(dataset, geometry, directory, staging, schema)
+                loaded = Loaded(staging.count, staging.bounds)
+                with publish_guard(loaded):
+                    # The publish: one transaction names the new version and swaps the block rows.
+                    with contextlib.closing(self.index.connect()) as own, writing(own) as conn:
+                        replaced = self.index.forget(conn, dataset)
+                        self.index.add_dataset(conn, dataset, geometry)
+                        self.index.add_blocks(conn, rows)
+                        self.index.set_loaded(
+                            conn, dataset, count=staging.count, bounds=staging.bounds, version=version, schema=schema
+                        )
+                    done, old = True, replaced
         except BaseException as exc:
-            self._remove(directory)
-            if _disk_full(exc):
+            if not done:  # (a guard failing once the version is published leaves it served)
+                self._remove(directory)
+            if _disk_full(exc) and not done:
                 raise StoreFull(
                     f"the disk of the point store ({self.data_dir}) is full; nothing of this import was kept"
                 ) from exc
             raise
-        return staging.count
+        finally:
+            # Only after the commit: streams that opened the old files before it read on.
+            self._unlink(old)
+        return loaded
 
     def _write_version(
         self, dataset: str, geometry: str, directory: Path, staging: Staging, schema: PointSchema
@@ -404,8 +401,7 @@ class EmbeddedStore(PointStore):
     ) -> Generator[Chunk, None, None]:
         if reader is None:  # created, never loaded: no points
             return
-        self.open_cursors += 1
-        try:
+        with self._cursor(), contextlib.closing(reader):
             section = SECTIONS[form.format, form.coding]
             # Only the columns' types matter to read a block's message back.
             arrow_schema = schema.arrow(dataset=dataset, geometry=area.kind) if area is not None else None
@@ -452,7 +448,7 @@ class EmbeddedStore(PointStore):
                 return chunks
 
             for block, tested in _tested(plan, edges):
-                self.blocks_read += 1
+                self._blocks_were_read(1)
                 if tested is _WHOLE:
                     data = reader.read(section, block.written.extents[section], block.seq)
                     crc = block.written.ndjson_crc if form.format == Format.NDJSON else block.written.arrow_crc
@@ -460,9 +456,10 @@ class EmbeddedStore(PointStore):
                     yield Chunk(block.n, data, form.coding, size, crc)
                 elif tested is not None:
                     yield tested  # type: ignore[misc]
-        finally:
-            reader.close()
-            self.open_cursors -= 1
+
+    def _blocks_were_read(self, n: int) -> None:
+        with self._read_lock:
+            self.blocks_read += n
 
     def count_points(self, dataset: str, area: Area | None) -> int:
         # Blocks wholly inside are counted from the index; only the points of the blocks on the
@@ -479,7 +476,7 @@ class EmbeddedStore(PointStore):
         offsets = _offsets(blocks)
 
         def edges(tested: list[tuple[BlockRow, IntArray]]) -> list[int]:
-            self.blocks_read += len(tested)
+            self._blocks_were_read(len(tested))
             masks = _masks(area, tested, [_span(fine, offsets, b) for b, _ in tested])
             return [int(mask.sum()) for mask in masks]
 

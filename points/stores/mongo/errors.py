@@ -1,16 +1,20 @@
 """What a user reads when MongoDB (or pymongo, or bson) refuses: MongoDB's own reason, kept short.
 
 Every error the store meets becomes a StoreError whose message says what the store was doing and
-why it failed in MongoDB's words (its error's code name and message), never a bare class name. A
-server out of reach, a lost connection or a timeout is StoreUnavailable (the API's 503: asking
-again later may work); what MongoDB refuses to keep or sends undecodable is a plain StoreError.
+why it failed in MongoDB's words (its error's code name and message), never a bare class name; so
+the message is fit for an API client (points.stores.errors says what each class answers). Only what
+asking again may cure is StoreUnavailable (the API's 503 with Retry-After): a server out of reach, a
+lost connection, a timeout, a primary stepping down or shutting down (the codes pymongo itself
+retries), a cursor the server dropped meanwhile. A full disk is StoreFull. Anything else MongoDB
+refuses, or sends undecodable, is a plain StoreError (the API's 500 with the message): asking
+again gets the same answer, so the client is not told to.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from points.stores.base import StoreError, StoreUnavailable
+from points.stores.errors import StoreError, StoreFull, StoreUnavailable
 
 # MongoDB's messages (a topology description, a document's dump) can run long: a line is enough.
 MAX_REASON = 300
@@ -52,46 +56,53 @@ def store_error(what: str, exc: BaseException) -> StoreError:
     import bson.errors
     from pymongo.errors import (
         ConnectionFailure,
+        CursorNotFound,
         DocumentTooLarge,
         ExecutionTimeout,
-        NetworkTimeout,
         OperationFailure,
-        PyMongoError,
         WTimeoutError,
     )
 
     message = f"MongoDB failed to {what}: {reason(exc)}"
-    if isinstance(exc, (ConnectionFailure, ExecutionTimeout, NetworkTimeout, WTimeoutError)):
+    # (NetworkTimeout and ServerSelectionTimeoutError are ConnectionFailures)
+    if isinstance(exc, (ConnectionFailure, ExecutionTimeout, WTimeoutError, CursorNotFound)):
         return StoreUnavailable(message)
+    if isinstance(exc, OperationFailure):
+        if exc.code in _TRANSIENT or exc.has_error_label("RetryableWriteError"):
+            return StoreUnavailable(message)
+        if exc.code == _OUT_OF_DISK_SPACE:
+            return StoreFull(message)
+        return StoreError(message)
     if isinstance(exc, DocumentTooLarge):
         return StoreError(f"MongoDB cannot {what}: a document is over its 16 MiB limit ({reason(exc)})")
     if isinstance(exc, bson.errors.InvalidDocument):
         return StoreError(f"MongoDB cannot {what}: a document cannot be written as BSON ({reason(exc)})")
     if isinstance(exc, bson.errors.BSONError):
         return StoreError(f"MongoDB sent what cannot be decoded while trying to {what}: {reason(exc)}")
-    if isinstance(exc, OperationFailure) and exc.code in _REFUSALS:
-        return StoreError(message)
-    if isinstance(exc, PyMongoError):
-        return StoreUnavailable(message)
-    return StoreError(message)
+    return StoreError(message)  # the driver refusing a call (InvalidOperation, ConfigurationError, …)
 
 
-# Refusals that asking again will not change (the request, not the server's state, is wrong).
-_REFUSALS = frozenset(
+# Server states that pass (a failover, a shutdown, a host out of reach): the codes pymongo itself
+# retries a read or write on (pymongo.helpers_shared._RETRYABLE_ERROR_CODES, private, so copied).
+_TRANSIENT = frozenset(
     {
-        2,  # BadValue
-        13,  # Unauthorized
-        18,  # AuthenticationFailed
-        67,  # CannotCreateIndex
-        85,  # IndexOptionsConflict
-        86,  # IndexKeySpecsConflict
-        121,  # DocumentValidationFailure
-        11000,  # DuplicateKey
-        13026,  # a 2d location whose values are not numbers
-        13027,  # a 2d location outside the index's min/max
-        16755,  # Location16755: can't extract geo keys (a 2dsphere location that is not one)
+        6,  # HostUnreachable
+        7,  # HostNotFound
+        89,  # NetworkTimeout
+        91,  # ShutdownInProgress
+        134,  # ReadConcernMajorityNotAvailableYet
+        189,  # PrimarySteppedDown
+        262,  # ExceededTimeLimit
+        9001,  # SocketException
+        10058,  # LegacyNotPrimary
+        10107,  # NotWritablePrimary
+        11600,  # InterruptedAtShutdown
+        11602,  # InterruptedDueToReplStateChange
+        13435,  # NotPrimaryNoSecondaryOk
+        13436,  # NotPrimaryOrSecondary
     }
 )
+_OUT_OF_DISK_SPACE = 14031  # OutOfDiskSpace
 
 
 def handled() -> tuple[type[BaseException], ...]:

@@ -3,11 +3,13 @@
 Each point is one document `{"id": …, "pt": [x, y], …properties}` (`pt` is a legacy coordinate
 pair, which both index kinds accept), so a projection without `_id` is already the stream's line.
 
-Versions, never renames. Every import fills a new collection `points.<dataset>.<12 hex>` (sharded
-first when POINTS_MONGO_SHARD_KEY is set, so a re-import keeps the dataset sharded), builds its
-index, then names it in the dataset's metadata (`pointsite_datasets`, one document per dataset:
-its `collection`, count, bounds, schema). Publishing a replacement is one write of that document;
-the previous version is *retired* (`pointsite_retired`) and dropped once no cursor reads it (at
+Versions, never renames. Every load claims a new collection `points.<dataset>.<12 hex>` in the
+dataset's metadata (`pointsite_datasets`, one document per dataset: its `collection`, count,
+bounds, schema, and `loading`, the versions loads are writing; the document is made by the first
+load's claim, unpublished until that load publishes), fills it (sharded first when
+POINTS_MONGO_SHARD_KEY is set, so a re-import keeps the dataset sharded), builds its index, then
+publishes it: one majority write of that document naming it as `collection`. The previous
+version is *retired* (`pointsite_retired`) and dropped once no cursor reads it (at
 least RETIRED_MIN_AGE after, at most POINTS_MONGO_RETIRED_GRACE_S), so a stream open across a
 replacement reads its own version to the end. Readers resolve the collection per request from the
 primary (majority read concern) in a causally consistent session that the points cursor uses too:
@@ -40,12 +42,14 @@ from points.geometry import Area
 from points.schema import PointSchema, records_batch
 from points.stores.base import (
     PLAIN_NDJSON,
-    DatasetExists,
     DatasetNotFound,
     GeometryKind,
+    Loaded,
     PointStore,
     PointStream,
+    PublishGuard,
     StoreError,
+    StoreMisconfigured,
 )
 from points.stores.mongo.errors import handled, reason, store_error
 from points.stores.mongo.queries import Query, index_spec, keep, within_queries
@@ -67,6 +71,8 @@ SWEEP_EVERY = 60.0
 # The collections this store makes: versions (points.<dataset>.<12 hex>) and the scratch
 # collections of the layout before versions (points.<dataset>.importing-<12 hex>).
 _OWN_COLLECTION = re.compile(r"^points\..+\.(importing-)?[0-9a-f]{12}$")
+# Publishes tried when another load of the dataset publishes between our read and our write.
+_PUBLISH_ATTEMPTS = 5
 
 
 def collection_name(dataset: str) -> str:
@@ -97,7 +103,7 @@ def parse_shard_key(text: str) -> dict[str, Any]:
         field, _, kind = item.partition(":")
         kind = kind.strip() or "1"
         if not field.strip() or kind not in ("hashed", "1"):
-            raise StoreError(
+            raise StoreMisconfigured(
                 f"POINTS_MONGO_SHARD_KEY must be field[:hashed|1][,field[:1]…], e.g. _id:hashed; got {text!r}"
             )
         key[field.strip()] = "hashed" if kind == "hashed" else 1
@@ -110,40 +116,66 @@ def url_options(url: str) -> set[str]:
 
 
 def new_meta(dataset: str, geometry: GeometryKind) -> dict[str, Any]:
-    """Return the metadata document of a dataset just created (no points, no version)."""
+    """Return the metadata document of a dataset no load has published yet (no points, no version)."""
     return {"_id": dataset, "geometry": geometry, "count": 0, "bounds": None, "loaded": False, "collection": None}
 
 
-def claim(dataset: str, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Return the (filter, update) naming version `name` as the one an import loads: it is named
-    before it exists, so no orphan sweep drops it, and only one import may load a dataset."""
-    return {"_id": dataset, "loaded": False, "loading": {"$exists": False}}, {"$set": {"loading": name}}
+def loading(meta: dict[str, Any]) -> list[str]:
+    """Return the versions `meta` says loads are writing (a string in the layout before
+    single-step loads, which loaded one at a time)."""
+    claimed = meta.get("loading")
+    if not claimed:
+        return []
+    return [claimed] if isinstance(claimed, str) else [str(n) for n in claimed]
+
+
+def claim(dataset: str, name: str, geometry: GeometryKind) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Return the (filter, update) of the upsert naming version `name` as one a load writes: it
+    is named before it exists, so no orphan sweep drops it. The first load of a dataset makes its
+    document (unpublished: readers find no dataset). Several loads of a dataset may run at once
+    (each claims its own version); an attached dataset is not the store's to load."""
+    unpublished = {k: v for k, v in new_meta(dataset, geometry).items() if k != "_id"}
+    return {"_id": dataset, "attached": {"$exists": False}}, {
+        "$addToSet": {"loading": name},
+        "$setOnInsert": unpublished,
+    }
 
 
 def published(
-    dataset: str, name: str, count: int, bounds: Bounds | None, schema: PointSchema
+    dataset: str,
+    name: str,
+    current: str | None,
+    count: int,
+    bounds: Bounds | None,
+    schema: PointSchema,
+    geometry: GeometryKind,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Return the (filter, update) making the loaded version `name` the dataset's, in one write
-    (only while the import still owns it: a drop meanwhile wins)."""
-    return {"_id": dataset, "loading": name}, {
+    """Return the (filter, update) making the loaded version `name` the dataset's, in one write:
+    only while the load still holds its claim (a drop meanwhile wins) and the document still
+    names `current` as its collection (the version this publish retires; another load publishing
+    meanwhile makes it try again)."""
+    return {"_id": dataset, "loading": name, "collection": current}, {
         "$set": {
             "collection": name if count else None,
+            "geometry": geometry,
             "count": count,
             "bounds": list(bounds) if bounds else None,
             "schema": schema.to_json(),
             "loaded": True,
         },
-        "$unset": {"loading": ""},
+        "$pull": {"loading": name},
     }
 
 
-def promoted(meta: dict[str, Any], target: str) -> dict[str, Any]:
-    """Return the metadata document that makes `meta`'s points those of dataset `target`."""
-    new = {k: v for k, v in meta.items() if k != "loading"}
-    new["_id"] = target
-    if not meta.get("attached"):
-        new["collection"] = active_collection(meta)
-    return new
+def unclaimed(dataset: str, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Return the (filter, update) giving up a failed load's claim."""
+    return {"_id": dataset, "loading": name}, {"$pull": {"loading": name}}
+
+
+def never_published(dataset: str) -> dict[str, Any]:
+    """Return the filter of the dataset's document while no load published it and none claims it
+    (what a failed first load deletes)."""
+    return {"_id": dataset, "loaded": False, "$or": [{"loading": {"$size": 0}}, {"loading": {"$exists": False}}]}
 
 
 def retirement(name: str, dataset: str, now: datetime) -> dict[str, Any]:
@@ -184,8 +216,6 @@ def _documents(batch: PointBatch) -> list[dict[str, Any]]:
 class MongoStore(PointStore):
     """Points in MongoDB (a single server, a replica set or a sharded cluster)."""
 
-    schemes = ("mongodb", "mongodb+srv")
-
     def __init__(
         self,
         url: str,
@@ -202,6 +232,7 @@ class MongoStore(PointStore):
         from pymongo.read_concern import ReadConcern
         from pymongo.write_concern import WriteConcern
 
+        super().__init__()
         # Options written in the URL win over the settings (pymongo would let keywords win).
         written = url_options(url)
         options: dict[str, Any] = {"appname": "pointsite", "connect": False}
@@ -217,14 +248,14 @@ class MongoStore(PointStore):
                 warnings.simplefilter("error", UserWarning)
                 self.client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(url, **options)
         except (InvalidURI, ConfigurationError, ValueError, TypeError, UserWarning) as exc:
-            raise StoreError(f"POINTS_STORE_URL is not a usable MongoDB URL: {exc}") from None
+            raise StoreMisconfigured(f"POINTS_STORE_URL is not a usable MongoDB URL: {exc}") from None
         self._url, self._options = url, options
         self._long_client: pymongo.MongoClient[dict[str, Any]] | None = None
         try:
             self.db = self.client.get_default_database()
         except ConfigurationError:
             self.client.close()
-            raise StoreError(
+            raise StoreMisconfigured(
                 "a mongodb:// store URL must name its database, e.g. mongodb://localhost:27017/pointsite"
             ) from None
         self.shard_key = parse_shard_key(shard_key)
@@ -297,7 +328,7 @@ class MongoStore(PointStore):
 
     def _meta(self, dataset: str, session: ClientSession | None = None) -> dict[str, Any]:
         doc = self._call("read dataset metadata", self.meta.find_one, {"_id": dataset}, session=session)
-        if doc is None:
+        if doc is None or doc.get("loaded") is False:  # no load published it yet
             raise DatasetNotFound(f"the point store has no dataset {dataset!r}")
         return dict(doc)
 
@@ -318,7 +349,7 @@ class MongoStore(PointStore):
         for meta in self._found(
             "list datasets", self.meta, {}, {"collection": 1, "loading": 1, "loaded": 1, "count": 1, "attached": 1}
         ):
-            names.update(n for n in (active_collection(meta), meta.get("loading")) if n)
+            names.update(n for n in (active_collection(meta), *loading(meta)) if n)
         return names
 
     def _referenced(self) -> set[str]:
@@ -328,20 +359,6 @@ class MongoStore(PointStore):
 
     # --- the contract ---------------------------------------------------------------------
 
-    def create(self, dataset: str, *, geometry: GeometryKind) -> None:
-        from pymongo.errors import DuplicateKeyError
-
-        try:
-            self._call(
-                "create the dataset",
-                self.meta.insert_one,
-                new_meta(dataset, geometry),
-            )
-        except StoreError as exc:
-            if isinstance(exc.__cause__, DuplicateKeyError):
-                raise DatasetExists(f"the point store already has a dataset {dataset!r}") from None
-            raise
-
     def drop(self, dataset: str) -> None:
         meta = self._call("read dataset metadata", self.meta.find_one, {"_id": dataset})
         if meta is None:
@@ -349,36 +366,17 @@ class MongoStore(PointStore):
         self._call("drop the dataset", self.meta.delete_one, {"_id": dataset})
         # An attached dataset's collection is the user's: only its registration goes.
         named = self._named()
-        for name in {active_collection(meta), meta.get("loading")} - {None}:
-            if name not in named:  # an interrupted replace: another dataset names it now
+        for name in {active_collection(meta), *loading(meta)} - {None}:
+            if name not in named:  # (an old scratch dataset whose version another dataset now names)
                 self._call("drop the dataset's points", self.db.drop_collection, name)
-        self._sweep_quietly()
-
-    def replace(self, source: str, target: str) -> None:
-        meta = self._meta(source)
-        old = self._call("read dataset metadata", self.meta.find_one, {"_id": target})
-        new = promoted(meta, target)
-        retiring = None if old is None else active_collection(old)
-        if retiring and retiring != new.get("collection"):
-            # Retired before it is unnamed, so no orphan sweep can take it for an orphan meanwhile.
-            self._call(
-                "retire the old points",
-                self.retired.replace_one,
-                {"_id": retiring},
-                retirement(retiring, target, datetime.now(UTC)),
-                upsert=True,
-            )
-        # The publish: one document written. (Should the delete below fail, both names point at
-        # the new version; dropping the scratch name later leaves the version alone.)
-        self._call("publish the points", self.meta.replace_one, {"_id": target}, new, upsert=True)
-        self._call("record the dataset", self.meta.delete_one, {"_id": source})
         self._sweep_quietly()
 
     def names(self) -> list[str]:
         return sorted(str(d["_id"]) for d in self._found("list datasets", self.meta, {}, {"_id": 1}))
 
     def exists(self, dataset: str) -> bool:
-        return self._call("read dataset metadata", self.meta.find_one, {"_id": dataset}, {"_id": 1}) is not None
+        published = {"_id": dataset, "loaded": {"$ne": False}}
+        return self._call("read dataset metadata", self.meta.find_one, published, {"_id": 1}) is not None
 
     def count(self, dataset: str) -> int:
         return int(self._meta(dataset)["count"])
@@ -418,21 +416,27 @@ class MongoStore(PointStore):
             shard_command(self.db.name, name, self.shard_key),
         )
 
-    def insert(self, dataset: str, batches: Iterable[PointBatch]) -> int:
+    def _load(
+        self, dataset: str, batches: Iterable[PointBatch], *, geometry: GeometryKind, publish_guard: PublishGuard
+    ) -> Loaded:
+        from pymongo.errors import DuplicateKeyError
 
-        meta = self._meta(dataset)
-        if meta["loaded"] or meta.get("attached"):
-            raise StoreError(f"dataset {dataset!r} already has its points; drop and create it again to reload")
         name = version_name(dataset)
-        claimed = self._call("prepare the import", self.meta.update_one, *claim(dataset, name))
-        if not claimed.matched_count:
-            raise StoreError(f"dataset {dataset!r} is being loaded by another import, or was dropped")
+        try:
+            self._call("prepare the import", self.meta.update_one, *claim(dataset, name, geometry), upsert=True)
+        except StoreError as exc:
+            if isinstance(exc.__cause__, DuplicateKeyError):  # the filter missed: the dataset is attached
+                raise StoreError(
+                    f"dataset {dataset!r} is attached to a collection: its points cannot be loaded"
+                ) from None
+            raise
         # Points acknowledged by a majority: a failover cannot roll back what the count says.
         points = self.db.get_collection(name, write_concern=self._majority)
         count = 0
         schema = PointSchema()
         lo = [float("inf"), float("inf")]
         hi = [float("-inf"), float("-inf")]
+        done = False
         try:
             if self.shard_key:
                 self._shard(name)
@@ -446,27 +450,54 @@ class MongoStore(PointStore):
                 hi = [max(hi[0], float(np.max(batch.xs))), max(hi[1], float(np.max(batch.ys)))]
             bounds: Bounds | None = (lo[0], lo[1], hi[0], hi[1]) if count else None
             if count:
-                keys, options = index_spec(meta["geometry"], bounds)
+                keys, options = index_spec(geometry, bounds)
                 # The build returns once committed (on a replica set, on every voting member):
                 # bounded by its own timeout, not the socket's.
                 self._build_index(points, keys, options)
             else:
                 self._call("clean up an empty import", points.drop)
-            done = self._call(
-                "record the dataset", self.meta.update_one, *published(dataset, name, count, bounds, schema.final())
-            )
-            if not done.matched_count:
-                raise StoreError(f"dataset {dataset!r} was dropped while its points were loaded")
+            loaded = Loaded(count, bounds)
+            with publish_guard(loaded):
+                self._publish(dataset, name, loaded, schema.final(), geometry)
+                done = True
         except BaseException:
-            self._quietly("clean up a failed import", points.drop)
-            self._quietly(
-                "clean up a failed import",
-                self.meta.update_one,
-                {"_id": dataset, "loading": name},
-                {"$unset": {"loading": ""}},
-            )
+            if not done:  # (a guard failing once the version is published leaves it served)
+                self._quietly("clean up a failed import", points.drop)
+                self._quietly("clean up a failed import", self.meta.update_one, *unclaimed(dataset, name))
+                self._quietly("clean up a failed import", self.meta.delete_one, never_published(dataset))
             raise
-        return count
+        finally:
+            if done:
+                self._sweep_quietly()
+        return loaded
+
+    def _publish(self, dataset: str, name: str, loaded: Loaded, schema: PointSchema, geometry: GeometryKind) -> None:
+        """Name the loaded version `name` as the dataset's in one majority write, retiring the
+        version it names now (retired first, so no orphan sweep takes it for an orphan)."""
+        for _attempt in range(_PUBLISH_ATTEMPTS):
+            meta = self._call("read dataset metadata", self.meta.find_one, {"_id": dataset})
+            if meta is None or name not in loading(meta):
+                raise StoreError(f"dataset {dataset!r} was dropped while its points were loaded")
+            current = meta.get("collection")
+            retiring = active_collection(meta)
+            if retiring:
+                self._call(
+                    "retire the old points",
+                    self.retired.replace_one,
+                    {"_id": retiring},
+                    retirement(retiring, dataset, datetime.now(UTC)),
+                    upsert=True,
+                )
+            done = self._call(
+                "publish the points",
+                self.meta.update_one,
+                *published(dataset, name, current, loaded.count, loaded.bounds, schema, geometry),
+            )
+            if done.matched_count:
+                return
+            # Another load published (or a drop came) between the read and the write: read again.
+            # (A version retired above that is still named stays: the sweep drops no named one.)
+        raise StoreError(f"dataset {dataset!r} was published by other imports while this one tried; load it again")
 
     def long_running(self, points: Collection[dict[str, Any]]) -> Collection[dict[str, Any]]:
         """Return `points` as seen by the client for long operations (index builds, aggregations
@@ -580,8 +611,7 @@ class MongoStore(PointStore):
             arrow_schema = point_schema.arrow(dataset=dataset, geometry=meta["geometry"])
             points = self._collection_of(meta)
             queries, projection = self._plan(meta, point_schema, area)
-            self.open_cursors += 1
-            try:
+            with self._cursor():
                 for query in queries:
                     for raw in self._batches(points, query.filter, projection, batch_size, session):
                         docs = self._call("decode points", bson.decode_all, raw, CODEC_OPTIONS)
@@ -590,8 +620,6 @@ class MongoStore(PointStore):
                         if not docs:
                             continue
                         yield self._chunk(dataset, meta, docs, form, arrow_schema, point_schema)
-            finally:
-                self.open_cursors -= 1
             if not meta.get("attached"):
                 # A version dropped before (or between) this stream's cursors reads as empty: say
                 # so rather than end as if complete. Version names are never used again, so one
