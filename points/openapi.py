@@ -1,18 +1,29 @@
-"""The OpenAPI 3.1 description of the API, served at /api/openapi.json."""
+"""The OpenAPI 3.1 description of the API, served at /api/openapi.json.
+
+Written by hand, with its names, patterns and enums taken from the code that decides them;
+tests/test_openapi.py holds every endpoint's real answers against it, and fails on a status,
+header or field the document does not describe (or describes and no answer has).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from points.batches import Format
+from points.models import DatasetStatus, ImportJob
+from points.rules import NAME_PATTERN, GeometryKind
+from points.schema import ColumnType
+from points.streams import CONTENT_TYPES, EXTENSIONS
+
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _NDJSON = {
-    "application/x-ndjson": {
+    CONTENT_TYPES[Format.NDJSON]: {
         "schema": {"$ref": "#/components/schemas/StreamLine"},
         "example": '{"id":0,"pt":[0.0,0.0]}\n{"id":1,"pt":[0.0,1.0]}\n{"end":true,"count":2}\n',
     }
 }
 _ARROW = {
-    "application/vnd.apache.arrow.stream": {
+    CONTENT_TYPES[Format.ARROW]: {
         "schema": {
             "type": "string",
             "format": "binary",
@@ -25,7 +36,7 @@ _ARROW = {
     }
 }
 _CSV = {
-    "text/csv; charset=utf-8; header=present": {
+    CONTENT_TYPES[Format.CSV]: {
         "schema": {
             "type": "string",
             "description": (
@@ -38,7 +49,7 @@ _CSV = {
     }
 }
 _GEOJSON = {
-    "application/geo+json": {
+    CONTENT_TYPES[Format.GEOJSON]: {
         "schema": {
             "type": "string",
             "description": (
@@ -62,7 +73,7 @@ _FORMAT = {
         "application/x-ndjson, application/vnd.apache.arrow.stream, text/csv and application/geo+json the "
         "highest q wins (ties in that order), NDJSON when none is named."
     ),
-    "schema": {"enum": ["ndjson", "arrow", "csv", "geojson"], "default": "ndjson"},
+    "schema": {"enum": [f.value for f in Format], "default": Format.NDJSON.value},
 }
 _DOWNLOAD = {
     "name": "download",
@@ -101,27 +112,46 @@ _ACCEPT_ENCODING = {
     ),
     "schema": {"type": "string", "examples": ["zstd", "gzip", "gzip, deflate, br, zstd"]},
 }
+_CONTENT_ENCODING = {
+    "description": "`zstd` or `gzip` when the body is compressed (absent when it is not).",
+    "schema": {"enum": ["zstd", "gzip"]},
+}
 _STREAM_HEADERS = {
-    "X-Dataset-Count": {"description": "Points in the whole dataset (for progress).", "schema": {"type": "integer"}},
+    "X-Dataset-Count": {
+        "description": "Points in the whole dataset (for progress).",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 0},
+    },
     "X-Accel-Buffering": {
         "description": "Always `no`: proxies must pass the stream on as it comes.",
-        "schema": {"type": "string"},
+        "required": True,
+        "schema": {"const": "no"},
     },
-    "Content-Encoding": {
-        "description": "`zstd` or `gzip` when the stream is compressed (absent when it is not).",
-        "schema": {"enum": ["zstd", "gzip"]},
+    "Cache-Control": {
+        "description": "Always `no-store`: a stream is of the points served now.",
+        "required": True,
+        "schema": {"const": "no-store"},
     },
-    "Vary": {"description": "`Accept, Accept-Encoding`.", "schema": {"type": "string"}},
+    "Content-Encoding": _CONTENT_ENCODING,
+    "Vary": {"description": "`Accept, Accept-Encoding`.", "required": True, "schema": {"type": "string"}},
     "Content-Disposition": {
         "description": '`attachment; filename="..."` when `download` asks for it (absent otherwise).',
-        "schema": {"type": "string"},
+        "schema": {
+            "type": "string",
+            "pattern": f'^attachment; filename="{NAME_PATTERN.strip("^$")}(-selection)?\\.'
+            f'({"|".join(EXTENSIONS.values())})"$',
+        },
     },
 }
 _COUNT = {
     "description": "How many points the stream would send.",
     "content": {
         "application/json": {
-            "schema": {"type": "object", "required": ["count"], "properties": {"count": {"type": "integer"}}},
+            "schema": {
+                "type": "object",
+                "required": ["count"],
+                "properties": {"count": {"type": "integer", "minimum": 0}},
+            },
             "example": {"count": 949316},
         }
     },
@@ -130,21 +160,53 @@ _NAME = {
     "name": "name",
     "in": "path",
     "required": True,
-    "schema": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,62}$"},
+    "description": "The dataset's name (any other text is a 404).",
+    "schema": {"type": "string", "pattern": NAME_PATTERN},
 }
 
 
-def _errors(*codes: int) -> dict[str, Any]:
-    words = {
-        400: "The polygon, the `format`, `download` or a grid parameter is invalid; `error` says what and where.",
-        401: "POINTS_API_TOKEN is set and the request has neither the token nor a logged-in session.",
-        404: "No dataset of that name.",
-        406: "Accept-Encoding excludes every coding the response has (identity included).",
-        409: "The dataset is importing or its import failed.",
-        413: "The body is over POINTS_MAX_BODY_BYTES.",
-        503: "The point store is unreachable.",
+_ERROR_WORDS = {
+    400: "The polygon, the `format`, `download` or a grid parameter is invalid; `error` says what and where.",
+    401: "POINTS_API_TOKEN is set and the request has neither the token nor a logged-in session.",
+    404: "No dataset of that name (for a stream, a count or an overview, also: the point store holds none of its "
+    "points, as when they were lost).",
+    406: "Accept-Encoding excludes every coding the response has (identity included).",
+    409: "The dataset is importing or its import failed.",
+    411: "The polygon came as a chunked body without Content-Length, which is not read: send its length.",
+    413: "The body is over POINTS_MAX_BODY_BYTES (three times that for a URL-encoded form).",
+    500: "The point store refused the request, saying why (as when the dataset's points are of another geometry "
+    "kind than the dataset says), or an internal error (a generic message; the failure is logged).",
+    503: "The point store is unreachable (with `Retry-After`), cannot be opened as configured, or cannot read this "
+    "dataset's files; `error` says which.",
+}
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before asking again (when the store's server is out of reach).",
+        "schema": {"type": "integer", "minimum": 0},
     }
-    return {str(c): {"description": words[c], "content": {"application/json": {"schema": _ERROR}}} for c in codes}
+}
+_WWW_AUTHENTICATE = {
+    "WWW-Authenticate": {
+        "description": '`Bearer realm="pointsite"`.',
+        "required": True,
+        "schema": {"type": "string", "pattern": "^Bearer "},
+    }
+}
+
+
+_ERROR_HEADERS = {401: _WWW_AUTHENTICATE, 503: _RETRY_AFTER}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    """Return the responses for these error statuses, each an `Error`."""
+    return {
+        str(c): {
+            "description": _ERROR_WORDS[c],
+            **({"headers": _ERROR_HEADERS[c]} if c in _ERROR_HEADERS else {}),
+            "content": {"application/json": {"schema": _ERROR}},
+        }
+        for c in codes
+    }
 
 
 def openapi_document() -> dict[str, Any]:
@@ -182,8 +244,8 @@ def _document() -> dict[str, Any]:
             "description": (
                 "Stream large point datasets as NDJSON or Arrow, compressed with zstd or gzip: all points, "
                 "or those inside a polygon. Every error is JSON (`Error`): a path not listed here is a 404, "
-                "a method a path does not list is a 405 whose `Allow` header and `allowed` list name those "
-                "it takes."
+                "a method a path does not list is a 405 (`MethodNotAllowed`) whose `Allow` header and "
+                "`allowed` list name those it takes, and an internal error is a 500 with a generic message."
             ),
         },
         "paths": {
@@ -199,7 +261,8 @@ def _document() -> dict[str, Any]:
                                     "schema": {"type": "array", "items": {"$ref": "#/components/schemas/Dataset"}}
                                 }
                             },
-                        }
+                        },
+                        **_errors(401),
                     },
                 }
             },
@@ -245,7 +308,7 @@ def _document() -> dict[str, Any]:
                     "operationId": "streamPointsWithin",
                     "parameters": [_NAME, _FORMAT, _DOWNLOAD, _ACCEPT_ENCODING],
                     "requestBody": _AREA_BODY,
-                    "responses": {"200": stream, **_errors(400, 401, 404, 406, 409, 413, 503)},
+                    "responses": {"200": stream, **_errors(400, 401, 404, 406, 409, 411, 413, 500, 503)},
                 }
             },
             "/api/datasets/{name}/points/count": {
@@ -266,7 +329,7 @@ def _document() -> dict[str, Any]:
                     "operationId": "countPointsWithin",
                     "parameters": [_NAME],
                     "requestBody": _AREA_BODY,
-                    "responses": {"200": _COUNT, **_errors(400, 401, 404, 409, 413, 503)},
+                    "responses": {"200": _COUNT, **_errors(400, 401, 404, 409, 411, 413, 500, 503)},
                 },
             },
             "/api/datasets/{name}/overview": {
@@ -306,6 +369,14 @@ def _document() -> dict[str, Any]:
                     "responses": {
                         "200": {
                             "description": "The grid.",
+                            "headers": {
+                                "Content-Encoding": _CONTENT_ENCODING,
+                                "Vary": {
+                                    "description": "`Accept-Encoding`.",
+                                    "required": True,
+                                    "schema": {"type": "string"},
+                                },
+                            },
                             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Overview"}}},
                         },
                         **_errors(400, 401, 404, 406, 409, 503),
@@ -316,7 +387,16 @@ def _document() -> dict[str, Any]:
                 "get": {
                     "summary": "This document",
                     "operationId": "openapi",
-                    "responses": {"200": {"description": "The OpenAPI document."}},
+                    "responses": {
+                        "200": {
+                            "description": "The OpenAPI document (never behind POINTS_API_TOKEN).",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"type": "object", "required": ["openapi", "info", "paths"]}
+                                }
+                            },
+                        }
+                    },
                 }
             },
         },
@@ -331,6 +411,15 @@ def _document() -> dict[str, Any]:
             },
             "schemas": {
                 "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
+                "MethodNotAllowed": {
+                    "description": "The 405 for a method a path does not list (its `Allow` header names the same).",
+                    "type": "object",
+                    "required": ["error", "allowed"],
+                    "properties": {
+                        "error": {"type": "string"},
+                        "allowed": {"type": "array", "items": {"enum": ["GET", "HEAD", "POST"]}},
+                    },
+                },
                 "Overview": {
                     "type": "object",
                     "required": ["bbox", "width", "height", "counts"],
@@ -343,12 +432,30 @@ def _document() -> dict[str, Any]:
                 },
                 "Dataset": {
                     "type": "object",
+                    "required": [
+                        "name",
+                        "title",
+                        "description",
+                        "geometry",
+                        "count",
+                        "bounds",
+                        "status",
+                        "status_message",
+                        "importing",
+                        "job",
+                        "progress",
+                        "attached",
+                        "created",
+                        "updated",
+                        "properties",
+                    ],
+                    "additionalProperties": False,
                     "properties": {
-                        "name": {"type": "string"},
+                        "name": {"type": "string", "pattern": NAME_PATTERN},
                         "title": {"type": "string"},
                         "description": {"type": "string"},
-                        "geometry": {"enum": ["planar", "spherical"]},
-                        "count": {"type": "integer"},
+                        "geometry": {"enum": [k.value for k in GeometryKind]},
+                        "count": {"type": "integer", "minimum": 0},
                         "bounds": {
                             "oneOf": [
                                 {"type": "null"},
@@ -356,7 +463,7 @@ def _document() -> dict[str, Any]:
                             ]
                         },
                         "status": {
-                            "enum": ["importing", "ready", "failed"],
+                            "enum": [s.value for s in DatasetStatus],
                             "description": "What is served: `importing` only while a dataset that never had points "
                             "is imported (409); a replaced dataset stays `ready`, serving its previous points.",
                         },
@@ -366,11 +473,17 @@ def _document() -> dict[str, Any]:
                             "description": "An import of the dataset is queued or running (see `progress`).",
                         },
                         "job": {
-                            "enum": ["", "queued", "running"],
+                            "enum": [j.value for j in ImportJob],
                             "description": "The import in progress: queued (waiting for the task worker), running, "
                             "or none.",
                         },
-                        "progress": {"type": "number", "minimum": 0, "maximum": 1},
+                        "progress": {
+                            "type": "number",
+                            "minimum": 0,
+                            "maximum": 1,
+                            "description": "How far the current or last import came, 0 to 1 (rounded to 4 places): "
+                            "below 1 while one is queued or running, 1 once it published its points.",
+                        },
                         "attached": {
                             "oneOf": [{"type": "null"}, {"type": "string"}],
                             "description": "For a dataset attached over a MongoDB collection users already had "
@@ -389,7 +502,7 @@ def _document() -> dict[str, Any]:
                                         "required": ["name", "type"],
                                         "properties": {
                                             "name": {"type": "string"},
-                                            "type": {"enum": ["bool", "int64", "float64", "utf8", "json"]},
+                                            "type": {"enum": [t.value for t in ColumnType]},
                                             "values": {"type": "integer", "description": "Detail only."},
                                             "min": {"type": ["number", "null"], "description": "Detail only."},
                                             "max": {"type": ["number", "null"], "description": "Detail only."},
