@@ -3,8 +3,10 @@
 Usage: .venv/bin/python bench/frontend.py [--runs 5] [--sizes 500000,5000000] [--url http://host:port]
        [--write] [--quick]
 
-Without --url it runs its own gunicorn (as `make run` does) on a free port, over a store and
-database of its own in bench/out/frontend/ (the datasets are generated once and kept). Each run
+Without --url it runs its own server, bench.server.Gunicorn (gthread, 2 workers x 8 threads: the
+server the figures in frontend/README.md were measured on; `make run` has started uvicorn,
+bin/serve, since), on a free port, over a store and database of its own in bench/out/frontend/
+(the datasets are generated once and kept). Each run
 opens a fresh page, so the figures are a user's first click, not a warmed-up loop.
 
 Two ways to ask for everything, as issue 3 describes: "Show all", and the click that closes a
@@ -27,7 +29,6 @@ import argparse
 import csv
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -46,6 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.results import write_frontend  # noqa: E402
+from bench.server import HOST, Gunicorn  # noqa: E402
 from points.generators import random_points  # noqa: E402
 from tests.browser.chromium import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
@@ -131,12 +133,6 @@ class Run:
     body_bytes: int = 0
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def manage(env: dict[str, str], *args: str) -> None:
     subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], cwd=ROOT, env=env, check=True)
 
@@ -164,29 +160,21 @@ def write_props_csv(path: Path, n: int) -> None:
 
 @contextmanager
 def own_server(sizes: list[int], *, props: bool = False, out: Path = OUT) -> Iterator[str]:
-    """Run gunicorn over `out` (bench/out/frontend/), with a dataset of each size, and yield its URL.
+    """Run bench.server.Gunicorn over `out` (bench/out/frontend/), with a dataset of each size, and yield its URL.
 
     With `props`, also PROPS_POINTS plain points and the same points with two properties."""
     out.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "POINTSITE_VAR_DIR": str(out), "POINTS_STORE_URL": f"sqlite:///{out / 'points.sqlite3'}"}
     env.pop("DATABASE_URL", None)
     manage(env, "migrate", "--noinput", "-v", "0")
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "pointsite.wsgi:application", "--bind", f"127.0.0.1:{port}",
-         "--worker-class", "gthread", "--workers", "2", "--threads", "8", "--timeout", "120"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(100):
-            try:
-                have = {d["name"]: d for d in get_json(f"{url}/api/datasets")}
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            raise SystemExit("gunicorn did not start")
+        # Returns once it answers with both workers up (RuntimeError if it does not start).
+        server = Gunicorn(env, workers=2, threads=8, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    except RuntimeError as exc:
+        raise SystemExit(str(exc)) from None
+    url = f"http://{HOST}:{server.port}"
+    try:
+        have = {d["name"]: d for d in get_json(f"{url}/api/datasets")}
 
         def missing(name: str, size: int) -> bool:
             return have.get(name, {}).get("count") != size or have[name]["status"] != "ready"
@@ -211,8 +199,7 @@ def own_server(sizes: list[int], *, props: bool = False, out: Path = OUT) -> Ite
             check_stream(f"{url}/api/datasets/{name}/points")
         yield url
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        server.stop()
 
 
 def check_stream(url: str) -> None:

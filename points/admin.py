@@ -21,12 +21,13 @@ from django.core import signing
 from django.core.files.uploadedfile import TemporaryUploadedFile, UploadedFile
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse, QueryDict
+from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
 from points import generators, jobs, tasks
-from points.datasets import DatasetError, dataset_delete, dataset_prepare, dataset_record_attached
+from points.datasets import DatasetConflict, DatasetError, dataset_delete, dataset_prepare, dataset_record_attached
 from points.importers import (
     FORMATS,
     GUESS_BYTES,
@@ -191,65 +192,93 @@ class DatasetUploadForm(forms.Form):
             self._opened.close()
 
 
-class DatasetGenerateForm(forms.Form):
-    """Make a demo dataset."""
+def _bounds_text(bounds: tuple[float, ...]) -> str:
+    return ",".join(f"{v:g}" for v in bounds)
 
-    KINDS = [
-        ("grid", "grid: points at integer [x, y]"),
-        ("random", "uniform random"),
-        ("clusters", "clustered"),
-        ("land", "lon/lat on land (around city-like hot spots)"),
-    ]
+
+# The generate form's defaults are the registry's (points.generators.DEMO_KINDS).
+_GRID_SIZE = generators.DEMO_KINDS["grid"].size or (1, 1)
+_CLUSTERS = generators.DEMO_KINDS["clusters"].clusters
+_HOT_SPOTS = generators.DEMO_KINDS["land"].clusters
+
+
+class DatasetGenerateForm(forms.Form):
+    """Make a demo dataset: one form for every kind in points.generators.DEMO_KINDS. A field left
+    blank takes the kind's default there (as in generate_points); one the kind does not take is
+    ignored."""
+
+    KINDS = [(key, kind.label) for key, kind in generators.DEMO_KINDS.items()]
     name = forms.CharField(max_length=63, validators=[validate_dataset_name])
-    title = forms.CharField(max_length=200, required=False)
+    title = forms.CharField(max_length=200, required=False, help_text="blank: says what was made")
     kind = forms.ChoiceField(choices=KINDS, initial="random")
-    width = forms.IntegerField(min_value=1, max_value=10_000, initial=50, help_text="grid only")
-    height = forms.IntegerField(min_value=1, max_value=10_000, initial=50, help_text="grid only")
-    points = forms.IntegerField(min_value=1, max_value=50_000_000, initial=500_000, help_text="random and clustered")
-    clusters = forms.IntegerField(
-        min_value=1, max_value=10_000, initial=20, help_text="clustered: clusters; on land: hot spots"
+    width = forms.IntegerField(
+        min_value=1, max_value=10_000, required=False, initial=_GRID_SIZE[0], help_text="grid only"
     )
-    bounds = forms.CharField(initial="0,0,1000,1000", help_text="minx,miny,maxx,maxy (lon/lat if spherical)")
+    height = forms.IntegerField(
+        min_value=1, max_value=10_000, required=False, initial=_GRID_SIZE[1], help_text="grid only"
+    )
+    points = forms.IntegerField(
+        min_value=1,
+        max_value=50_000_000,
+        required=False,
+        initial=generators.DEMO_KINDS["random"].points,
+        help_text="all but the grid",
+    )
+    clusters = forms.IntegerField(
+        min_value=1,
+        max_value=10_000,
+        required=False,
+        help_text=f"clustered: clusters (blank: {_CLUSTERS}); on land: hot spots (blank: {_HOT_SPOTS})",
+    )
+    bounds = forms.CharField(
+        required=False,
+        help_text=(
+            f"random and clustered: minx,miny,maxx,maxy, lon/lat if spherical "
+            f"(blank: {_bounds_text(generators.PLANAR_BOUNDS)}, or the world if spherical)"
+        ),
+    )
     seed = forms.IntegerField(required=False, help_text="the same seed gives the same points")
-    spherical = forms.BooleanField(required=False, help_text="lon/lat data with geodesic queries")
+    spherical = forms.BooleanField(
+        required=False, help_text="lon/lat data with geodesic queries (points on land always are)"
+    )
     replace = forms.BooleanField(required=False)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        if data.get("kind") == "land":
-            data["spherical"] = True  # on land is lon/lat; the bounds are the world's land
-        elif data.get("kind") != "grid" and data.get("bounds"):
+        if "kind" not in data or any(f in self.errors for f in ("width", "height", "points", "clusters", "seed")):
+            return data
+        kind = generators.DEMO_KINDS[data["kind"]]
+        bounds = None
+        if kind.bounded and data.get("bounds"):
             try:
                 bounds = generators.parse_bounds(data["bounds"])
                 if data.get("spherical"):
                     generators.check_spherical_bounds(bounds)
-                data["parsed_bounds"] = bounds
             except ValueError as exc:
                 self.add_error("bounds", str(exc))
+                return data
+        spec = generators.demo_spec(
+            data["kind"],
+            width=data.get("width"),
+            height=data.get("height"),
+            points=data.get("points"),
+            clusters=data.get("clusters"),
+            bounds=bounds,
+            seed=data.get("seed"),
+            spherical=bool(data.get("spherical")),
+        )
+        try:
+            # Made now only to be checked (the batches are lazy) and titled; a task makes the points.
+            _batches, _total, data["made_title"] = generators.from_spec(spec)
+        except ValueError as exc:  # e.g. points on land without the land data installed
+            self.add_error(None, str(exc))
+            return data
+        data["spec"] = spec
         return data
 
     def spec(self) -> dict[str, Any]:
         """Return what to make, as points.generators.from_spec reads it (a task carries this)."""
-        d = self.cleaned_data
-        if d["kind"] == "grid":
-            return {"kind": "grid", "width": d["width"], "height": d["height"]}
-        if d["kind"] == "land":
-            return {
-                "kind": "land",
-                "points": d["points"],
-                "clusters": d["clusters"],
-                "seed": d["seed"],
-                "spherical": True,
-            }
-        spec: dict[str, Any] = {
-            "kind": d["kind"],
-            "points": d["points"],
-            "bounds": list(d["parsed_bounds"]),
-            "seed": d["seed"],
-            "spherical": d["spherical"],
-        }
-        if d["kind"] == "clusters":
-            spec["clusters"] = d["clusters"]
+        spec: dict[str, Any] = self.cleaned_data["spec"]
         return spec
 
 
@@ -259,6 +288,14 @@ def _looks_utf16(head: bytes) -> bool:
     even, odd = head[0::2].count(0), head[1::2].count(0)
     pairs = len(head) // 2
     return pairs >= 4 and min(even, odd) == 0 and max(even, odd) >= pairs // 2
+
+
+def _add_dataset_error(form: forms.Form, exc: DatasetError) -> None:
+    """Show a refusal of points.datasets on the form: a DatasetConflict (the name is taken: a
+    dataset exists, is being imported, or is attached) on the name field, any other as the
+    form's. A name that breaks the naming rule never gets this far: the name field's validator
+    refuses it first."""
+    form.add_error("name" if isinstance(exc, DatasetConflict) else None, str(exc))
 
 
 def _upload_notes(form: DatasetUploadForm) -> None:
@@ -274,7 +311,7 @@ def _upload_notes(form: DatasetUploadForm) -> None:
     form.geometry_note = " ".join(notes)
     if form.kept_file is not None:
         form.file_note = (
-            f"Your file “{form.kept_file.name}” ({_human_size(form.kept_file.size)}) is kept on the server from "
+            f"Your file “{form.kept_file.name}” ({filesizeformat(form.kept_file.size)}) is kept on the server from "
             "your last try: upload again without choosing a file to use it, or choose another file."
         )
     elif form.is_bound and form.errors and not form.has_error("file"):
@@ -322,17 +359,6 @@ def _status_label(status: str, job: str, progress: float, damage: str) -> str:
     return str(status)
 
 
-def _human_size(size: int | None) -> str:
-    if size is None:
-        return "-"
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:,.0f} {unit}" if unit == "B" else f"{value:,.1f} {unit}"
-        value /= 1024
-    return f"{size} B"
-
-
 @admin.register(Dataset)
 class DatasetAdmin(admin.ModelAdmin):
     list_display = (
@@ -343,7 +369,6 @@ class DatasetAdmin(admin.ModelAdmin):
         "bounds_text",
         "status_text",
         "attached_text",
-        "size",
         "created",
         "on_site",
     )
@@ -410,14 +435,18 @@ class DatasetAdmin(admin.ModelAdmin):
     def on_site(self, obj: Dataset) -> str:
         return format_html('<a href="{}" class="dataset-site-link">view</a>', site_url(obj))
 
-    @admin.display(description="size on disk")
+    @admin.display(description="size in the store")
     def size(self, obj: Dataset) -> str:
+        """The change page's size of the stored points. Not a list column: the store is asked per
+        dataset (MongoDB runs $collStats on its collection), so a list of 100 would wait for 100
+        answers, while the change page asks once."""
         if obj.status != DatasetStatus.READY:
             return "-"
         try:
-            return _human_size(get_store().size(obj.name))
-        except Exception:  # a store that is down must not break the admin list
-            return "?"
+            size = get_store().size(obj.name)
+        except StoreError as exc:  # a store that is down must not break the page
+            return f"unknown ({exc})"
+        return "unknown (the store cannot tell)" if size is None else filesizeformat(size)
 
     # --- adding, generating, progress ----------------------------------------------------------
 
@@ -442,7 +471,7 @@ class DatasetAdmin(admin.ModelAdmin):
                 form = DatasetUploadForm()
                 form.errors["__all__"] = form.error_class(
                     [
-                        f"This upload is {_human_size(declared)}; the limit is {_human_size(limit)} "
+                        f"This upload is {filesizeformat(declared)}; the limit is {filesizeformat(limit)} "
                         "(POINTS_MAX_UPLOAD_BYTES). Import larger files from the shell: "
                         "python manage.py import_points NAME FILE"
                     ]
@@ -513,7 +542,7 @@ class DatasetAdmin(admin.ModelAdmin):
                 job=ImportJob.QUEUED,
             )
         except DatasetError as exc:
-            form.add_error("name" if "name" in str(exc) or "exists" in str(exc) else None, str(exc))
+            _add_dataset_error(form, exc)
             return None
         folder = Path(settings.POINTS_UPLOAD_DIR)
         # The user's file name never becomes a path: the file is kept under the import's token
@@ -523,7 +552,8 @@ class DatasetAdmin(admin.ModelAdmin):
             _store_upload(upload, saved)
             form.kept_file = None  # imported now, no longer kept
         except OSError as exc:
-            saved.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # not even there when its folder cannot be made
+                saved.unlink(missing_ok=True)
             jobs.settle(dataset, "its upload could not be stored")
             form.add_error(None, _storage_failure(exc))
             return None
@@ -550,17 +580,16 @@ class DatasetAdmin(admin.ModelAdmin):
         if request.method == "POST" and form.is_valid():
             d = form.cleaned_data
             spec = form.spec()
-            _batches, _total, what = generators.from_spec(spec)
             try:
                 dataset = dataset_prepare(
                     name=d["name"],
-                    title=d["title"] or what,
+                    title=d["title"] or d["made_title"],
                     replace=d["replace"],
-                    geometry=GeometryKind.SPHERICAL if d["spherical"] else GeometryKind.PLANAR,
+                    geometry=generators.demo_geometry(spec),
                     job=ImportJob.QUEUED,
                 )
             except DatasetError as exc:
-                form.add_error("name", str(exc))
+                _add_dataset_error(form, exc)
             else:
                 tasks.queue_for(dataset, tasks.generate, spec=spec)
                 self.message_user(request, f"Generating {dataset.name}: the status below updates by itself.")

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from points import land
-from points.rules import LON_LAT_RANGE, outside_lon_lat
-from points.stores.base import Bounds, PointBatch
+from points.batches import Bounds, PointBatch
+from points.rules import LON_LAT_RANGE, GeometryKind, outside_lon_lat
 
 BATCH_POINTS = 262_144
 WORLD: Bounds = (-180.0, -90.0, 180.0, 90.0)
@@ -184,48 +185,156 @@ def parse_grid(text: str) -> tuple[int, int]:
     return width, height
 
 
-def from_spec(spec: dict[str, Any]) -> tuple[Iterator[PointBatch], int, str]:
-    """Return (the batches, how many points, a title) of a demo dataset described by a JSON-able
-    spec: {"kind": "grid", "width", "height"} or {"kind": "random" | "clusters", "points",
-    "clusters", "bounds": [minx, miny, maxx, maxy] (default: 0..1000, the world if spherical),
-    "seed", "spherical"} or {"kind": "land", "points", "clusters" (city-like hot spots, default
-    LAND_HOT_SPOTS), "seed"}: lon/lat points on Natural Earth's land, always spherical ("spherical"
-    is then true). The admin and the commands both describe what to make this way, and
-    an import task carries the spec, not the points. Raise ValueError for a spec that cannot be made."""
-    kind = spec.get("kind")
-    if kind == "grid":
-        width, height = int(spec["width"]), int(spec["height"])
-        if width < 1 or height < 1:
-            raise ValueError("a grid needs a positive width and height")
-        return grid(width, height), width * height, f"{width}x{height} grid"
-    if kind not in ("random", "clusters", "land"):
-        raise ValueError(f"unknown kind of demo data {kind!r}: use grid, random, clusters or land")
-    n = int(spec["points"])
-    if n < 1:
-        raise ValueError("a demo dataset needs a positive number of points")
-    if kind == "land":
-        if not spec.get("spherical", True):
-            raise ValueError("points on land are lon/lat: they cannot be planar")
-        spots = LAND_HOT_SPOTS if spec.get("clusters") is None else int(spec["clusters"])
-        if spots < 1:
-            raise ValueError("points on land need a positive number of hot spots")
-        if spec.get("bounds"):
-            raise ValueError("points on land cover the world's land: they take no bounds")
-        land.land_mask()  # raise LandDataMissing now, not from the first batch
-        return land_points(n, spots, seed=spec.get("seed")), n, f"{n:,} lon/lat points on land"
+# --- the kinds of demo data: one registry, read by the admin's form and generate_points -------
+
+#: a demo dataset made: its batches, how many points, and its default title
+Made = tuple[Iterator[PointBatch], int, str]
+#: the bounds random and clustered points get by default when planar (WORLD when spherical)
+PLANAR_BOUNDS: Bounds = (0.0, 0.0, 1000.0, 1000.0)
+
+
+def _positive(spec: dict[str, Any], key: str, message: str) -> int:
+    value = int(spec[key])
+    if value < 1:
+        raise ValueError(message)
+    return value
+
+
+def _spec_bounds(spec: dict[str, Any]) -> Bounds:
+    """Return the spec's bounds (checked for lon/lat if spherical), or the default."""
     spherical = bool(spec.get("spherical"))
     raw = spec.get("bounds")
-    bounds: Bounds = WORLD if spherical else (0.0, 0.0, 1000.0, 1000.0)
+    bounds: Bounds = WORLD if spherical else PLANAR_BOUNDS
     if raw:
         if len(raw) != 4:
             raise ValueError("bounds are four numbers: min x, min y, max x, max y")
         bounds = (float(raw[0]), float(raw[1]), float(raw[2]), float(raw[3]))
     if spherical:
         check_spherical_bounds(bounds)
-    seed = spec.get("seed")
-    if kind == "clusters":
-        k = int(spec["clusters"])
-        if k < 1:
-            raise ValueError("a clustered dataset needs a positive number of clusters")
-        return clustered_points(n, k, bounds, seed=seed, spherical=spherical), n, f"{n:,} points in {k} clusters"
-    return random_points(n, bounds, seed=seed, spherical=spherical), n, f"{n:,} random points"
+    return bounds
+
+
+def _make_grid(spec: dict[str, Any]) -> Made:
+    width, height = int(spec["width"]), int(spec["height"])
+    if width < 1 or height < 1:
+        raise ValueError("a grid needs a positive width and height")
+    return grid(width, height), width * height, f"{width}x{height} grid"
+
+
+def _make_random(spec: dict[str, Any]) -> Made:
+    n = _positive(spec, "points", "a demo dataset needs a positive number of points")
+    points = random_points(n, _spec_bounds(spec), seed=spec.get("seed"), spherical=bool(spec.get("spherical")))
+    return points, n, f"{n:,} random points"
+
+
+def _make_clusters(spec: dict[str, Any]) -> Made:
+    n = _positive(spec, "points", "a demo dataset needs a positive number of points")
+    k = _positive(spec, "clusters", "a clustered dataset needs a positive number of clusters")
+    bounds = _spec_bounds(spec)
+    points = clustered_points(n, k, bounds, seed=spec.get("seed"), spherical=bool(spec.get("spherical")))
+    return points, n, f"{n:,} points in {k} clusters"
+
+
+def _make_land(spec: dict[str, Any]) -> Made:
+    n = _positive(spec, "points", "a demo dataset needs a positive number of points")
+    if not spec.get("spherical", True):
+        raise ValueError("points on land are lon/lat: they cannot be planar")
+    spots = LAND_HOT_SPOTS if spec.get("clusters") is None else int(spec["clusters"])
+    if spots < 1:
+        raise ValueError("points on land need a positive number of hot spots")
+    if spec.get("bounds"):
+        raise ValueError("points on land cover the world's land: they take no bounds")
+    land.land_mask()  # raise LandDataMissing now, not from the first batch
+    return land_points(n, spots, seed=spec.get("seed")), n, f"{n:,} lon/lat points on land"
+
+
+@dataclass(frozen=True, slots=True)
+class DemoKind:
+    """A kind of demo data: what makes it from a spec, and the defaults both the admin's form and
+    generate_points fill in (here once, so the two make the same points from the same inputs)."""
+
+    #: what the admin's choice of it says
+    label: str
+    #: make it from a spec (see from_spec), or raise ValueError saying what is wrong
+    make: Callable[[dict[str, Any]], Made]
+    #: the geometry it always has (points on land are lon/lat); None: the spec's "spherical" says
+    geometry: GeometryKind | None = None
+    #: its defaults; None where the kind takes no such input
+    size: tuple[int, int] | None = None  # a grid's width and height
+    points: int | None = None
+    clusters: int | None = None  # clusters, or on land city-like hot spots
+    #: whether it takes bounds (default PLANAR_BOUNDS, or WORLD when spherical)
+    bounded: bool = False
+
+
+DEMO_KINDS: dict[str, DemoKind] = {
+    "grid": DemoKind("grid: points at integer [x, y]", _make_grid, size=(50, 50)),
+    "random": DemoKind("uniform random", _make_random, points=500_000, bounded=True),
+    "clusters": DemoKind("clustered", _make_clusters, points=500_000, clusters=20, bounded=True),
+    "land": DemoKind(
+        "lon/lat on land (around city-like hot spots)",
+        _make_land,
+        geometry=GeometryKind.SPHERICAL,
+        points=500_000,
+        clusters=LAND_HOT_SPOTS,
+    ),
+}
+
+
+def demo_kind(name: Any) -> DemoKind:
+    """Return the registry's kind of demo data `name`, or raise ValueError naming the kinds."""
+    kind = DEMO_KINDS.get(name) if isinstance(name, str) else None
+    if kind is None:
+        raise ValueError(f"unknown kind of demo data {name!r}: use {', '.join(DEMO_KINDS)}")
+    return kind
+
+
+def demo_spec(
+    kind: str,
+    *,
+    width: int | None = None,
+    height: int | None = None,
+    points: int | None = None,
+    clusters: int | None = None,
+    bounds: Bounds | None = None,
+    seed: int | None = None,
+    spherical: bool = False,
+) -> dict[str, Any]:
+    """Return the spec (as from_spec reads it) of demo data of `kind` from what the user gave:
+    an input left None takes the kind's default, one the kind does not take is left out (the
+    admin's one form for every kind sends them all). Raise ValueError for an unknown kind."""
+    made = demo_kind(kind)
+    spec: dict[str, Any] = {"kind": kind}
+    if made.size is not None:
+        spec["width"] = made.size[0] if width is None else width
+        spec["height"] = made.size[1] if height is None else height
+    if made.points is not None:
+        spec["points"] = made.points if points is None else points
+    if made.clusters is not None:
+        spec["clusters"] = made.clusters if clusters is None else clusters
+    if made.bounded:
+        spec["bounds"] = None if bounds is None else list(bounds)
+    if made.points is not None:
+        spec["seed"] = seed
+    geometry = made.geometry or (GeometryKind.SPHERICAL if spherical else GeometryKind.PLANAR)
+    spec["spherical"] = geometry == GeometryKind.SPHERICAL
+    return spec
+
+
+def demo_geometry(spec: dict[str, Any]) -> GeometryKind:
+    """Return the geometry kind of the demo data `spec` describes."""
+    fixed = demo_kind(spec.get("kind")).geometry
+    if fixed is not None:
+        return fixed
+    return GeometryKind.SPHERICAL if spec.get("spherical") else GeometryKind.PLANAR
+
+
+def from_spec(spec: dict[str, Any]) -> Made:
+    """Return (the batches, how many points, a title) of a demo dataset described by a JSON-able
+    spec (demo_spec makes one): {"kind": "grid", "width", "height"} or {"kind": "random" |
+    "clusters", "points", "clusters", "bounds": [minx, miny, maxx, maxy] (default: 0..1000, the
+    world if spherical), "seed", "spherical"} or {"kind": "land", "points", "clusters" (city-like
+    hot spots, default LAND_HOT_SPOTS), "seed"}: lon/lat points on Natural Earth's land, always
+    spherical. The admin and the commands both describe what to make this way, and an import
+    task carries the spec, not the points. Raise ValueError for a spec that cannot be made."""
+    return demo_kind(spec.get("kind")).make(spec)

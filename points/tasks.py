@@ -49,7 +49,7 @@ def generate(dataset_id: int, token: str, spec: dict[str, Any]) -> dict[str, Any
     if dataset is None:
         return {"skipped": "the dataset was deleted or made again before this task ran"}
     batches, total, _title = generators.from_spec(spec)
-    geometry = "spherical" if spec.get("spherical") else "planar"
+    geometry = generators.demo_geometry(spec)
     done = run_import(
         dataset, lambda d: dataset_fill(d, batches, geometry=geometry, progress=lambda n: n / max(total, 1))
     )

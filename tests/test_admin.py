@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import io
 import json
 import os
 import re
@@ -11,12 +12,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
+from django.template.defaultfilters import filesizeformat
 from django.test import Client
 from django.urls import reverse
 
+from points.generators import DEMO_KINDS
 from points.models import Dataset, DatasetStatus
 from points.ndjson import decode_lines
+from points.rules import LON_LAT_RANGE, NAME_RULE
 from points.stores import get_store
 from tests.conftest import run_worker
 
@@ -172,7 +178,109 @@ def test_generate_from_the_admin(admin_client: Client) -> None:
             "spherical": "on",
         },
     )
-    assert "within -180,-90,180,90" in response.content.decode()
+    assert response.context["form"].errors == {"bounds": [f"bounds of spherical data must lie within {LON_LAT_RANGE}"]}
+
+
+# What the admin's generate form gets, and generate_points's arguments for the same points: a
+# field left out takes the kind's default in both (the clusters' 300 hot spots on land, the
+# world's bounds for spherical random points).
+SAME_INPUTS: dict[str, tuple[dict[str, Any], list[str]]] = {
+    "grid": ({"width": 4, "height": 3}, ["--grid", "4x3"]),
+    "random": ({"points": 500, "seed": 3, "spherical": "on"}, ["--random", "500", "--seed", "3", "--spherical"]),
+    "clusters": (
+        {"points": 400, "clusters": 5, "bounds": "0,0,10,10", "seed": 2},
+        ["--random", "400", "--clusters", "5", "--bounds", "0,0,10,10", "--seed", "2"],
+    ),
+    "land": ({"points": 300, "seed": 4}, ["--land", "300", "--seed", "4"]),
+}
+
+
+def points_of(name: str) -> list[tuple[Any, list[float]]]:
+    return sorted((r["id"], r["pt"]) for c in get_store().iter_all(name) for r in decode_lines(c.data))
+
+
+def test_the_admin_and_the_command_offer_the_registrys_kinds() -> None:
+    page = Client()
+    page.force_login(get_user_model().objects.create_superuser("kinds", "kinds@example.org", "pw-12345-long"))
+    form = page.get(reverse("admin:points_dataset_generate")).content.decode()
+    select = re.search(r'<select name="kind".*?</select>', form, re.S)
+    assert select is not None
+    offered = re.findall(r'<option value="([^"]+)"[^>]*>([^<]+)</option>', select.group(0))
+    assert offered == [(key, html.escape(kind.label)) for key, kind in DEMO_KINDS.items()]
+    # The command reaches every kind too: SAME_INPUTS gives each one's arguments (a kind added to
+    # the registry without them fails here), and the next test makes each both ways.
+    assert list(SAME_INPUTS) == list(DEMO_KINDS)
+
+
+@pytest.mark.parametrize("kind", list(SAME_INPUTS))
+def test_the_admin_and_the_command_make_the_same_dataset_from_the_same_inputs(admin_client: Client, kind: str) -> None:
+    fields, arguments = SAME_INPUTS[kind]
+    response = admin_client.post(reverse("admin:points_dataset_generate"), {"name": "by-admin", "kind": kind, **fields})
+    assert response.status_code == 302, response.context["form"].errors
+    run_worker()
+    call_command("generate_points", "by-command", *arguments, stdout=io.StringIO())
+    by_admin, by_command = Dataset.objects.get(name="by-admin"), Dataset.objects.get(name="by-command")
+    assert by_admin.status == by_command.status == DatasetStatus.READY
+    assert (by_admin.title, by_admin.geometry, by_admin.count, by_admin.bounds) == (
+        by_command.title,
+        by_command.geometry,
+        by_command.count,
+        by_command.bounds,
+    )
+    assert by_admin.count > 0 and points_of("by-admin") == points_of("by-command")
+
+
+def test_dataset_refusals_land_on_the_field_they_are_about(admin_client: Client, settings: Any, tmp_path: Path) -> None:
+    generate = reverse("admin:points_dataset_generate")
+    # A name against the rule: the name field's, before points.datasets is asked.
+    for response in (
+        admin_client.post(ADD, {"name": "Bad Name", "file": SimpleUploadedFile("p.csv", b"x,y\n1,2\n")}),
+        admin_client.post(generate, {"name": "Bad Name", "kind": "grid"}),
+    ):
+        form = response.context["form"]
+        assert form.errors["name"] == [NAME_RULE] and not form.non_field_errors()
+    # A name taken (points.datasets' DatasetConflict): the name field's too.
+    upload(admin_client, "taken", "p.csv", b"x,y\n1,2\n")
+    for response in (
+        upload(admin_client, "taken", "p.csv", b"x,y\n3,4\n"),
+        admin_client.post(generate, {"name": "taken", "kind": "grid"}),
+    ):
+        form = response.context["form"]
+        assert form.errors["name"] == ["dataset 'taken' exists (ready); delete it first or replace it"]
+        assert not form.non_field_errors()
+    # Any other failure is the form's, not a field's: here the upload cannot be stored.
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    settings.POINTS_UPLOAD_DIR = str(blocker / "uploads")
+    form = upload(admin_client, "fresh", "p.csv", b"x,y\n1,2\n").context["form"]
+    assert "name" not in form.errors and "file" not in form.errors
+    assert [str(e) for e in form.non_field_errors()] == [
+        "The upload could not be stored on the server (Not a directory); nothing was imported."
+    ]
+    assert Dataset.objects.get(name="fresh").status == DatasetStatus.FAILED
+
+
+def test_the_list_never_asks_the_store_for_sizes_and_the_change_page_once(
+    admin_client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("s1", "s2", "s3"):
+        call_command("generate_points", name, "--grid", "20x20", stdout=io.StringIO())
+    store = get_store()
+    real = store.size
+    asked: list[str] = []
+
+    def counted(dataset: str) -> int | None:
+        asked.append(dataset)
+        return real(dataset)
+
+    monkeypatch.setattr(store, "size", counted)
+    listing = admin_client.get(reverse("admin:points_dataset_changelist")).content.decode()
+    assert all(name in listing for name in ("s1", "s2", "s3")) and asked == []
+    pk = Dataset.objects.get(name="s2").pk
+    page = admin_client.get(reverse("admin:points_dataset_change", args=[pk])).content.decode()
+    assert asked == ["s2"]
+    size = real("s2")
+    assert size and f'<div class="readonly">{filesizeformat(size)}</div>' in page
 
 
 def test_delete_one_and_many_removes_the_points(admin_client: Client) -> None:
@@ -300,7 +408,7 @@ def test_an_upload_that_fills_the_disk_is_refused_and_leaves_nothing(
 
     settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 1024  # to disk, as large uploads go
     real = TemporaryFileUploadHandler.receive_data_chunk
-    written = []
+    written: list[int] = []
 
     def disk_fills(self: TemporaryFileUploadHandler, raw_data: bytes, start: int) -> Any:
         if written:  # the disk is full after the first piece
@@ -414,7 +522,7 @@ def test_after_a_form_error_the_file_is_kept_and_used_again(
     response = admin_client.post(ADD, {"name": "Not A Name", "file": SimpleUploadedFile("mine.csv", content)})
     page = response.content.decode()
     assert response.status_code == 200 and "Use 1 to 63 lowercase letters" in page
-    assert "Your file “mine.csv” (16 B) is kept on the server from your last try" in page
+    assert "Your file “mine.csv” (16\xa0bytes) is kept on the server from your last try" in page
     (kept,) = kept_files(settings)
     assert kept.read_bytes() == content
     reference = kept_reference(page)

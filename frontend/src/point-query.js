@@ -1,8 +1,9 @@
 /** Run point queries in the parsing worker, one at a time: starting a query aborts the one running. */
 
-// The stream formats the worker reads. Arrow is asked for unless the page says otherwise: it
-// measured fastest (frontend/README.md, "Measured"). Whatever comes, the worker reads it by
-// its Content-Type.
+// The formats the page may ask the server for (`?format=` on a stream's URL): Arrow unless the
+// page's own URL says `?format=ndjson`, as Arrow measured fastest (frontend/README.md, "Measured").
+// What was asked does not decide how the answer is read: the worker reads a point stream by its
+// Content-Type, Arrow's with the Arrow reader and any other as NDJSON (point-worker.js).
 export const FORMATS = ['arrow', 'ndjson'];
 export const DEFAULT_FORMAT = 'arrow';
 

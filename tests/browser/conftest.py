@@ -192,21 +192,3 @@ def task_worker(live_server: Any) -> Iterator[None]:
     worker.running = False
     thread.join(timeout=30)
     connections.close_all()
-
-
-def preview_pixels(page: Page) -> int:
-    """Return how many pixels of the admin preview's canvas have the points' colour (PREVIEW_RGBA)."""
-    return int(
-        page.evaluate(
-            """([r, g, b]) => {
-                const canvas = document.querySelector('#dataset-preview canvas');
-                const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
-                let n = 0;
-                for (let i = 0; i < data.length; i += 4) {
-                  if (data[i] === r && data[i + 1] === g && data[i + 2] === b && data[i + 3] === 255) n += 1;
-                }
-                return n;
-            }""",
-            PREVIEW_RGBA[:3],
-        )
-    )

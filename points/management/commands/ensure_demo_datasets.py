@@ -7,9 +7,9 @@ from typing import Any
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from points import jobs, tasks
+from points import generators, jobs, tasks
 from points.datasets import dataset_prepare
-from points.models import Dataset, DatasetStatus, GeometryKind, ImportJob
+from points.models import Dataset, DatasetStatus, ImportJob
 
 DEMOS: list[tuple[str, list[str]]] = [
     ("grid", ["--grid", "50x50", "--title", "50 x 50 grid (the original demo)"]),
@@ -52,7 +52,7 @@ QUEUED_DEMOS: list[tuple[str, str, dict[str, Any]]] = [
     (
         "clusters-5m",
         "5,000,000 points in 40 clusters",
-        {"kind": "clusters", "points": 5_000_000, "clusters": 40, "bounds": [0, 0, 1000, 1000], "seed": 55},
+        generators.demo_spec("clusters", points=5_000_000, clusters=40, bounds=(0, 0, 1000, 1000), seed=55),
     ),
 ]
 
@@ -80,7 +80,7 @@ class Command(BaseCommand):
             jobs.reap([existing])
             if existing.status == DatasetStatus.READY or existing.job != ImportJob.NONE:
                 return
-        geometry = GeometryKind.SPHERICAL if spec.get("spherical") else GeometryKind.PLANAR
+        geometry = generators.demo_geometry(spec)
         dataset = dataset_prepare(name=name, title=title, geometry=geometry, replace=True, job=ImportJob.QUEUED)
         tasks.queue_for(dataset, tasks.generate, spec=spec)
         self.stdout.write(f"{name}: queued for the task worker ({title}); the page shows its progress")

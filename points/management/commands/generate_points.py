@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from points import generators
 from points.datasets import DatasetError, dataset_import
-from points.models import GeometryKind
-from points.stores.base import PointBatch
 
 
 class Command(BaseCommand):
@@ -32,10 +29,13 @@ class Command(BaseCommand):
             "--clusters",
             metavar="K",
             type=int,
-            help="with --random: gather the points in K clusters; with --land: K hot spots",
+            help="with --random: gather the points in K clusters; with --land: K hot spots "
+            f"(default {generators.DEMO_KINDS['land'].clusters})",
         )
         parser.add_argument(
-            "--bounds", metavar="MINX,MINY,MAXX,MAXY", help="default 0,0,1000,1000 (world if --spherical)"
+            "--bounds",
+            metavar="MINX,MINY,MAXX,MAXY",
+            help=f"default {','.join(f'{v:g}' for v in generators.PLANAR_BOUNDS)} (world if --spherical)",
         )
         parser.add_argument("--seed", type=int, default=None, help="random seed, for the same points every time")
         parser.add_argument("--spherical", action="store_true", help="lon/lat data with geodesic queries")
@@ -44,7 +44,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **opts: Any) -> None:
         try:
-            batches, what, total = self._batches(opts)
+            spec = self.spec(opts)
+            batches, total, what = generators.from_spec(spec)
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         started = time.perf_counter()
@@ -52,9 +53,7 @@ class Command(BaseCommand):
             dataset = dataset_import(
                 name=opts["name"],
                 batches=batches,
-                geometry=GeometryKind.SPHERICAL
-                if opts["spherical"] or opts["land"] is not None
-                else GeometryKind.PLANAR,
+                geometry=generators.demo_geometry(spec),
                 title=opts["title"] or what,
                 replace=opts["replace"],
                 total=total,
@@ -70,27 +69,23 @@ class Command(BaseCommand):
         )
 
     @staticmethod
-    def _batches(opts: dict[str, Any]) -> tuple[Iterator[PointBatch], str, int]:
-        spec: dict[str, Any]
+    def spec(opts: dict[str, Any]) -> dict[str, Any]:
+        """Return the spec of what the options ask for (points.generators.demo_spec: the defaults
+        are the registry's, as in the admin), or raise ValueError saying what is wrong."""
+        if opts["clusters"] is not None and opts["clusters"] < 1:
+            raise ValueError("--clusters needs a positive number")
         if opts["grid"]:
             width, height = generators.parse_grid(opts["grid"])
-            spec = {"kind": "grid", "width": width, "height": height}
-        elif opts["land"] is not None:
+            return generators.demo_spec("grid", width=width, height=height, spherical=opts["spherical"])
+        if opts["land"] is not None:
             if opts["bounds"]:
                 raise ValueError("--land covers the world's land: it takes no --bounds")
-            if opts["clusters"] is not None and opts["clusters"] < 1:
-                raise ValueError("--clusters needs a positive number")
-            spec = {"kind": "land", "points": opts["land"], "clusters": opts["clusters"], "seed": opts["seed"]}
-        else:
-            if opts["clusters"] is not None and opts["clusters"] < 1:
-                raise ValueError("--clusters needs a positive number")
-            spec = {
-                "kind": "random" if opts["clusters"] is None else "clusters",
-                "points": opts["random"],
-                "clusters": opts["clusters"],
-                "bounds": list(generators.parse_bounds(opts["bounds"])) if opts["bounds"] else None,
-                "seed": opts["seed"],
-                "spherical": opts["spherical"],
-            }
-        batches, total, what = generators.from_spec(spec)
-        return batches, what, total
+            return generators.demo_spec("land", points=opts["land"], clusters=opts["clusters"], seed=opts["seed"])
+        return generators.demo_spec(
+            "random" if opts["clusters"] is None else "clusters",
+            points=opts["random"],
+            clusters=opts["clusters"],
+            bounds=generators.parse_bounds(opts["bounds"]) if opts["bounds"] else None,
+            seed=opts["seed"],
+            spherical=opts["spherical"],
+        )
