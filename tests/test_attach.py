@@ -23,6 +23,7 @@ from django.urls import reverse
 
 from points.datasets import DatasetConflict, dataset_prepare
 from points.models import Dataset, DatasetStatus
+from points.rules import GeometryKind
 from points.schema import ColumnType, PointSchema
 from points.stores.base import ATTACH_NEEDS_MONGO, StoreError
 from points.stores.mongo.attach import (
@@ -53,8 +54,20 @@ from tests.stream_client import read_body
 
 NUMBERS = ["double", "int", "long"]
 KEYED = ["double", "int", "long", "decimal"]  # what a 2d index takes as a number
-PAIRS = {"db": "geo", "collection": "coords", "location_field": "pt", "location": "pair", "id_field": "id"}
-POINTS = {"db": "geo", "collection": "places", "location_field": "loc", "location": "point", "id_field": None}
+PAIRS: dict[str, Any] = {
+    "db": "geo",
+    "collection": "coords",
+    "location_field": "pt",
+    "location": "pair",
+    "id_field": "id",
+}
+POINTS: dict[str, Any] = {
+    "db": "geo",
+    "collection": "places",
+    "location_field": "loc",
+    "location": "point",
+    "id_field": None,
+}
 
 
 def pair_check(path: str) -> dict[str, Any]:
@@ -153,30 +166,30 @@ INDEXES = [
 
 
 def test_spatial_index_is_the_right_kind_on_the_field_first() -> None:
-    assert spatial_index(INDEXES, "pt", "planar") == "pt_2d_kind_1"
-    assert spatial_index(INDEXES, "pt", "spherical") is None
+    assert spatial_index(INDEXES, "pt", GeometryKind.PLANAR) == "pt_2d_kind_1"
+    assert spatial_index(INDEXES, "pt", GeometryKind.SPHERICAL) is None
     # Partial and hidden indexes are passed over; a compound one with the field first counts.
-    assert spatial_index(INDEXES, "loc", "spherical") == "loc_2dsphere_kind_1"
-    assert spatial_index(INDEXES, "loc", "planar") is None
-    assert spatial_index(INDEXES[:2], "pt", "planar") is None
-    assert spatial_index([], "pt", "planar") is None
+    assert spatial_index(INDEXES, "loc", GeometryKind.SPHERICAL) == "loc_2dsphere_kind_1"
+    assert spatial_index(INDEXES, "loc", GeometryKind.PLANAR) is None
+    assert spatial_index(INDEXES[:2], "pt", GeometryKind.PLANAR) is None
+    assert spatial_index([], "pt", GeometryKind.PLANAR) is None
 
 
 def test_the_index_built_on_request_and_the_command_to_build_it() -> None:
     # A 2d index gets the range the store's own datasets get for those bounds.
-    _, planar = index_spec("planar", (0.0, 0.0, 99.0, 9.0))
+    _, planar = index_spec(GeometryKind.PLANAR, (0.0, 0.0, 99.0, 9.0))
     lo, hi = planar["min"], planar["max"]
     assert lo < 0 and hi > 99
-    assert index_keys("pt", "planar", (0.0, 0.0, 99.0, 9.0)) == (
+    assert index_keys("pt", GeometryKind.PLANAR, (0.0, 0.0, 99.0, 9.0)) == (
         [("pt", "2d")],
         {"name": "pt_2d", "min": lo, "max": hi},
     )
-    assert index_keys("loc", "spherical", None) == ([("loc", "2dsphere")], {"name": "loc_2dsphere"})
-    assert create_index_command("geo", "coords", "pt", "planar", (0.0, 0.0, 99.0, 9.0)) == (
+    assert index_keys("loc", GeometryKind.SPHERICAL, None) == ([("loc", "2dsphere")], {"name": "loc_2dsphere"})
+    assert create_index_command("geo", "coords", "pt", GeometryKind.PLANAR, (0.0, 0.0, 99.0, 9.0)) == (
         f'db.getSiblingDB("geo").getCollection("coords").createIndex({{"pt": "2d"}}, {{"min": {lo!r}, "max": {hi!r}}})'
     )
     assert (
-        create_index_command("geo", "places", "loc", "spherical", (1.0, 2.0, 3.0, 4.0))
+        create_index_command("geo", "places", "loc", GeometryKind.SPHERICAL, (1.0, 2.0, 3.0, 4.0))
         == 'db.getSiblingDB("geo").getCollection("places").createIndex({"loc": "2dsphere"})'
     )
 
@@ -226,7 +239,7 @@ def test_the_range_read_back_from_bson_with_decimals() -> None:
     assert nan is not None and nan[0] != nan[0]
     # Neither fits a 2d index: said before any createIndex is sent.
     with pytest.raises(StoreError, match="are not finite numbers: no 2d index can hold them"):
-        create_index_command("geo", "coords", "pt", "planar", nan)
+        create_index_command("geo", "coords", "pt", GeometryKind.PLANAR, nan)
 
 
 def test_a_document_the_2d_index_cannot_hold_is_said_with_the_command() -> None:
@@ -234,8 +247,8 @@ def test_a_document_the_2d_index_cannot_hold_is_said_with_the_command() -> None:
         "MongoDB failed to build the spatial index of geo.coords: "
         "Location13027: point not in interval of [ -0.049001, 49.049001 ] :: caused by :: { _id: 1 }"
     )
-    message = unindexable_message(PAIRS, "planar", (-20.0, 0.0, 500.0, 9.0), error)
-    command = create_index_command("geo", "coords", "pt", "planar", (-20.0, 0.0, 500.0, 9.0))
+    message = unindexable_message(PAIRS, GeometryKind.PLANAR, (-20.0, 0.0, 500.0, 9.0), error)
+    command = create_index_command("geo", "coords", "pt", GeometryKind.PLANAR, (-20.0, 0.0, 500.0, 9.0))
     assert message == (
         f"{error}\nA 2d index keys every document whose 'pt' is an array or an object, served or not, and "
         "cannot be built while one of them is not a location it can hold: its first two values numbers, "
@@ -247,24 +260,24 @@ def test_a_document_the_2d_index_cannot_hold_is_said_with_the_command() -> None:
 
 
 def test_a_missing_index_is_named_with_the_command_to_build_it() -> None:
-    message = missing_index_message([], PAIRS, "planar", (0.0, 0.0, 99.0, 9.0))
+    message = missing_index_message([], PAIRS, GeometryKind.PLANAR, (0.0, 0.0, 99.0, 9.0))
     assert message == (
         "geo.coords has no 2d index on 'pt', which a planar dataset is queried by. Create it with\n"
-        f"  {create_index_command('geo', 'coords', 'pt', 'planar', (0.0, 0.0, 99.0, 9.0))}\n"
+        f"  {create_index_command('geo', 'coords', 'pt', GeometryKind.PLANAR, (0.0, 0.0, 99.0, 9.0))}\n"
         "or attach with --create-index to have it built now."
     )
     # The other kind of index is there: say which way to attach to use it.
     spherical = [{"key": {"pt": "2dsphere"}, "name": "pt_2dsphere"}]
     assert "(it has a 2dsphere index on it, pt_2dsphere: attach with --spherical to use that one)" in (
-        missing_index_message(spherical, PAIRS, "planar", (0.0, 0.0, 1.0, 1.0))
+        missing_index_message(spherical, PAIRS, GeometryKind.PLANAR, (0.0, 0.0, 1.0, 1.0))
     )
     planar = [{"key": {"pt": "2d"}, "name": "pt_2d"}]
     assert "(it has a 2d index on it, pt_2d: attach without --spherical to use that one)" in (
-        missing_index_message(planar, PAIRS, "spherical", (0.0, 0.0, 1.0, 1.0))
+        missing_index_message(planar, PAIRS, GeometryKind.SPHERICAL, (0.0, 0.0, 1.0, 1.0))
     )
     # A 2d index cannot serve GeoJSON Points: no such advice for them.
     assert "(it has" not in missing_index_message(
-        [{"key": {"loc": "2d"}, "name": "loc_2d"}], POINTS, "spherical", (0.0, 0.0, 1.0, 1.0)
+        [{"key": {"loc": "2d"}, "name": "loc_2d"}], POINTS, GeometryKind.SPHERICAL, (0.0, 0.0, 1.0, 1.0)
     )
 
 
@@ -349,24 +362,24 @@ def test_counts_and_what_is_not_served() -> None:
 
 
 def test_which_kind_of_location_is_read() -> None:
-    assert choose_location(counts(10, 10, 0), "planar", "geo.coords") == "pair"
-    assert choose_location(counts(10, 4, 6), "planar", "geo.coords") == "pair"  # a 2d index holds only pairs
-    assert choose_location(counts(10, 4, 6), "spherical", "geo.coords") == "point"  # the most
-    assert choose_location(counts(10, 5, 5), "spherical", "geo.coords") == "pair"
+    assert choose_location(counts(10, 10, 0), GeometryKind.PLANAR, "geo.coords") == "pair"
+    assert choose_location(counts(10, 4, 6), GeometryKind.PLANAR, "geo.coords") == "pair"  # a 2d index holds only pairs
+    assert choose_location(counts(10, 4, 6), GeometryKind.SPHERICAL, "geo.coords") == "point"  # the most
+    assert choose_location(counts(10, 5, 5), GeometryKind.SPHERICAL, "geo.coords") == "pair"
     with pytest.raises(StoreError) as caught:
-        choose_location(counts(10, 0, 6), "planar", "geo.places")
+        choose_location(counts(10, 0, 6), GeometryKind.PLANAR, "geo.places")
     assert str(caught.value) == (
         "the locations in geo.places are GeoJSON Points (6 documents): attach it with --spherical "
         "(a 2d index, which planar datasets are queried by, holds only [x, y] pairs)"
     )
     with pytest.raises(StoreError) as caught:
-        choose_location(counts(3, 0, 0), "spherical", "geo.coords")
+        choose_location(counts(3, 0, 0), GeometryKind.SPHERICAL, "geo.coords")
     assert str(caught.value) == (
         "none of the 3 documents of geo.coords has a usable location in that field: an array of two "
         'numbers [x, y], or a GeoJSON Point {"type": "Point", "coordinates": [x, y]}'
     )
     with pytest.raises(StoreError, match=r"^geo.coords is empty: there is nothing to serve$"):
-        choose_location(counts(0, 0, 0), "planar", "geo.coords")
+        choose_location(counts(0, 0, 0), GeometryKind.PLANAR, "geo.coords")
 
 
 def test_bounds_pipeline() -> None:
@@ -498,7 +511,7 @@ def test_attached_meta_is_the_metadata_document() -> None:
     found = {"documents": 102, "count": 100, "without_location": 2, "other_kind": 0, "without_id": 0}
     attached = {**PAIRS, "index": "pt_2d", "index_created": False}
     survey = Survey(found, (0.0, 0.0, 9.0, 9.0), schema, [["a.b", "why"]])
-    assert attached_meta("coords", attached, "planar", survey) == {
+    assert attached_meta("coords", attached, GeometryKind.PLANAR, survey) == {
         "_id": "coords",
         "geometry": "planar",
         "count": 100,
@@ -518,7 +531,7 @@ def test_attached_meta_is_the_metadata_document() -> None:
             "left_out": [["a.b", "why"]],
         },
     }
-    assert PointSchema.from_json(attached_meta("c", attached, "planar", survey)["schema"]).stats is None
+    assert PointSchema.from_json(attached_meta("c", attached, GeometryKind.PLANAR, survey)["schema"]).stats is None
 
 
 def test_every_document_sent_is_bson() -> None:
@@ -534,7 +547,9 @@ def test_every_document_sent_is_bson() -> None:
             "bounds": bounds_pipeline(attached),
             "index_range": index_range_pipeline(attached["location_field"]),
             "types": types_pipeline(attached),
-            "meta": attached_meta("c", attached, "spherical", Survey(found, (0.0, 0.0, 1.0, 1.0), schema, [])),
+            "meta": attached_meta(
+                "c", attached, GeometryKind.SPHERICAL, Survey(found, (0.0, 0.0, 1.0, 1.0), schema, [])
+            ),
         }
         assert bson.decode(bson.encode(sent)) == sent
 
@@ -710,6 +725,7 @@ def run(command: str, *args: str) -> str:
 
 def stream(client: Client, name: str, fmt: str = "ndjson", polygon: Any = None) -> Any:
     """Return what a client reads of the dataset's points (all, or those inside `polygon`)."""
+    response: Any  # a streaming response (the test client's type says HttpResponse)
     if polygon is None:
         response = client.get(f"/api/datasets/{name}/points?format={fmt}")
     else:
@@ -782,7 +798,7 @@ def test_a_missing_index_is_built_only_when_asked(mongo: tuple[Any, Any]) -> Non
     points = user["coords"]
     points.insert_many(coords(100, width=50))  # x up to 49, y up to 1
     before = snapshot(points)
-    _, planar = index_spec("planar", (0.0, 0.0, 49.0, 1.0))
+    _, planar = index_spec(GeometryKind.PLANAR, (0.0, 0.0, 49.0, 1.0))
     lo, hi = planar["min"], planar["max"]
     args = ["coords", "--collection", f"{user.name}.coords", "--location-field", "pt", "--id-field", "id"]
     with pytest.raises(CommandError) as caught:
@@ -827,13 +843,13 @@ def test_the_2d_index_range_holds_every_document_it_keys(mongo: tuple[Any, Any])
     args = ["coords", "--collection", f"{user.name}.coords", "--location-field", "pt", "--id-field", "id"]
     with pytest.raises(CommandError) as caught:
         run("attach_collection", *args)
-    assert f"Create it with\n  {create_index_command(user.name, 'coords', 'pt', 'planar', keyed)}\n" in str(
+    assert f"Create it with\n  {create_index_command(user.name, 'coords', 'pt', GeometryKind.PLANAR, keyed)}\n" in str(
         caught.value
     )
 
     out = run("attach_collection", *args, "--create-index")  # the served documents' range would be refused
     assert "spatial index: pt_2d (built now)" in out and "bounds: 0, 0, 49, 1\n" in out
-    _, planar = index_spec("planar", keyed)
+    _, planar = index_spec(GeometryKind.PLANAR, keyed)
     built = {i["name"]: i for i in points.list_indexes()}["pt_2d"]
     assert built["min"] == planar["min"] and built["max"] == planar["max"]
     assert store.count("coords") == 100
@@ -858,7 +874,7 @@ def test_a_document_no_2d_index_can_hold_is_said(mongo: tuple[Any, Any], documen
     error = str(caught.value).split("\n", 1)[0]
     assert error.startswith("MongoDB failed to build the spatial index: ") and code in error
     attached = {"db": user.name, "collection": "coords", "location_field": "pt"}
-    assert str(caught.value) == unindexable_message(attached, "planar", (0.0, 0.0, 49.0, 1.0), error)
+    assert str(caught.value) == unindexable_message(attached, GeometryKind.PLANAR, (0.0, 0.0, 49.0, 1.0), error)
     assert not store.exists("coords") and [i["name"] for i in points.list_indexes()] == ["_id_"]
 
 

@@ -13,6 +13,7 @@ from bench import shapes
 from points import rings
 from points.geometry import parse_area
 from points.rings import Ring
+from points.rules import GeometryKind
 from points.stores.embedded.zorder import morton
 
 
@@ -111,7 +112,7 @@ def test_multipolygon_of_many_parts_with_holes_matches_shapely() -> None:
         hole = np.column_stack([cx + r / 3 * np.cos(t), cy + r / 3 * np.sin(-t)])
         parts.append([[*shell.tolist(), shell[0].tolist()], [*hole.tolist(), hole[0].tolist()]])
     doc = {"type": "MultiPolygon", "coordinates": parts}
-    area = parse_area(doc, kind="planar", max_vertices=50_000)
+    area = parse_area(doc, kind=GeometryKind.PLANAR, max_vertices=50_000)
     xs, ys = rng.uniform(-5, 105, 100_000), rng.uniform(-5, 105, 100_000)
     # The oracle: in a shell (closed) and not inside or on its hole, for some part.
     oracle = np.zeros(len(xs), dtype=bool)
@@ -146,7 +147,7 @@ def test_multipolygon_of_many_parts_with_holes_matches_shapely() -> None:
 @pytest.mark.parametrize("shape", ["star", "walk", "squares"])
 def test_spherical_shapes_match_s2(shape: str) -> None:
     doc = shapes.spherical(shape)
-    area = parse_area(doc, kind="spherical")
+    area = parse_area(doc, kind=GeometryKind.SPHERICAL)
     rng = np.random.default_rng(8)
     lon = rng.uniform(-180, 180, 200_000)
     lat = np.degrees(np.arcsin(rng.uniform(-1, 1, 200_000)))
@@ -176,7 +177,7 @@ def test_spherical_part_envelopes_hold_their_polygons() -> None:
         ring = np.column_stack([center[0] + 8 * np.cos(t), np.clip(center[1] + 6 * np.sin(t), -89.9, 89.9)])
         ring[:, 0] = (ring[:, 0] + 180) % 360 - 180
         doc = {"type": "Polygon", "coordinates": [[*ring.tolist(), ring[0].tolist()]]}
-        area = parse_area(doc, kind="spherical")
+        area = parse_area(doc, kind=GeometryKind.SPHERICAL)
         test = area._tests[0]
         inside = test.contains_xy(lon, lat)
         assert inside.any()

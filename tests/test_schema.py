@@ -59,7 +59,12 @@ def test_the_schema_survives_its_json() -> None:
 
 
 def test_property_statistics() -> None:
-    rows = [{"n": 3, "s": "a", "b": True}, {"n": -1.5, "s": "b", "b": False}, {"n": None, "s": "a"}, {"s": "a"}]
+    rows: list[dict[str, Any]] = [
+        {"n": 3, "s": "a", "b": True},
+        {"n": -1.5, "s": "b", "b": False},
+        {"n": None, "s": "a"},
+        {"s": "a"},
+    ]
     schema = learn(rows[:2], rows[2:])
     assert schema.describe() == [
         {"name": "n", "type": "float64", "values": 2, "min": -1.5, "max": 3},
@@ -114,7 +119,7 @@ def test_text_and_json_columns_of_values_that_are_no_strings() -> None:
 
     point_schema = PointSchema(ColumnType.UTF8, {"s": ColumnType.UTF8, "j": ColumnType.JSON})
     arrow_schema = point_schema.arrow(dataset="d", geometry="planar")
-    records = [
+    records: list[dict[str, Any]] = [
         {"id": 7, "pt": [0.0, 0.0], "s": 5, "j": [1, "a"]},
         {"id": "b", "pt": [1.0, 1.0], "s": [1, {"k": None}], "j": None},
         {"id": Tagged("c"), "pt": [2.0, 2.0], "s": Tagged("t"), "j": {"n": 2.5}},

@@ -310,9 +310,12 @@ def test_server_memory_per_slow_stream_is_bounded_and_given_back(patient: Serve)
     def settled() -> float:
         # Two readings 0.3 s apart within 1 MB (the streams have filled their buffers, or gone).
         readings = [patient.rss_mb()]
-        wait_for(
-            lambda: readings.append(patient.rss_mb()) or abs(readings[-1] - readings[-2]) < 1, 5, "RSS still", every=0.3
-        )
+
+        def steady() -> bool:
+            readings.append(patient.rss_mb())
+            return abs(readings[-1] - readings[-2]) < 1
+
+        wait_for(steady, 5, "RSS still", every=0.3)
         return readings[-1]
 
     for s in batch(32):  # first-time costs (threads, imports, the store's caches) out of the figures

@@ -79,8 +79,9 @@ def test_the_map_follows_the_zoom_and_stays_in_step_with_the_points(page: Page, 
     assert on_land(page, [(-5.0, 47.0), (4.0, 54.0)]) == [False, False]  # Biscay, the North Sea
     screenshot(page, "map-europe")
     # Zoomed in, the ticks have decimals or whole degrees, and degree signs all the same.
-    assert all(LON_LABEL.match(label) for label in labels(page, "x"))
-    assert all(LAT_LABEL.match(label) for label in labels(page, "y"))
+    lon, lat = labels(page, "x"), labels(page, "y")
+    assert lon and all(LON_LABEL.match(label) for label in lon), lon
+    assert lat and all(LAT_LABEL.match(label) for label in lat), lat
 
 
 def test_the_axes_read_in_degrees_within_the_globe(page: Page, world: str) -> None:
@@ -115,7 +116,8 @@ def test_zooming_out_and_panning_never_leave_the_globe(page: Page, world: str) -
     )
     lat = labels(page, "y")
     assert lat and all(LAT_LABEL.match(label) and abs(degrees(label)) <= 90 for label in lat), lat
-    assert all(abs(degrees(label)) <= 180 for label in labels(page, "x"))
+    lon = labels(page, "x")
+    assert lon and all(abs(degrees(label)) <= 180 for label in lon), lon
 
     # Zoomed in near the north pole and dragged far down: the view stops at 90°N.
     page.keyboard.press("0")

@@ -82,6 +82,7 @@ def test_a_new_polygon_mid_stream_aborts_the_running_stream(page: Page, many: st
     assert 0 < len(answer.points) < 200_000 // 10
     # Only the second polygon's points are on the canvas: the first stream's are gone.
     far_outside = [p for p in api_all(live_server.url, many) if p[0] > 600 or p[1] > 600][:500]
+    assert len(far_outside) == 500
     assert all(pixel[3] == 0 for pixel in plot.pixels(far_outside))
     assert all(pixel[3] == 255 for pixel in plot.pixels(answer.points[:500]))
 
