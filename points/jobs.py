@@ -181,10 +181,11 @@ def sweep(store: PointStore) -> Swept:
     """Settle dead imports, then remove what they left (what is listed first, and only if no
     import alive afterwards owns it, so an import starting meanwhile keeps its files).
 
-    Stored names no dataset may have (they fail NAME_PATTERN: `name~token`) are the scratch
-    datasets of imports before PointStore.load published in one step; nothing writes them now,
-    so they all go."""
-    names = [n for n in store.names() if not re.fullmatch(NAME_PATTERN, n)]
+    Stored names `name~token` (no dataset may have one: they fail NAME_PATTERN) are the scratch
+    datasets of imports before PointStore.load published in one step; nothing of this release
+    writes them, but a worker of the release before may still run one during an upgrade, so a
+    scratch dataset goes once no live import's token starts with its own, as before."""
+    names = [n for n in store.names() if "~" in n and not re.fullmatch(NAME_PATTERN, n)]
     upload_dir = Path(settings.POINTS_UPLOAD_DIR)
     uploads = [p for p in upload_dir.iterdir() if _UPLOAD.match(p.name)] if upload_dir.is_dir() else []
     lock_dir = Path(settings.POINTS_IMPORT_LOCK_DIR)
@@ -193,8 +194,10 @@ def sweep(store: PointStore) -> Swept:
     live = _live_tokens()
     swept = Swept([], [], 0)
     for name in names:
-        store.drop(name)
-        swept.scratch.append(name)
+        prefix = name.split("~", 1)[1]
+        if not any(token.startswith(prefix) for token in live):
+            store.drop(name)
+            swept.scratch.append(name)
     for path in uploads:
         match = _UPLOAD.match(path.name)
         if match and match.group(1) not in live:

@@ -208,7 +208,11 @@ def test_head_is_in_the_openapi_document() -> None:
         ),
         (
             StoreUnavailable("MongoDB failed: AutoReconnect"),
-            Failure(503, "dataset 'd' cannot be read: MongoDB failed: AutoReconnect", 30),
+            Failure(
+                503,
+                "dataset 'd' cannot be read: the point store cannot be reached now; ask again shortly (the failure is logged for the operators)",
+                30,
+            ),
         ),
         (StoreDamaged("dataset 'd' is damaged (block 1)"), Failure(503, "dataset 'd' is damaged (block 1)")),
         (
@@ -265,7 +269,7 @@ def test_a_503_keeps_its_retry_after_for_head_and_get(settings: Any) -> None:
         assert get.status_code == head.status_code == 503, path
         assert get["Retry-After"] == head["Retry-After"] == "30"
         assert head_body == b"" and json.loads(get_body)["error"].startswith(
-            "dataset 'remote' cannot be read: MongoDB failed to read dataset metadata: no server could be reached"
+            "dataset 'remote' cannot be read: the point store cannot be reached now; ask again shortly"
         )
 
 

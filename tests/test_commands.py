@@ -16,6 +16,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django_tasks_db.models import DBTaskResult
 
+from points.datasets import dataset_prepare
+from points.jobs import holding_lock
 from points.models import Dataset, DatasetStatus, ImportJob
 from points.ndjson import decode_lines
 from points.stores import get_store
@@ -340,6 +342,7 @@ def test_an_import_sweeps_the_scratch_datasets_the_two_step_imports_of_old_left(
 
     call_command("generate_points", "dead", "--grid", "3x3")
     call_command("generate_points", "scratch", "--grid", "2x2")
+    call_command("generate_points", "running", "--grid", "2x2")
     store = get_store()
     assert isinstance(store, EmbeddedStore)
     # What a killed import of the code before single-step loads left: a dataset `name~token`
@@ -350,9 +353,16 @@ def test_an_import_sweeps_the_scratch_datasets_the_two_step_imports_of_old_left(
     conn.execute("UPDATE datasets SET name = 'dead~0123456789ab' WHERE name = 'scratch'")
     conn.execute("UPDATE blocks SET dataset = 'dead~0123456789ab' WHERE dataset = 'scratch'")
     Dataset.objects.filter(name="scratch").delete()
-    assert "dead~0123456789ab" in store.names() and (store.data_dir / version).is_dir()
-    call_command("generate_points", "other", "--grid", "2x2")  # an import sweeps as it starts
+    # One an import of that code still runs (during an upgrade) is kept: its token is live.
+    running = dataset_prepare(name="running", replace=True)
+    alive = f"running~{running.import_token[:12]}"
+    conn.execute("UPDATE datasets SET name = ? WHERE name = 'running'", (alive,))
+    conn.execute("UPDATE blocks SET dataset = ? WHERE dataset = 'running'", (alive,))
+    assert {"dead~0123456789ab", alive} <= set(store.names()) and (store.data_dir / version).is_dir()
+    with holding_lock(running.import_token):
+        call_command("generate_points", "other", "--grid", "2x2")  # an import sweeps as it starts
     assert "dead~0123456789ab" not in store.names() and not (store.data_dir / version).exists()
+    assert alive in store.names()
     assert stream_ids("dead") == list(range(9)) and stream_ids("other") == list(range(4))
 
 

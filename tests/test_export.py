@@ -440,7 +440,7 @@ def test_a_store_failing_midway_is_written_as_the_exports_error(
     coding: str,
 ) -> None:
     dataset_import(name="many", batches=random_batches(60_000, (0, 0, 1, 1), seed=3), replace=True)
-    message = "dataset 'many' cannot be read: MongoDB failed to read points: AutoReconnect"
+    message = "dataset 'many' cannot be read: the point store cannot be reached now; ask again shortly (the failure is logged for the operators)"
 
     def plain(fmt: str) -> bytes:
         data = body(fetch(client, "many", f"format={fmt}", HTTP_ACCEPT_ENCODING=coding))

@@ -414,6 +414,27 @@ def test_plain_integer_ids_keep_the_csv_fast_path(monkeypatch: pytest.MonkeyPatc
     assert [p["id"] for p in read(data + "-007,.5,1\n", "csv")] == [i * 7 - 50 for i in range(1000)] + [-7]
 
 
+def test_csv_ids_past_2_to_the_53_are_exact_on_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    # orjson reads numbers through float64, where 2**53 + 1 is 2**53: the ids come from their text.
+    ids = [2**53 - 1, 2**53, 2**53 + 1, 2**63 - 1, -(2**63)]
+    rows = "".join(f"{i},1,2\n" for i in ids)
+    slow = read("id,x,y,note\n" + rows.replace("\n", ",a\n"), "csv")
+
+    def no_rows(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the row-by-row reader was used")
+
+    monkeypatch.setattr(csv_reader, "_csv_rows", no_rows)
+    assert [p["id"] for p in read("id,x,y\n" + rows, "csv")] == [p["id"] for p in slow] == ids
+
+
+@pytest.mark.parametrize("cells", ["true,false", "1,null", "false,1"])
+def test_json_literals_are_no_csv_coordinates_on_any_path(cells: str) -> None:
+    for header in ("x,y", "x,y,note"):
+        row = cells if header == "x,y" else f"{cells},a"
+        with pytest.raises(ImportFileError, match=r"^line 2: column “[xy]” is not a number: '(true|false|null)'$"):
+            read(f"{header}\n{row}\n", "csv")
+
+
 def test_csv_ids_beyond_64_bits_are_refused_with_advice_that_works_in_csv() -> None:
     advice = (
         "is too large for a 64-bit integer; an id of digits is read as an integer: to keep such ids, "

@@ -200,15 +200,24 @@ def _csv_block(block: bytes, layout: _CsvLayout, batcher: Batcher) -> PointBatch
     flat = block.replace(b"\n", b",")
     try:
         # orjson reads numbers far faster than numpy's string casts; JSON numbers are a subset of
-        # what a CSV may hold, so anything else (".5", "+1", "1.") falls back to numpy below.
+        # what a CSV may hold, so anything else (".5", "+1", "1.") falls back to numpy below. JSON's
+        # true, false and null are no numbers in a CSV (float64 would make 1, 0 and NaN of them):
+        # a block with one of their letters goes to numpy, which refuses them.
+        if b"t" in flat or b"f" in flat or b"n" in flat:
+            raise ValueError("not JSON numbers only")
         values = np.array(orjson.loads(b"[" + flat[:-1] + b"]"), dtype=np.float64).reshape(len(ends), width)
         xs, ys = values[:, layout.x], values[:, layout.y]
         ids = None
         if layout.id >= 0:
             column = values[:, layout.id]
-            if np.abs(column).max() > 2**53:  # beyond what a float64 holds exactly
-                return None
-            ids = column.astype(np.int64)
+            if np.abs(column).max() >= 2**53:  # 2**53 + 1 reads as 2**53: take the ids from their text
+                cells = np.array(flat.split(b",")[:-1]).reshape(len(ends), width)[:, layout.id]
+                try:
+                    ids = cells.astype(np.int64)  # _integer_ids checked they are digits
+                except OverflowError:  # an id beyond 64 bits, which point_id refuses
+                    return None
+            else:
+                ids = column.astype(np.int64)
     except (orjson.JSONDecodeError, TypeError, ValueError):
         fields = np.array(flat.split(b",")[:-1]).reshape(len(ends), width)
         if fields.dtype.itemsize > 40:  # no plain number is this long: let the row reader say what it is

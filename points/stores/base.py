@@ -80,7 +80,10 @@ class PointStore(abc.ABC):
     points.datasets uses it to check, in a Django transaction, that the import still owns the
     dataset and to write its metadata there: the store publishes last, inside that transaction
     (a crash between the publish and the commit is put right by points.jobs.reconcile). The
-    guard is entered once per load, after every point is written and indexed.
+    guard is entered once per load, after every point is written and indexed. A drop while a
+    load runs is not a contract of its own: MongoDB refuses the publish (the load's claim went with
+    the dataset), the embedded store publishes; the guard is what decides (points.datasets refuses
+    when the dataset's row is gone).
 
     Backends implement `_load`; `load` checks what every store must refuse first (as Django's
     Storage.save calls _save).

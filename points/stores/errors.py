@@ -2,9 +2,10 @@
 
 Every StoreError is raised by our code, with text we wrote: the dataset's name, MongoDB's reason
 kept short (points.stores.mongo.errors), what to do next; never a traceback or a full path. So its
-message is fit for a user by construction, and an API client reads it (`public`), except for the two
+message is fit for a user by construction, and an API client reads it (`public`), except for the three
 classes whose messages are for the operators (StoreFull names the store's directory,
-StoreMisconfigured the setting or the file): a client reads a generic message of theirs. Anything a
+StoreMisconfigured the setting or the file, StoreUnavailable the servers): a client reads a generic
+message of theirs. Anything a
 store raises that is not a StoreError is an internal error (a bug, an OSError naming a path):
 logged with its traceback, and shown only as `INTERNAL`. `failure` maps all of them, once, for the
 JSON error answered before a stream's first byte and for the error line that ends a stream midway
@@ -14,7 +15,7 @@ JSON error answered before a stream's first byte and for the error line that end
 |---------------------|--------|-------------|----------------------------------------------------|
 | DatasetNotFound     | 404    |             | its message                                        |
 | StoreError (plain)  | 500    |             | its message                                        |
-| StoreUnavailable    | 503    | 30 s        | its message                                        |
+| StoreUnavailable    | 503    | 30 s        | a generic message (its message names the servers)  |
 | StoreDamaged        | 503    |             | its message                                        |
 | StoreFull           | 503    |             | a generic message (its message names the disk)     |
 | StoreMisconfigured  | 503    |             | a generic message (its message names the setting)  |
@@ -97,11 +98,16 @@ class StoreFull(StoreError):
 
 class StoreUnavailable(StoreError):
     """The store's server cannot be reached, or answered with an error asking again may cure (a
-    failover, a timeout): 503 with a Retry-After of about a failover's length, and the message
-    (MongoDB's reason, which names the server, not its credentials)."""
+    failover, a timeout): 503 with a Retry-After of about a failover's length. Its message,
+    MongoDB's reason, names the servers and the deployment's topology: it is for the operators
+    (the log, the commands, the admin); an API client reads only that the store is out of reach."""
 
     status = 503
     retry_after = 30
+
+    @property
+    def public(self) -> str:
+        return "the point store cannot be reached now; ask again shortly (the failure is logged for the operators)"
 
 
 class StoreDamaged(StoreError):
