@@ -375,11 +375,14 @@ def test_every_route_is_documented_with_the_name_rule() -> None:
         "/api/datasets/{name}/overview",
         "/api/openapi.json",
     }
+    named: set[str] = set()
     for path, operations in DOCUMENT["paths"].items():
         for operation in operations.values():
             for parameter in operation.get("parameters", []):
                 if parameter["in"] == "path":
                     assert parameter["schema"]["pattern"] == NAME_PATTERN, path
+                    named.add(path)
+    assert named == {path for path in DOCUMENT["paths"] if "{name}" in path}
 
 
 @pytest.mark.parametrize("path", sorted(DOCUMENT["paths"]))
