@@ -23,7 +23,7 @@ from django.urls import reverse
 
 from points.datasets import DatasetConflict, dataset_prepare
 from points.models import Dataset, DatasetStatus
-from points.rules import GeometryKind
+from points.rules import NAME_RULE, GeometryKind
 from points.schema import ColumnType, PointSchema
 from points.stores.base import ATTACH_NEEDS_MONGO, StoreError
 from points.stores.mongo.attach import (
@@ -150,6 +150,21 @@ def test_the_location_and_id_fields_are_top_level_names() -> None:
     for bad in ("", "geo.pt", "$pt"):
         with pytest.raises(StoreError, match=r"--location-field must name a top-level field \(no '\.', not starting"):
             check_field("--location-field", bad)
+
+
+@pytest.mark.parametrize("name", ["grid~0123456789ab", "Coords", "", "-coords", "c" * 64])
+def test_the_store_refuses_a_name_no_dataset_may_have(name: str) -> None:
+    from points.stores.mongo import MongoStore
+
+    # Before it asks the server (none listens here): a registration under a name the sweep takes
+    # for an old scratch dataset (`name~token`) would be dropped by the next import's sweep.
+    store = MongoStore("mongodb://127.0.0.1:9/pointsite", server_selection_timeout_ms=50)
+    try:
+        with pytest.raises(StoreError) as caught:
+            store.attach(name, collection="geo.coords", location_field="pt")
+    finally:
+        store.close()
+    assert str(caught.value) == f"invalid dataset name {name!r}: {NAME_RULE}"
 
 
 # --- the spatial index --------------------------------------------------------------------

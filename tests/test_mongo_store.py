@@ -4,8 +4,11 @@ MongoDB refuses (see tests/test_stores_contract.py for the same store against a 
 
 from __future__ import annotations
 
+import logging
 import socket
-from datetime import UTC, datetime
+import threading
+import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -15,22 +18,30 @@ from points.schema import PointSchema
 from points.stores.base import DatasetNotFound, StoreError, StoreUnavailable
 from points.stores.mongo.errors import store_error
 from points.stores.mongo.store import (
+    CLAIM_BEAT_S,
+    CLAIM_STALE_S,
     COLLSTATS_PIPELINE,
     MongoStore,
     active_collection,
     claim,
     cursors_pipeline,
+    heartbeat,
     loading,
     never_published,
     new_meta,
+    old_layout_claims,
     parse_shard_key,
     published,
     retirement,
     shard_command,
+    stale_claims,
     unclaimed,
     url_options,
     version_name,
 )
+from tests.conftest import MONGODB_TOPOLOGIES, mongo_topology
+
+NOW = datetime(2026, 12, 4, 3, 0, tzinfo=UTC)
 
 
 def test_a_dataset_starts_without_a_version() -> None:
@@ -47,18 +58,42 @@ def test_a_dataset_starts_without_a_version() -> None:
 def test_each_load_claims_a_new_version_named_before_it_exists() -> None:
     first, second = version_name("grid"), version_name("grid")
     assert first != second and first.startswith("points.grid.") and len(first) == len("points.grid.") + 12
-    # An upsert: the first load of a dataset makes its document, unpublished; an attached one is
-    # not matched (and the upsert's insert then fails on its _id).
-    assert claim("grid", first, GeometryKind.PLANAR) == (
-        {"_id": "grid", "attached": {"$exists": False}},
+    # An upsert: the first load of a dataset makes its document, unpublished. Not matched (the
+    # upsert's insert then fails on its _id): an attached dataset's, the older layout's string or null.
+    assert claim("grid", first, GeometryKind.PLANAR, NOW) == (
+        {"_id": "grid", "attached": {"$exists": False}, "loading": {"$not": {"$type": ["string", "null"]}}},
         {
-            "$addToSet": {"loading": first},
+            "$addToSet": {"loading": {"name": first, "beat": NOW}},
             "$setOnInsert": {"geometry": "planar", "count": 0, "bounds": None, "loaded": False, "collection": None},
         },
     )
-    assert loading({"_id": "grid", "loading": [first, second]}) == [first, second]
+    claims = [{"name": first, "beat": NOW}, {"name": second, "beat": NOW}]
+    assert loading({"_id": "grid", "loading": claims}) == [first, second]
     assert loading({"_id": "grid~abc", "loading": first}) == [first]  # the layout before: one at a time
-    assert loading({"_id": "grid"}) == []
+    assert loading({"_id": "grid", "loading": []}) == loading({"_id": "grid"}) == []
+
+
+def test_a_running_load_refreshes_its_claim_and_the_sweep_gives_up_stale_ones() -> None:
+    name = "points.grid.0123456789ab"
+    later = NOW + timedelta(seconds=CLAIM_BEAT_S)
+    # Only that claim's beat (the positional $ is the claim the filter matched).
+    assert heartbeat("grid", name, later) == (
+        {"_id": "grid", "loading.name": name},
+        {"$set": {"loading.$.beat": later}},
+    )
+    # Ten minutes without a beat: far longer than a live load's heartbeat pauses.
+    assert CLAIM_STALE_S >= 10 * CLAIM_BEAT_S
+    cutoff = NOW - timedelta(seconds=CLAIM_STALE_S)
+    assert stale_claims(cutoff) == (
+        {"loading.beat": {"$lt": cutoff}},
+        {"$pull": {"loading": {"beat": {"$lt": cutoff}}}},
+    )
+    # The layout before beats: one string (or null), cleared by the sweep (every dataset) or a claim.
+    assert old_layout_claims() == ({"loading": {"$type": ["string", "null"]}}, {"$unset": {"loading": ""}})
+    assert old_layout_claims("grid") == (
+        {"_id": "grid", "loading": {"$type": ["string", "null"]}},
+        {"$unset": {"loading": ""}},
+    )
 
 
 def test_publishing_a_version_is_one_write_only_while_the_load_owns_it() -> None:
@@ -66,7 +101,7 @@ def test_publishing_a_version_is_one_write_only_while_the_load_owns_it() -> None
     old, new = "points.grid.aaaaaaaaaaaa", "points.grid.0123456789ab"
     filter_, update = published("grid", new, old, 2500, (0.0, 0.0, 49.0, 49.0), schema, GeometryKind.SPHERICAL)
     # Only while the load holds its claim, and the version it retired is still the one named.
-    assert filter_ == {"_id": "grid", "loading": new, "collection": old}
+    assert filter_ == {"_id": "grid", "loading.name": new, "collection": old}
     assert update == {
         "$set": {
             "collection": new,
@@ -76,7 +111,7 @@ def test_publishing_a_version_is_one_write_only_while_the_load_owns_it() -> None
             "schema": {"id": "int64", "properties": [], "stats": {}},
             "loaded": True,
         },
-        "$pull": {"loading": new},
+        "$pull": {"loading": {"name": new}},
     }
     # An empty load keeps no collection; a first one publishes over no collection.
     filter_, update = published("e", "points.e.0123456789ab", None, 0, None, schema, GeometryKind.PLANAR)
@@ -87,11 +122,16 @@ def test_publishing_a_version_is_one_write_only_while_the_load_owns_it() -> None
 
 def test_a_failed_load_gives_up_its_claim_and_a_document_nothing_published() -> None:
     assert unclaimed("grid", "points.grid.0123456789ab") == (
-        {"_id": "grid", "loading": "points.grid.0123456789ab"},
-        {"$pull": {"loading": "points.grid.0123456789ab"}},
+        {"_id": "grid", "loading.name": "points.grid.0123456789ab"},
+        {"$pull": {"loading": {"name": "points.grid.0123456789ab"}}},
     )
     assert never_published("grid") == {
         "_id": "grid",
+        "loaded": False,
+        "$or": [{"loading": {"$size": 0}}, {"loading": {"$exists": False}}],
+    }
+    # What the sweep deletes once killed first loads' claims are given up: any such document.
+    assert never_published() == {
         "loaded": False,
         "$or": [{"loading": {"$size": 0}}, {"loading": {"$exists": False}}],
     }
@@ -251,6 +291,43 @@ def test_a_server_out_of_reach_is_unavailable_and_says_where() -> None:
         store.close()
 
 
+class _Logged(logging.Handler):
+    """Keep the messages logged, and say when the first comes (a thread's log, waited for)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+        self.seen = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+        self.seen.set()
+
+
+def test_the_heartbeat_logs_a_failed_refresh_and_stops_with_its_block() -> None:
+    with socket.socket() as sock:  # a server gone: nothing listens where it was
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    store = MongoStore(f"mongodb://127.0.0.1:{port}/pointsite", server_selection_timeout_ms=50)
+    store.claim_beat_s = 0.01
+    logged = _Logged()
+    log = logging.getLogger("points.stores.mongo.store")
+    log.addHandler(logged)
+    try:
+        with store._heartbeat("grid", "points.grid.0123456789ab") as thread:
+            assert thread.daemon and thread.is_alive()
+            # The refresh fails: said in the log, never raised into the load.
+            assert logged.seen.wait(30), "the heartbeat never tried to refresh the claim"
+        thread.join(30)
+        assert not thread.is_alive(), "the heartbeat outlived its load"
+    finally:
+        log.removeHandler(logged)
+        store.close()
+    assert logged.messages[0].startswith(
+        f"MongoDB failed to refresh the import's claim: no server could be reached (127.0.0.1:{port}"
+    )
+
+
 # --- against a real server (MONGODB_URI; the GitHub workflow) --------------------------------
 
 
@@ -284,7 +361,7 @@ def test_what_a_dead_import_left_is_swept_and_nothing_else(mongo_store: MongoSto
     )
     for name in (orphan, old_scratch, claimed, foreign):
         store.db[name].insert_one({"id": 1, "pt": [0, 0]})
-    store.meta.update_one(*claim("other", claimed, GeometryKind.PLANAR), upsert=True)
+    store.meta.update_one(*claim("other", claimed, GeometryKind.PLANAR, datetime.now(UTC)), upsert=True)
     # A dataset a first load is writing is not there yet for readers.
     assert not store.exists("other") and "other" in store.names()
     with pytest.raises(DatasetNotFound):
@@ -315,7 +392,9 @@ def test_a_replacement_publishes_in_one_write_and_retires_the_old_version(mongo_
 
     store.load("grid", grid_batches(20, 20), geometry="planar", publish_guard=guard)
     [before] = seen
-    [claimed] = before["loading"]
+    [claimed] = loading(before)
+    [entry] = before["loading"]
+    assert isinstance(entry["beat"], datetime)  # its claim, refreshed while the load runs
     assert before["collection"] == old and claimed in store.db.list_collection_names()
     meta = store._meta("grid")
     assert meta["collection"] == claimed and meta["count"] == 400 and meta["loading"] == []
@@ -401,3 +480,157 @@ def test_an_index_build_cut_by_a_failover_is_asked_once_more(caplog: pytest.LogC
         assert len(retries) == 1  # once, not forever
     finally:
         store.close()
+
+
+def _claim_at(store: MongoStore, dataset: str, beat: datetime) -> str:
+    """Claim a version of `dataset` whose last beat was at `beat` and write a point to it, as a load
+    killed (or running) at that moment left it; return the version's name."""
+    name = version_name(dataset)
+    store.meta.update_one(*claim(dataset, name, GeometryKind.PLANAR, beat), upsert=True)
+    store.db[name].insert_one({"id": 1, "pt": [0, 0]})
+    return name
+
+
+@mongo_topology(*MONGODB_TOPOLOGIES)
+def test_what_killed_loads_left_goes_once_their_claims_are_stale(mongo_store: MongoStore) -> None:
+    from tests.conftest import grid_batches
+
+    store = mongo_store
+    store.load("grid", grid_batches(), geometry="planar")
+    active = store._meta("grid")["collection"]
+    now = datetime.now(UTC)
+    stale = now - timedelta(seconds=CLAIM_STALE_S + 1)
+    killed = _claim_at(store, "grid", stale)  # a replacement killed (SIGKILL, OOM) midway
+    first = _claim_at(store, "first", stale)  # a first load killed: its document never published
+    running = _claim_at(store, "running", now - timedelta(seconds=CLAIM_BEAT_S))  # a load still beating
+    assert "first" in store.names() and not store.exists("first")
+    store.remove_orphans()
+    left = set(store.db.list_collection_names())
+    assert killed not in left and first not in left
+    assert {active, running} <= left
+    meta = store.meta.find_one({"_id": "grid"})
+    assert meta is not None and meta["loading"] == [] and meta["collection"] == active
+    assert "first" not in store.names()  # (so the sweep finds no dataset to settle there)
+    assert loading(store.meta.find_one({"_id": "running"}) or {}) == [running]
+    assert sum(c.count for c in store.iter_all("grid")) == 2500
+
+
+@mongo_topology(*MONGODB_TOPOLOGIES)
+def test_the_heartbeat_keeps_a_running_loads_claim_fresh(mongo_store: MongoStore) -> None:
+    from tests.conftest import grid_batches
+
+    store = mongo_store
+    store.claim_beat_s = 0.05
+    seen: dict[str, Any] = {}
+
+    def feed() -> Any:
+        batches = list(grid_batches())
+        yield batches[0]
+        meta = store.meta.find_one({"_id": "beating"})
+        assert meta is not None
+        [entry] = meta["loading"]
+        deadline = time.monotonic() + 30
+        while True:  # the heartbeat thread writes while the load waits here for its next batch
+            now = store.meta.find_one({"_id": "beating"})
+            assert now is not None
+            [refreshed] = now["loading"]
+            if refreshed["beat"] > entry["beat"] or time.monotonic() > deadline:
+                break
+            time.sleep(0.01)
+        seen.update(first=entry, refreshed=refreshed)
+        store.remove_orphans()  # another import's sweep, as the load runs: its version is kept
+        yield from batches[1:]
+
+    assert store.load("beating", feed(), geometry="planar").count == 2500
+    assert seen["refreshed"]["name"] == seen["first"]["name"]
+    assert seen["refreshed"]["beat"] > seen["first"]["beat"], "the claim was never refreshed"
+    meta = store._meta("beating")
+    assert meta["collection"] == seen["first"]["name"] and meta["loading"] == []
+
+
+@mongo_topology(*MONGODB_TOPOLOGIES)
+def test_a_claim_of_the_layout_before_is_cleared(mongo_store: MongoStore) -> None:
+    from tests.conftest import grid_batches
+
+    store = mongo_store
+    store.load("old", grid_batches(), geometry="planar")
+    # An import of the layout before (one at a time, `loading` a string) died writing `scratch`.
+    scratch = "points.old.0123456789ab"
+    store.db[scratch].insert_one({"id": 1, "pt": [0, 0]})
+    store.meta.update_one({"_id": "old"}, {"$set": {"loading": scratch}})
+    # The claim's filter misses that document, its insert fails on the _id: it clears the string
+    # and claims again (the path two first loads at once take too).
+    assert store.load("old", grid_batches(20, 20), geometry="planar").count == 400
+    meta = store._meta("old")
+    assert meta["loading"] == [] and meta["count"] == 400
+    store.meta.update_one({"_id": "old"}, {"$set": {"loading": None}})  # which $addToSet refuses too
+    assert store.load("old", grid_batches(20, 20), geometry="planar").count == 400
+    # Its version goes with the sweep, as does the string of a dataset it left unpublished.
+    store.meta.insert_one({"_id": "older", "loaded": False, "count": 0, "collection": None, "loading": scratch})
+    store.remove_orphans()
+    assert scratch not in store.db.list_collection_names()
+    assert "older" not in store.names()
+    assert sum(c.count for c in store.iter_all("old")) == 400
+
+
+@mongo_topology(*MONGODB_TOPOLOGIES)
+def test_dropping_a_dataset_drops_the_versions_its_loads_claim(mongo_store: MongoStore) -> None:
+    from tests.conftest import grid_batches
+
+    store = mongo_store
+    store.load("grid", grid_batches(), geometry="planar")
+    active = store._meta("grid")["collection"]
+    claimed = _claim_at(store, "grid", datetime.now(UTC))  # a replacement being loaded
+    store.drop("grid")
+    assert store.meta.find_one({"_id": "grid"}) is None
+    left = set(store.db.list_collection_names())
+    assert active not in left and claimed not in left
+    store.drop("grid")  # nothing there: nothing done
+
+
+@mongo_topology("replset", "sharded")
+def test_a_publish_that_raised_yet_applied_stays_published(mongo_store: MongoStore) -> None:
+    import contextlib
+
+    import pymongo
+
+    from tests.conftest import MONGODB_URI, grid_batches
+
+    store = mongo_store
+    store.claim_beat_s = 3600.0  # no refresh takes the failure meant for the publish
+    admin: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(MONGODB_URI)
+    claimed: list[str] = []
+
+    @contextlib.contextmanager
+    def unsure(loaded: Any) -> Any:
+        meta = store.meta.find_one({"_id": "unsure"})
+        assert meta is not None
+        claimed.extend(loading(meta))
+        # The next update the store sends applies, and its reply carries a write concern error
+        # (as when the majority's acknowledgement times out); no retry: not a retryable code.
+        admin.admin.command(
+            {
+                "configureFailPoint": "failCommand",
+                "mode": {"times": 1},
+                "data": {
+                    "failCommands": ["update"],
+                    "appName": "pointsite",
+                    "writeConcernError": {"code": 64, "codeName": "WriteConcernFailed", "errmsg": "timed out"},
+                },
+            }
+        )
+        yield
+
+    try:
+        with pytest.raises(StoreError, match="MongoDB failed to publish the points: "):
+            store.load("unsure", grid_batches(), geometry="planar", publish_guard=unsure)
+    finally:
+        admin.admin.command({"configureFailPoint": "failCommand", "mode": "off"})
+        admin.close()
+    # The clean-up saw the version published: it is served, whole, and no sweep takes it.
+    [name] = claimed
+    meta = store._meta("unsure")
+    assert meta["collection"] == name and meta["loading"] == [] and meta["count"] == 2500
+    store.remove_orphans()
+    assert name in store.db.list_collection_names()
+    assert sum(c.count for c in store.iter_all("unsure")) == 2500

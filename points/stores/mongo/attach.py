@@ -34,11 +34,13 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from points.batches import Bounds
+from points.rules import NAME_PATTERN, NAME_RULE
 from points.schema import ColumnType, PointSchema, _merge
 from points.stores.base import DatasetExists, DatasetNotFound, GeometryKind, StoreError
 from points.stores.mongo.queries import index_spec
@@ -626,9 +628,13 @@ def attach(
     """Register dataset `name` over the existing `collection` ("db.coll"), whose `location_field`
     holds the points' locations and `id_field` (default `_id`) their ids; find (or, with
     `create_index`, build) its spatial index; compute its count, bounds and schema; record its
-    metadata document and return it. Nothing is written to the collection (but the index asked for)."""
+    metadata document and return it. Nothing is written to the collection (but the index asked for).
+    `name` must be a dataset's name (points.rules.NAME_PATTERN): the sweep drops any other
+    (points.jobs.sweep takes it for the scratch dataset of an import of old)."""
     from pymongo.errors import DuplicateKeyError
 
+    if not isinstance(name, str) or not re.fullmatch(NAME_PATTERN, name):
+        raise StoreError(f"invalid dataset name {name!r}: {NAME_RULE}")
     db, coll = parse_collection(collection)
     check_field("--location-field", location_field)
     if id_field is not None:

@@ -5,8 +5,12 @@ pair, which both index kinds accept), so a projection without `_id` is already t
 
 Versions, never renames. Every load claims a new collection `points.<dataset>.<12 hex>` in the
 dataset's metadata (`pointsite_datasets`, one document per dataset: its `collection`, count,
-bounds, schema, and `loading`, the versions loads are writing; the document is made by the first
-load's claim, unpublished until that load publishes), fills it (sharded first when
+bounds, schema, and `loading`, the claims of the loads writing versions, each
+`{"name": <version>, "beat": <UTC time>}`; the document is made by the first load's claim,
+unpublished until that load publishes). While it runs, the load refreshes its claim's `beat`
+(every CLAIM_BEAT_S, from a thread): a claim not refreshed for CLAIM_STALE_S is a killed load's,
+and the orphan sweep gives it up, drops its version and deletes a document no load published.
+The load fills its version (sharded first when
 POINTS_MONGO_SHARD_KEY is set, so a re-import keeps the dataset sharded), builds its index, then
 publishes it: one majority write of that document naming it as `collection`. The previous
 version is *retired* (`pointsite_retired`) and dropped once no cursor reads it (at
@@ -22,6 +26,7 @@ writes to it or drops it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import threading
@@ -73,6 +78,16 @@ SWEEP_EVERY = 60.0
 _OWN_COLLECTION = re.compile(r"^points\..+\.(importing-)?[0-9a-f]{12}$")
 # Publishes tried when another load of the dataset publishes between our read and our write.
 _PUBLISH_ATTEMPTS = 5
+# Claims tried when another first load of the dataset makes its document at the same moment.
+_CLAIM_ATTEMPTS = 5
+# The BSON types of `loading` in the layout before claims had beats (not an array of claims).
+_OLD_CLAIM = ("string", "null")
+#: a running load refreshes its claim's `beat` this often (seconds)
+CLAIM_BEAT_S = 30.0
+#: a claim whose `beat` is older than this (seconds) is a killed load's (SIGKILL and the OOM killer
+#: skip its clean-up): far longer than a live load's heartbeat ever pauses (a failover, a busy
+#: host), and than the clocks of the hosts writing and sweeping may differ
+CLAIM_STALE_S = 600.0
 
 
 def collection_name(dataset: str) -> str:
@@ -121,24 +136,50 @@ def new_meta(dataset: str, geometry: GeometryKind) -> dict[str, Any]:
 
 
 def loading(meta: dict[str, Any]) -> list[str]:
-    """Return the versions `meta` says loads are writing (a string in the layout before
-    single-step loads, which loaded one at a time)."""
+    """Return the versions `meta` says loads are writing: the names of its claims (a plain string
+    in the layout before single-step loads, which loaded one at a time)."""
     claimed = meta.get("loading")
     if not claimed:
         return []
-    return [claimed] if isinstance(claimed, str) else [str(n) for n in claimed]
+    if isinstance(claimed, str):
+        return [claimed]
+    return [str(c["name"]) if isinstance(c, dict) else str(c) for c in claimed]
 
 
-def claim(dataset: str, name: str, geometry: GeometryKind) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Return the (filter, update) of the upsert naming version `name` as one a load writes: it
-    is named before it exists, so no orphan sweep drops it. The first load of a dataset makes its
-    document (unpublished: readers find no dataset). Several loads of a dataset may run at once
-    (each claims its own version); an attached dataset is not the store's to load."""
+def claim(dataset: str, name: str, geometry: GeometryKind, now: datetime) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Return the (filter, update) of the upsert claiming version `name` for a load, its first
+    beat at `now`: it is named before it exists, so no orphan sweep drops it. The first load of a
+    dataset makes its document (unpublished: readers find no dataset). Several loads of a dataset
+    may run at once (each claims its own version). Not matched, so the upsert's insert fails on
+    the _id: an attached dataset's document (not the store's to load), and one whose `loading` is
+    the older layout's string or null, which $addToSet refuses (MongoStore._claim clears it and
+    claims again)."""
     unpublished = {k: v for k, v in new_meta(dataset, geometry).items() if k != "_id"}
-    return {"_id": dataset, "attached": {"$exists": False}}, {
-        "$addToSet": {"loading": name},
+    return {"_id": dataset, "attached": {"$exists": False}, "loading": {"$not": {"$type": [*_OLD_CLAIM]}}}, {
+        "$addToSet": {"loading": {"name": name, "beat": now}},
         "$setOnInsert": unpublished,
     }
+
+
+def heartbeat(dataset: str, name: str, now: datetime) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Return the (filter, update) refreshing the claim on version `name` to `now` (matching
+    nothing once the claim is given up or the dataset dropped)."""
+    return {"_id": dataset, "loading.name": name}, {"$set": {"loading.$.beat": now}}
+
+
+def stale_claims(cutoff: datetime) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Return the (filter, update) of the update_many giving up every claim not refreshed since
+    `cutoff` (a claim refreshed meanwhile is no longer older, so it stays)."""
+    return {"loading.beat": {"$lt": cutoff}}, {"$pull": {"loading": {"beat": {"$lt": cutoff}}}}
+
+
+def old_layout_claims(dataset: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Return the (filter, update) clearing the claims of the layout before claims had beats (a
+    plain string `loading`, or null, of `dataset` or of every dataset): no process of this layout
+    writes one, so its load is not running (its version, if no metadata names it, is then an
+    orphan)."""
+    where: dict[str, Any] = {"loading": {"$type": [*_OLD_CLAIM]}}
+    return ({"_id": dataset, **where} if dataset is not None else where), {"$unset": {"loading": ""}}
 
 
 def published(
@@ -151,10 +192,10 @@ def published(
     geometry: GeometryKind,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Return the (filter, update) making the loaded version `name` the dataset's, in one write:
-    only while the load still holds its claim (a drop meanwhile wins) and the document still
-    names `current` as its collection (the version this publish retires; another load publishing
-    meanwhile makes it try again)."""
-    return {"_id": dataset, "loading": name, "collection": current}, {
+    only while the load still holds its claim (a drop, or the sweep giving up a stale claim,
+    meanwhile wins) and the document still names `current` as its collection (the version this
+    publish retires; another load publishing meanwhile makes it try again)."""
+    return {"_id": dataset, "loading.name": name, "collection": current}, {
         "$set": {
             "collection": name if count else None,
             "geometry": geometry,
@@ -163,19 +204,22 @@ def published(
             "schema": schema.to_json(),
             "loaded": True,
         },
-        "$pull": {"loading": name},
+        "$pull": {"loading": {"name": name}},
     }
 
 
 def unclaimed(dataset: str, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Return the (filter, update) giving up a failed load's claim."""
-    return {"_id": dataset, "loading": name}, {"$pull": {"loading": name}}
+    """Return the (filter, update) giving up a failed load's claim (after it, no publish of
+    `name` can apply: its filter needs the claim)."""
+    return {"_id": dataset, "loading.name": name}, {"$pull": {"loading": {"name": name}}}
 
 
-def never_published(dataset: str) -> dict[str, Any]:
-    """Return the filter of the dataset's document while no load published it and none claims it
-    (what a failed first load deletes)."""
-    return {"_id": dataset, "loaded": False, "$or": [{"loading": {"$size": 0}}, {"loading": {"$exists": False}}]}
+def never_published(dataset: str | None = None) -> dict[str, Any]:
+    """Return the filter of a dataset's document (of `dataset`, or any) while no load published it
+    and none claims it: what a failed first load deletes, and the sweep after a killed one's claim
+    is given up. (A first load's claim makes the document already claimed, in one write.)"""
+    unclaimed_doc = {"loaded": False, "$or": [{"loading": {"$size": 0}}, {"loading": {"$exists": False}}]}
+    return {"_id": dataset, **unclaimed_doc} if dataset is not None else unclaimed_doc
 
 
 def retirement(name: str, dataset: str, now: datetime) -> dict[str, Any]:
@@ -264,6 +308,8 @@ class MongoStore(PointStore):
         #: the bound of index builds and whole-collection aggregations, in ms (their maxTimeMS)
         self.long_ms = max(int(index_timeout_s * 1000), 1)
         self.retired_grace = timedelta(seconds=retired_grace_s)
+        #: seconds between two refreshes of a running load's claim (CLAIM_BEAT_S)
+        self.claim_beat_s = CLAIM_BEAT_S
         majority = ReadConcern("majority")
         # The metadata is read from the primary and written to a majority: what a reader sees
         # published cannot be rolled back, and names a version that exists.
@@ -273,6 +319,9 @@ class MongoStore(PointStore):
             read_concern=majority,
             write_concern=WriteConcern("majority"),
         )
+        # The primary's own view (local read concern), for a failed load to tell whether its
+        # publish applied: a write not yet majority-committed is seen too, so it errs on keeping.
+        self._meta_local = self.meta.with_options(read_concern=ReadConcern("local"))
         self.retired = self.db.get_collection(
             RETIRED,
             codec_options=self.db.codec_options.with_options(tz_aware=True, tzinfo=UTC),
@@ -354,16 +403,21 @@ class MongoStore(PointStore):
 
     def _referenced(self) -> set[str]:
         """Return the collections some metadata names, and the retired ones."""
+        # The metadata first, then the retired set: a publish records the version it replaces as
+        # retired before it stops naming it, so a version unnamed after the first read was
+        # retired before the second (the other order could miss one read by a stream).
+        named = self._named()
         retired = self._found("list retired versions", self.retired, {}, {"_id": 1})
-        return self._named() | {str(r["_id"]) for r in retired}
+        return named | {str(r["_id"]) for r in retired}
 
     # --- the contract ---------------------------------------------------------------------
 
     def drop(self, dataset: str) -> None:
-        meta = self._call("read dataset metadata", self.meta.find_one, {"_id": dataset})
+        # Deleted and read in one operation: a publish came before it (its version is what the
+        # document returned names, and is dropped) or finds no document (its load drops its own).
+        meta = self._call("drop the dataset", self.meta.find_one_and_delete, {"_id": dataset})
         if meta is None:
             return
-        self._call("drop the dataset", self.meta.delete_one, {"_id": dataset})
         # An attached dataset's collection is the user's: only its registration goes.
         named = self._named()
         for name in {active_collection(meta), *loading(meta)} - {None}:
@@ -419,57 +473,125 @@ class MongoStore(PointStore):
     def _load(
         self, dataset: str, batches: Iterable[PointBatch], *, geometry: GeometryKind, publish_guard: PublishGuard
     ) -> Loaded:
-        from pymongo.errors import DuplicateKeyError
-
         name = version_name(dataset)
-        try:
-            self._call("prepare the import", self.meta.update_one, *claim(dataset, name, geometry), upsert=True)
-        except StoreError as exc:
-            if isinstance(exc.__cause__, DuplicateKeyError):  # the filter missed: the dataset is attached
-                raise StoreError(
-                    f"dataset {dataset!r} is attached to a collection: its points cannot be loaded"
-                ) from None
-            raise
+        self._claim(dataset, name, geometry)
         # Points acknowledged by a majority: a failover cannot roll back what the count says.
         points = self.db.get_collection(name, write_concern=self._majority)
         count = 0
         schema = PointSchema()
         lo = [float("inf"), float("inf")]
         hi = [float("-inf"), float("-inf")]
-        done = False
+        publishing = done = False
         try:
-            if self.shard_key:
-                self._shard(name)
-            for batch in batches:
-                if not len(batch):
-                    continue
-                schema.observe(batch)
-                self._call("insert points", points.insert_many, _documents(batch), ordered=False)
-                count += len(batch)
-                lo = [min(lo[0], float(np.min(batch.xs))), min(lo[1], float(np.min(batch.ys)))]
-                hi = [max(hi[0], float(np.max(batch.xs))), max(hi[1], float(np.max(batch.ys)))]
-            bounds: Bounds | None = (lo[0], lo[1], hi[0], hi[1]) if count else None
-            if count:
-                keys, options = index_spec(geometry, bounds)
-                # The build returns once committed (on a replica set, on every voting member):
-                # bounded by its own timeout, not the socket's.
-                self._build_index(points, keys, options)
-            else:
-                self._call("clean up an empty import", points.drop)
-            loaded = Loaded(count, bounds)
-            with publish_guard(loaded):
-                self._publish(dataset, name, loaded, schema.final(), geometry)
-                done = True
+            with self._heartbeat(dataset, name):
+                if self.shard_key:
+                    self._shard(name)
+                for batch in batches:
+                    if not len(batch):
+                        continue
+                    schema.observe(batch)
+                    self._call("insert points", points.insert_many, _documents(batch), ordered=False)
+                    count += len(batch)
+                    lo = [min(lo[0], float(np.min(batch.xs))), min(lo[1], float(np.min(batch.ys)))]
+                    hi = [max(hi[0], float(np.max(batch.xs))), max(hi[1], float(np.max(batch.ys)))]
+                bounds: Bounds | None = (lo[0], lo[1], hi[0], hi[1]) if count else None
+                if count:
+                    keys, options = index_spec(geometry, bounds)
+                    # The build returns once committed (on a replica set, on every voting member):
+                    # bounded by its own timeout, not the socket's.
+                    self._build_index(points, keys, options)
+                else:
+                    self._call("clean up an empty import", points.drop)
+                loaded = Loaded(count, bounds)
+                with publish_guard(loaded):
+                    publishing = True
+                    self._publish(dataset, name, loaded, schema.final(), geometry)
+                    done = True
         except BaseException:
             if not done:  # (a guard failing once the version is published leaves it served)
-                self._quietly("clean up a failed import", points.drop)
-                self._quietly("clean up a failed import", self.meta.update_one, *unclaimed(dataset, name))
-                self._quietly("clean up a failed import", self.meta.delete_one, never_published(dataset))
+                self._give_up(dataset, name, points, publishing=publishing)
             raise
         finally:
             if done:
                 self._sweep_quietly()
         return loaded
+
+    def _claim(self, dataset: str, name: str, geometry: GeometryKind) -> None:
+        """Claim version `name` of `dataset` for a load (see `claim`).
+
+        Two first loads of a dataset may claim at once: both upserts miss, one insert makes the
+        document and the other's fails on the _id (MongoDB retries such an upsert itself only when
+        its filter is the _id alone, which ours is not); that one reads the document and claims
+        again. The filter also misses an attached dataset's document (refused) and one whose
+        `loading` is the older layout's string or null (cleared, as remove_orphans does, then
+        claimed)."""
+        from pymongo.errors import DuplicateKeyError
+
+        for _attempt in range(_CLAIM_ATTEMPTS):
+            try:
+                self.meta.update_one(*claim(dataset, name, geometry, datetime.now(UTC)), upsert=True)
+                return
+            except DuplicateKeyError:
+                pass
+            except handled() as exc:
+                raise store_error("prepare the import", exc) from exc
+            meta = self._call("read dataset metadata", self.meta.find_one, {"_id": dataset})
+            if meta is not None and meta.get("attached"):
+                raise StoreError(f"dataset {dataset!r} is attached to a collection: its points cannot be loaded")
+            if meta is not None and "loading" in meta and not isinstance(meta["loading"], list):
+                self._call("clear an old import's claim", self.meta.update_one, *old_layout_claims(dataset))
+        raise StoreError(
+            f"dataset {dataset!r} could not be claimed for loading, other imports kept changing it; load it again"
+        )
+
+    @contextlib.contextmanager
+    def _heartbeat(self, dataset: str, name: str) -> Iterator[threading.Thread]:
+        """Refresh the claim on version `name` every `claim_beat_s` while the block runs, from a
+        daemon thread (the load itself may sit minutes in one insert or index build), so
+        remove_orphans tells a running load's claim from a killed one's. A refresh that fails is
+        logged, not raised: the next may pass, and a claim goes stale only after CLAIM_STALE_S.
+        The thread is told to stop as the block ends; a refresh it sends after the claim is
+        given up matches nothing."""
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(self.claim_beat_s):
+                self._quietly(
+                    "refresh the import's claim", self.meta.update_one, *heartbeat(dataset, name, datetime.now(UTC))
+                )
+
+        thread = threading.Thread(target=beat, name=f"pointsite claim {name}", daemon=True)
+        thread.start()
+        try:
+            yield thread
+        finally:
+            stop.set()
+
+    def _give_up(self, dataset: str, name: str, points: Collection[dict[str, Any]], *, publishing: bool) -> None:
+        """Undo a load that failed: give up its claim, drop its version, and delete the dataset's
+        document if no load published it and none claims it (a failed first load). Clean-up
+        failures are logged: the error that caused them is the one raised.
+
+        Once the publishing write was sent (`publishing`), its outcome may be unknown: it applied,
+        yet the client raised (a write concern error, a connection lost before the reply). The
+        claim is given up first, so that write cannot apply afterwards (its filter needs the
+        claim), then the primary's metadata read: a version it names is served, and kept. When
+        that cannot be told, the version is kept too, for remove_orphans: it drops the version if
+        no metadata names it once its claim is gone (given up here, or stale, no longer refreshed)."""
+        try:
+            self._call("give up the import's claim", self.meta.update_one, *unclaimed(dataset, name))
+            if publishing:
+                meta = self._call("read dataset metadata", self._meta_local.find_one, {"_id": dataset})
+                if meta is not None and meta.get("collection") == name:
+                    logger.warning("dataset %r: its publish of %s raised, yet applied: it is served", dataset, name)
+                    return
+        except StoreError as exc:
+            if publishing:
+                logger.warning("%s; %s is kept until its claim goes stale (was it published? cannot tell)", exc, name)
+                return
+            logger.warning("%s", exc)
+        self._quietly("clean up a failed import", points.drop)
+        self._quietly("clean up a failed import", self.meta.delete_one, never_published(dataset))
 
     def _publish(self, dataset: str, name: str, loaded: Loaded, schema: PointSchema, geometry: GeometryKind) -> None:
         """Name the loaded version `name` as the dataset's in one majority write, retiring the
@@ -477,7 +599,10 @@ class MongoStore(PointStore):
         for _attempt in range(_PUBLISH_ATTEMPTS):
             meta = self._call("read dataset metadata", self.meta.find_one, {"_id": dataset})
             if meta is None or name not in loading(meta):
-                raise StoreError(f"dataset {dataset!r} was dropped while its points were loaded")
+                raise StoreError(
+                    f"dataset {dataset!r} was dropped while its points were loaded (or this load's claim "
+                    f"was not refreshed for {CLAIM_STALE_S:.0f} s and the sweep gave it up); load it again"
+                )
             current = meta.get("collection")
             retiring = active_collection(meta)
             if retiring:
@@ -735,9 +860,20 @@ class MongoStore(PointStore):
         finally:
             self._sweep_lock.release()
 
-    def remove_orphans(self) -> None:
-        """Drop the collections of imports that died (a version no metadata names, not retired),
-        then the retired versions no stream reads."""
+    def remove_orphans(self, now: datetime | None = None) -> None:
+        """Remove what killed loads left, then the retired versions no stream reads.
+
+        A load that dies by SIGKILL or the OOM killer skips its clean-up: its claim stays, no
+        longer refreshed. Claims not refreshed for CLAIM_STALE_S are given up, as are the older
+        layout's (a `loading` string, one load at a time and no heartbeat: no process of this
+        layout writes one, so its load is not running); then the documents no load published and
+        none claims (killed first loads) are deleted; then the collections of this store's that
+        no metadata names and that are not retired (versions of killed loads) are dropped."""
+        now = now or datetime.now(UTC)
+        self._call("clear old imports' claims", self.meta.update_many, *old_layout_claims())
+        cutoff = now - timedelta(seconds=CLAIM_STALE_S)
+        self._call("give up the claims of dead imports", self.meta.update_many, *stale_claims(cutoff))
+        self._call("delete datasets no import published", self.meta.delete_many, never_published())
         # Listed before the metadata is read: a version an import starts meanwhile is named in
         # its dataset's metadata (`loading`) before its collection exists.
         listed = self._call(
@@ -748,7 +884,7 @@ class MongoStore(PointStore):
             if _OWN_COLLECTION.match(name) and name not in keep_names:
                 logger.info("dropping %s, left by an import that died", name)
                 self._call("drop a dead import's points", self.db.drop_collection, name)
-        self.sweep_retired()
+        self.sweep_retired(now)
 
     def close(self) -> None:
         self.client.close()
