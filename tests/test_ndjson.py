@@ -10,7 +10,7 @@ import pytest
 
 from points.batches import Chunk
 from points.ndjson import decode_lines, encode_points, end_line, error_line, select_lines
-from points.stores.base import StoreUnavailable
+from points.stores.base import StoreError, StoreUnavailable
 from points.streams import frame_stream
 
 
@@ -63,14 +63,22 @@ def test_frame_stream_of_nothing_is_just_the_end_line() -> None:
     assert b"".join(frame_stream(chunks(0, 1))) == b'{"end":true,"count":0}\n'
 
 
-def test_a_failure_midway_ends_with_an_error_line_not_an_end_line() -> None:
+@pytest.mark.parametrize(
+    ("error", "shown"),
+    [
+        # A refusal's message is the client's; where the servers are is not (StoreUnavailable.public).
+        (StoreError("MongoDB failed to read points: Unauthorized"), "MongoDB failed to read points: Unauthorized"),
+        (StoreUnavailable("MongoDB failed to read points: AutoReconnect"), StoreUnavailable("").public),
+    ],
+)
+def test_a_failure_midway_ends_with_an_error_line_not_an_end_line(error: StoreError, shown: str) -> None:
     def failing() -> Generator[Chunk, None, None]:
         yield from chunks(300, 100)
-        raise StoreUnavailable("MongoDB failed to read points: AutoReconnect")
+        raise error
 
     body = b"".join(frame_stream(failing(), chunk_bytes=1 << 20))
     lines = decode_lines(body)
-    assert lines[-1] == {"error": "MongoDB failed to read points: AutoReconnect", "count": 300}
+    assert lines[-1] == {"error": shown, "count": 300}
     assert len(lines) == 301
     assert b'"end"' not in body
 
