@@ -192,10 +192,6 @@ class DatasetUploadForm(forms.Form):
             self._opened.close()
 
 
-def _bounds_text(bounds: tuple[float, ...]) -> str:
-    return ",".join(f"{v:g}" for v in bounds)
-
-
 # The generate form's defaults are the registry's (points.generators.DEMO_KINDS).
 _GRID_SIZE = generators.DEMO_KINDS["grid"].size or (1, 1)
 _CLUSTERS = generators.DEMO_KINDS["clusters"].clusters
@@ -234,7 +230,7 @@ class DatasetGenerateForm(forms.Form):
         required=False,
         help_text=(
             f"random and clustered: minx,miny,maxx,maxy, lon/lat if spherical "
-            f"(blank: {_bounds_text(generators.PLANAR_BOUNDS)}, or the world if spherical)"
+            f"(blank: {generators.bounds_text(generators.PLANAR_BOUNDS)}, or the world if spherical)"
         ),
     )
     seed = forms.IntegerField(required=False, help_text="the same seed gives the same points")

@@ -152,6 +152,11 @@ def _all_neighbours_land(grid: np.ndarray) -> np.ndarray:
     return out
 
 
+def bounds_text(bounds: Bounds) -> str:
+    """Return the bounds as parse_bounds reads them: "minx,miny,maxx,maxy"."""
+    return ",".join(f"{v:g}" for v in bounds)
+
+
 def parse_bounds(text: str) -> Bounds:
     """Return the bounds of 'minx,miny,maxx,maxy', or raise ValueError saying what is wrong."""
     parts = text.split(",")
@@ -310,12 +315,11 @@ def demo_spec(
         spec["height"] = made.size[1] if height is None else height
     if made.points is not None:
         spec["points"] = made.points if points is None else points
+        spec["seed"] = seed
     if made.clusters is not None:
         spec["clusters"] = made.clusters if clusters is None else clusters
     if made.bounded:
         spec["bounds"] = None if bounds is None else list(bounds)
-    if made.points is not None:
-        spec["seed"] = seed
     geometry = made.geometry or (GeometryKind.SPHERICAL if spherical else GeometryKind.PLANAR)
     spec["spherical"] = geometry == GeometryKind.SPHERICAL
     return spec

@@ -197,13 +197,19 @@ def test_each_error_before_the_first_byte_has_its_status_and_message(
         assert response.get("Retry-After") == retry_after
         assert SECRET not in response.content.decode()
     assert failing_store.open_cursors == 0
-    # What the client was not shown is in the log, with its traceback (a 404 is no failure of ours).
+    assert_logged_and_recorded(caplog, error, status, many)
+
+
+def assert_logged_and_recorded(
+    caplog: pytest.LogCaptureFixture, error: BaseException, status: int, dataset: Dataset
+) -> None:
+    """What the client was not shown is in the log, with its traceback (a 404 is no failure of
+    ours); damage is recorded on the dataset for the admin, before the first byte as midway."""
     logged = [r for r in caplog.records if r.levelno >= logging.ERROR and r.exc_info]
     assert bool(logged) == (status >= 500)
     assert any(SECRET in (r.exc_text or "") for r in logged) == (SECRET in str(error))
-    # Damage met before the first byte is recorded for the admin, as it is midway.
-    many.refresh_from_db()
-    assert many.damage == (str(error) if isinstance(error, StoreDamaged) else "")
+    dataset.refresh_from_db()
+    assert dataset.damage == (str(error) if isinstance(error, StoreDamaged) else "")
 
 
 @pytest.mark.django_db
@@ -224,11 +230,7 @@ def test_each_error_mid_stream_ends_it_with_the_same_message(
     assert lines[-1] == {"error": SHOWN[type(error)], "count": len(lines) - 1}
     assert 30_000 <= len(lines) - 1 < 60_000
     assert failing_store.open_cursors == 0
-    logged = [r for r in caplog.records if r.levelno >= logging.ERROR and r.exc_info]
-    assert bool(logged) == (status >= 500)
-    assert any(SECRET in (r.exc_text or "") for r in logged) == (SECRET in str(error))
-    many.refresh_from_db()
-    assert many.damage == (str(error) if isinstance(error, StoreDamaged) else "")
+    assert_logged_and_recorded(caplog, error, status, many)
 
 
 @pytest.mark.django_db

@@ -35,7 +35,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--bounds",
             metavar="MINX,MINY,MAXX,MAXY",
-            help=f"default {','.join(f'{v:g}' for v in generators.PLANAR_BOUNDS)} (world if --spherical)",
+            help=f"default {generators.bounds_text(generators.PLANAR_BOUNDS)} (world if --spherical)",
         )
         parser.add_argument("--seed", type=int, default=None, help="random seed, for the same points every time")
         parser.add_argument("--spherical", action="store_true", help="lon/lat data with geodesic queries")
